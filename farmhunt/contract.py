@@ -1,0 +1,409 @@
+"""The data contract: table names, columns and dtypes of a *world* and of a *results* directory.
+
+This module is the single source of truth imported by the generator (`synth`), the engine
+(`farmhunt`), the evaluation, the console (`tui`) and the tests. A real provider maps its own
+logs onto the world contract; everything downstream reads only what is named here.
+
+A world is a directory holding one file per table, Parquet (`accounts.parquet`) or CSV
+(`accounts.csv`, ISO-8601 timestamps) with at least the columns below. Extra columns are allowed
+and ignored; a String column may also arrive as Categorical or Enum.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from farmhunt.errors import InputError
+
+UTC_US = pl.Datetime("us", "UTC")
+
+TOPICS: tuple[str, ...] = (
+    "coding", "math", "writing", "chat", "agentic", "cybersecurity", "data_analysis", "translation", "other",
+)
+PLANS: tuple[str, ...] = ("free", "payg", "scale", "enterprise")
+CARD_FUNDING: tuple[str, ...] = ("credit", "debit", "prepaid", "virtual")
+PAYMENT_STATUS: tuple[str, ...] = ("succeeded", "declined", "refunded", "disputed")
+ASN_KINDS: tuple[str, ...] = ("residential", "mobile", "hosting", "education", "business")
+
+FRAUD_KINDS: tuple[str, ...] = ("distillation_farm", "reseller_pool", "card_testing")
+HARD_NEGATIVE_KINDS: tuple[str, ...] = (
+    "enterprise_team", "campus_nat", "multi_account_user", "automation", "popular_app",
+)
+BENIGN_KIND = "benign"
+PREDICTED_KINDS: tuple[str, ...] = ("distillation_farm", "reseller_pool", "card_testing", "benign_org", "unknown")
+
+
+@dataclass(frozen=True, eq=False)
+class TableSpec:
+    """One table of the contract: its name, required columns with dtypes, keys and time columns."""
+
+    name: str
+    columns: dict[str, pl.DataType]
+    key: tuple[str, ...] = ()
+    nullable: frozenset[str] = frozenset()
+    required: bool = True
+    account_ref: str | None = "account_id"  # column that must reference accounts.account_id
+
+    @property
+    def time_columns(self) -> list[str]:
+        return [c for c, t in self.columns.items() if isinstance(t, pl.Datetime)]
+
+    @property
+    def schema(self) -> pl.Schema:
+        return pl.Schema(self.columns)
+
+
+ACCOUNTS = TableSpec(
+    "accounts",
+    {
+        "account_id": pl.String, "created_at": UTC_US, "email": pl.String, "name": pl.String,
+        "country": pl.String, "signup_ip": pl.String, "device_id": pl.String, "phone": pl.String,
+        "org_id": pl.String, "plan": pl.String,
+    },
+    key=("account_id",),
+    nullable=frozenset({"phone", "org_id"}),
+    account_ref=None,
+)
+PAYMENTS = TableSpec(
+    "payments",
+    {
+        "payment_id": pl.String, "account_id": pl.String, "ts": UTC_US, "amount_usd": pl.Float64,
+        "card_fingerprint": pl.String, "card_bin": pl.String, "card_country": pl.String,
+        "card_funding": pl.String, "status": pl.String,
+    },
+    key=("payment_id",),
+)
+API_KEYS = TableSpec(
+    "api_keys",
+    {"key_id": pl.String, "account_id": pl.String, "created_at": UTC_US, "revoked_at": UTC_US},
+    key=("key_id",),
+    nullable=frozenset({"revoked_at"}),
+)
+REQUESTS = TableSpec(
+    "requests",
+    {
+        "ts": UTC_US, "account_id": pl.String, "key_id": pl.String, "model": pl.String,
+        "input_tokens": pl.Int32, "output_tokens": pl.Int32, "ip": pl.String, "asn": pl.Int32,
+        "user_agent": pl.String, "prompt_hash": pl.UInt64, "topic": pl.String,
+    },
+)
+ASNS = TableSpec(
+    "asns", {"asn": pl.Int32, "org": pl.String, "kind": pl.String}, key=("asn",), account_ref=None
+)
+PROMPTS = TableSpec(
+    "prompts",
+    {"ts": UTC_US, "account_id": pl.String, "prompt_hash": pl.UInt64, "text": pl.String},
+    required=False,
+)
+LABELS = TableSpec(
+    "labels",
+    {"account_id": pl.String, "ring_id": pl.String, "ring_kind": pl.String, "is_fraud": pl.Boolean},
+    key=("account_id",),
+    nullable=frozenset({"ring_id"}),
+    required=False,
+)
+
+#: Tables detection reads. `labels` is deliberately absent: only evaluation may read it.
+DETECTION_TABLES: tuple[TableSpec, ...] = (ACCOUNTS, PAYMENTS, API_KEYS, REQUESTS, ASNS, PROMPTS)
+WORLD_TABLES: tuple[TableSpec, ...] = DETECTION_TABLES + (LABELS,)
+TABLES: dict[str, TableSpec] = {t.name: t for t in WORLD_TABLES}
+MANIFEST_FILE = "manifest.json"
+
+# ---------------------------------------------------------------------------------------------
+# Results directory written by `farmhunt detect`, read by evaluation and the console.
+# Feature columns are appended to result accounts and aggregates to result clusters; the columns
+# below are the ones every reader may rely on.
+# ---------------------------------------------------------------------------------------------
+RESULT_ACCOUNTS = TableSpec(
+    "accounts",
+    {
+        "account_id": pl.String, "cluster_id": pl.Int64, "risk": pl.Float64, "flagged": pl.Boolean,
+        "predicted_kind": pl.String,
+    },
+    key=("account_id",),
+    nullable=frozenset({"cluster_id"}),
+    account_ref=None,
+)
+RESULT_CLUSTERS = TableSpec(
+    "clusters",
+    {
+        "cluster_id": pl.Int64, "size": pl.Int64, "risk": pl.Float64, "predicted_kind": pl.String,
+        "flagged": pl.Boolean,
+    },
+    key=("cluster_id",),
+    account_ref=None,
+)
+RESULT_EVIDENCE = TableSpec(
+    "evidence",
+    {
+        "cluster_id": pl.Int64, "rank": pl.Int32, "signal": pl.String, "value": pl.Float64,
+        "baseline": pl.Float64, "contribution": pl.Float64, "text": pl.String,
+    },
+    account_ref=None,
+)
+RESULT_EDGES = TableSpec(
+    "edges",
+    {"src": pl.String, "dst": pl.String, "weight": pl.Float64, "reasons": pl.List(pl.String)},
+    account_ref=None,
+)
+RESULT_TABLES: tuple[TableSpec, ...] = (RESULT_ACCOUNTS, RESULT_CLUSTERS, RESULT_EVIDENCE, RESULT_EDGES)
+RUN_FILE = "run.json"
+
+
+@dataclass
+class Problem:
+    """One contract violation: where it is and why, with a count and a few example values."""
+
+    file: str
+    column: str | None
+    reason: str
+    count: int | None = None
+    examples: list = field(default_factory=list)
+
+    def __str__(self) -> str:
+        where = self.file + (f", column '{self.column}'" if self.column else "")
+        text = f"{where}: {self.reason}"
+        if self.count is not None:
+            text += f" ({self.count:,} row{'s' if self.count != 1 else ''})"
+        if self.examples:
+            text += f"; e.g. {', '.join(repr(e) for e in self.examples[:3])}"
+        return text
+
+
+class ContractError(InputError):
+    """Raised when input breaks the contract. Carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem] | Problem | str, *, source: str | None = None):
+        if isinstance(problems, str):
+            problems = [Problem(source or "input", None, problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = problems
+        lines = [f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {source or 'input'}:"]
+        lines += [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and validation: one validator, used by every command and by the tests.
+# ---------------------------------------------------------------------------------------------
+_INTS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+_EXAMPLES = 3
+
+
+def iso_to_datetime(expr: pl.Expr) -> pl.Expr:
+    """Parse ISO-8601 text (``Z``, ``+hh:mm``, ``+hhmm``, no offset = UTC, date only) to Datetime(us, UTC)."""
+    norm = (
+        expr.str.strip_chars()
+        .str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]?", "${1}T")
+        .str.replace(r"T$", "T00:00:00")
+        .str.replace(r"Z$", "+00:00")
+    )
+    norm = pl.when(norm.str.contains(r"[+-]\d{2}:?\d{2}$")).then(norm).otherwise(norm + "+00:00")
+    return norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", time_unit="us", time_zone="UTC", strict=False)
+
+
+def find_table_file(world: Path, name: str) -> Path | None:
+    """The file holding table `name` in `world`: `name.parquet`, else `name.csv`, else None."""
+    for suffix in (".parquet", ".csv"):
+        p = world / f"{name}{suffix}"
+        if p.exists():
+            return p
+    return None
+
+
+def _scan(path: Path, spec: TableSpec) -> pl.LazyFrame:
+    if path.suffix == ".csv":
+        # Every column as text; the contract's casts below parse and report what does not parse.
+        return pl.scan_csv(path, infer_schema=False)
+    return pl.scan_parquet(path)
+
+
+def _cast(col: str, source: pl.DataType, target: pl.DataType) -> pl.Expr | None:
+    """Expression casting `col` from `source` to the contract dtype, or None when not castable."""
+    c = pl.col(col)
+    if target == pl.String:
+        if source in (pl.String, pl.Categorical) or isinstance(source, (pl.Categorical, pl.Enum)):
+            return c.cast(pl.String)
+        return None
+    if isinstance(target, pl.Datetime):
+        if isinstance(source, pl.Datetime):
+            c = c.dt.replace_time_zone("UTC") if source.time_zone is None else c.dt.convert_time_zone("UTC")
+            return c.dt.cast_time_unit("us")
+        if source == pl.String:
+            return iso_to_datetime(c)
+        return None
+    if target in _INTS or target == pl.Float64:
+        if source in _INTS or (target == pl.Float64 and source in (pl.Float32, pl.Float64)):
+            return c.cast(target, strict=False)
+        if source == pl.String:
+            return c.str.strip_chars().cast(target, strict=False)
+        return None
+    if target == pl.Boolean:
+        if source == pl.Boolean:
+            return c
+        if source == pl.String:
+            low = c.str.strip_chars().str.to_lowercase()
+            return pl.when(low.is_in(["true", "1", "t", "yes"])).then(True).when(
+                low.is_in(["false", "0", "f", "no"])).then(False).otherwise(None)
+        return None
+    return c.cast(target, strict=False) if source == target else None
+
+
+@dataclass
+class World:
+    """A loaded world: lazy frames in the contract's canonical dtypes, keyed by table name."""
+
+    path: Path
+    tables: dict[str, pl.LazyFrame]
+    files: dict[str, Path]
+    manifest: dict | None = None
+
+    def __getitem__(self, name: str) -> pl.LazyFrame:
+        return self.tables[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.tables
+
+    def cut(self, until: datetime) -> "World":
+        """The world as it was at `until`: rows whose time is before it (accounts by `created_at`)."""
+        until = until if until.tzinfo else until.replace(tzinfo=timezone.utc)
+        cut: dict[str, pl.LazyFrame] = {}
+        for name, lf in self.tables.items():
+            spec = TABLES[name]
+            tcol = "created_at" if "created_at" in spec.columns else ("ts" if "ts" in spec.columns else None)
+            lf = lf.filter(pl.col(tcol) < until) if tcol else lf
+            if name == "api_keys":
+                lf = lf.with_columns(
+                    pl.when(pl.col("revoked_at") < until).then(pl.col("revoked_at")).otherwise(None)
+                    .alias("revoked_at"))
+            cut[name] = lf
+        return World(self.path, cut, self.files, self.manifest)
+
+
+def _check_table(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame | None, list[Problem]]:
+    """Schema, parse, null and duplicate checks of one table; returns the canonical lazy frame."""
+    fname = path.name
+    problems: list[Problem] = []
+    try:
+        raw = _scan(path, spec)
+        schema = raw.collect_schema()
+    except Exception as exc:  # unreadable file: polars says why
+        return None, [Problem(fname, None, f"cannot be read: {exc}".splitlines()[0])]
+    casts: list[pl.Expr] = []
+    for col, target in spec.columns.items():
+        if col not in schema:
+            problems.append(Problem(fname, col, f"missing column (expected {target})"))
+            continue
+        expr = _cast(col, schema[col], target)
+        if expr is None:
+            problems.append(Problem(fname, col, f"wrong dtype {schema[col]} (expected {target})"))
+            continue
+        casts.append(expr.alias(col))
+    if problems:
+        return None, problems
+    lf = raw.select(casts)
+    # One pass: row count, nulls in required columns, values that did not parse.
+    stats = [pl.len().alias("__rows")]
+    for col in spec.columns:
+        stats.append((pl.col(col).is_null() & pl.col(f"__raw_{col}").is_not_null()).sum().alias(f"__bad_{col}"))
+        if col not in spec.nullable:
+            stats.append(pl.col(f"__raw_{col}").is_null().sum().alias(f"__null_{col}"))
+    both = raw.select([pl.col(c).alias(f"__raw_{c}") for c in spec.columns] + casts)
+    try:
+        row = both.select(stats).collect(engine="streaming").row(0, named=True)
+    except Exception as exc:
+        return None, [Problem(fname, None, f"cannot be read: {exc}".splitlines()[0])]
+    if row["__rows"] == 0:
+        problems.append(Problem(fname, None, "empty table (no rows)"))
+        return lf, problems
+    for col, target in spec.columns.items():
+        if row[f"__bad_{col}"]:
+            bad = both.filter(pl.col(col).is_null() & pl.col(f"__raw_{col}").is_not_null())
+            ex = bad.select(pl.col(f"__raw_{col}").cast(pl.String)).head(_EXAMPLES).collect().to_series().to_list()
+            what = "unparsable timestamps" if isinstance(target, pl.Datetime) else f"values not parsable as {target}"
+            problems.append(Problem(fname, col, what, row[f"__bad_{col}"], ex))
+        if row.get(f"__null_{col}"):
+            problems.append(Problem(fname, col, "null values in a required column", row[f"__null_{col}"]))
+    if spec.key:
+        key = list(spec.key)
+        dup = lf.group_by(key).agg(pl.len().alias("n")).filter(pl.col("n") > 1)
+        d = dup.select(pl.len(), (pl.col("n") - 1).sum()).collect(engine="streaming").row(0)
+        if d[0]:
+            ex = dup.head(_EXAMPLES).collect().select(key[0]).to_series().to_list()
+            problems.append(Problem(fname, ",".join(key), "duplicate key values", int(d[1]), ex))
+    return lf, problems
+
+
+def _check_reference(lf: pl.LazyFrame, col: str, target: pl.LazyFrame, tcol: str,
+                     fname: str, what: str) -> Problem | None:
+    missing = (lf.select(pl.col(col)).drop_nulls().unique()
+               .join(target.select(pl.col(tcol).alias(col)), on=col, how="anti"))
+    n = missing.select(pl.len()).collect(engine="streaming").item()
+    if not n:
+        return None
+    ex = missing.sort(col).head(_EXAMPLES).collect().to_series().to_list()
+    return Problem(fname, col, f"{n:,} distinct value(s) not found in {what}", None, ex)
+
+
+def load_world(path: str | Path, tables: tuple[TableSpec, ...] = DETECTION_TABLES,
+               check_references: bool = True) -> World:
+    """Load and validate a world directory; raise `ContractError` listing *every* problem found.
+
+    Only the tables named in `tables` are read (detection never asks for `labels`).
+    """
+    world = Path(path)
+    if not world.is_dir():
+        raise ContractError(f"world directory '{world}' does not exist or is not a directory", source=str(world))
+    problems: list[Problem] = []
+    frames: dict[str, pl.LazyFrame] = {}
+    files: dict[str, Path] = {}
+    for spec in tables:
+        f = find_table_file(world, spec.name)
+        if f is None:
+            if spec.required:
+                problems.append(Problem(f"{spec.name}.parquet", None, "missing file (no .parquet or .csv)"))
+            continue
+        lf, probs = _check_table(f, spec)
+        problems += probs
+        if lf is not None:
+            frames[spec.name], files[spec.name] = lf, f
+    if check_references and "accounts" in frames:
+        acc = frames["accounts"]
+        for name, lf in frames.items():
+            ref = TABLES[name].account_ref
+            if ref and name != "labels":
+                p = _check_reference(lf, ref, acc, "account_id", files[name].name, "accounts.account_id")
+                problems += [p] if p else []
+        if "labels" in frames:
+            p = _check_reference(acc, "account_id", frames["labels"], "account_id", files["accounts"].name,
+                                 "labels.account_id (every account needs a label)")
+            problems += [p] if p else []
+        if "requests" in frames and "asns" in frames:
+            p = _check_reference(frames["requests"], "asn", frames["asns"], "asn", files["requests"].name,
+                                 "asns.asn")
+            problems += [p] if p else []
+        if "requests" in frames and "api_keys" in frames:
+            p = _check_reference(frames["requests"], "key_id", frames["api_keys"], "key_id",
+                                 files["requests"].name, "api_keys.key_id")
+            problems += [p] if p else []
+    if problems:
+        raise ContractError(problems, source=str(world))
+    manifest = None
+    mpath = world / MANIFEST_FILE
+    if mpath.exists():
+        try:
+            manifest = json.loads(mpath.read_text())
+        except json.JSONDecodeError as exc:
+            raise ContractError(Problem(MANIFEST_FILE, None, f"not valid JSON: {exc}"), source=str(world)) from exc
+    return World(world, frames, files, manifest)
+
+
+def load_labels(path: str | Path) -> pl.DataFrame:
+    """Ground-truth labels of a world (evaluation only); validated like any other table."""
+    return load_world(path, tables=(LABELS,), check_references=False)["labels"].collect()

@@ -1,0 +1,88 @@
+"""The results directory of `farmhunt detect`: writing it atomically and loading it back validated.
+
+Evaluation and the console only ever read results through `load_results`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from farmhunt.atomic import atomic_dir
+from farmhunt.contract import (
+    RESULT_ACCOUNTS, RESULT_CLUSTERS, RESULT_EDGES, RESULT_EVIDENCE, RUN_FILE, ContractError, Problem, TableSpec,
+)
+from farmhunt.errors import InputError
+
+
+@dataclass
+class Results:
+    """Everything detection produced: four tables and the run record (parameters, timings, input)."""
+
+    accounts: pl.DataFrame
+    clusters: pl.DataFrame
+    evidence: pl.DataFrame
+    edges: pl.DataFrame
+    run: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def world_path(self) -> Path | None:
+        """Absolute path of the world these results were computed from, as recorded in run.json."""
+        p = self.run.get("world", {}).get("path")
+        return Path(p) if p else None
+
+
+_FILES: dict[str, TableSpec] = {
+    "accounts": RESULT_ACCOUNTS, "clusters": RESULT_CLUSTERS, "evidence": RESULT_EVIDENCE, "edges": RESULT_EDGES,
+}
+
+
+def write_results(results: Results, out: str | Path) -> Path:
+    """Write `results` to directory `out` atomically (temporary directory, then rename)."""
+    with atomic_dir(out) as tmp:
+        for name in _FILES:
+            getattr(results, name).write_parquet(tmp / f"{name}.parquet")
+        (tmp / RUN_FILE).write_text(json.dumps(results.run, indent=2, default=str, sort_keys=True))
+    return Path(out).resolve()
+
+
+def load_results(path: str | Path) -> Results:
+    """Load a results directory; a missing file or column is a `ContractError` naming it."""
+    d = Path(path)
+    if not d.is_dir():
+        raise InputError(f"results directory '{d}' does not exist (run 'farmhunt detect WORLD --out {d}' first)")
+    problems: list[Problem] = []
+    tables: dict[str, pl.DataFrame] = {}
+    for name, spec in _FILES.items():
+        f = d / f"{name}.parquet"
+        if not f.exists():
+            problems.append(Problem(f.name, None, "missing file"))
+            continue
+        try:
+            df = pl.read_parquet(f)
+        except Exception as exc:
+            problems.append(Problem(f.name, None, f"cannot be read: {exc}".splitlines()[0]))
+            continue
+        for col, dtype in spec.columns.items():
+            if col not in df.columns:
+                problems.append(Problem(f.name, col, f"missing column (expected {dtype})"))
+            elif df.schema[col] != dtype:
+                problems.append(Problem(f.name, col, f"wrong dtype {df.schema[col]} (expected {dtype})"))
+        tables[name] = df
+    run: dict[str, Any] = {}
+    rf = d / RUN_FILE
+    if not rf.exists():
+        problems.append(Problem(RUN_FILE, None, "missing file"))
+    else:
+        try:
+            run = json.loads(rf.read_text())
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(RUN_FILE, None, f"not valid JSON: {exc}"))
+    if problems:
+        raise ContractError(problems, source=str(d))
+    return Results(**tables, run=run, path=d.resolve())

@@ -1,0 +1,1 @@
+"""tui: the Textual investigator console over farmhunt results."""
