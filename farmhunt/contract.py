@@ -286,7 +286,7 @@ class World:
         return World(self.path, cut, self.files, self.manifest)
 
 
-def _check_table(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame | None, list[Problem]]:
+def _check_table(path: Path, spec: TableSpec, deep: bool = True) -> tuple[pl.LazyFrame | None, list[Problem]]:
     """Schema, parse, null and duplicate checks of one table; returns the canonical lazy frame."""
     fname = path.name
     problems: list[Problem] = []
@@ -308,6 +308,8 @@ def _check_table(path: Path, spec: TableSpec) -> tuple[pl.LazyFrame | None, list
     if problems:
         return None, problems
     lf = raw.select(casts)
+    if not deep:
+        return lf, problems
     # One pass: row count, nulls in required columns, values that did not parse.
     stats = [pl.len().alias("__rows")]
     for col in spec.columns:
@@ -352,10 +354,12 @@ def _check_reference(lf: pl.LazyFrame, col: str, target: pl.LazyFrame, tcol: str
 
 
 def load_world(path: str | Path, tables: tuple[TableSpec, ...] = DETECTION_TABLES,
-               check_references: bool = True) -> World:
+               check_references: bool = True, deep: bool = True) -> World:
     """Load and validate a world directory; raise `ContractError` listing *every* problem found.
 
-    Only the tables named in `tables` are read (detection never asks for `labels`).
+    Only the tables named in `tables` are read (detection never asks for `labels`). With
+    `deep=False` only files, columns and dtypes are checked (no pass over the data): for readers such
+    as the console that open an already-validated world and must start fast.
     """
     world = Path(path)
     if not world.is_dir():
@@ -369,11 +373,11 @@ def load_world(path: str | Path, tables: tuple[TableSpec, ...] = DETECTION_TABLE
             if spec.required:
                 problems.append(Problem(f"{spec.name}.parquet", None, "missing file (no .parquet or .csv)"))
             continue
-        lf, probs = _check_table(f, spec)
+        lf, probs = _check_table(f, spec, deep)
         problems += probs
         if lf is not None:
             frames[spec.name], files[spec.name] = lf, f
-    if check_references and "accounts" in frames:
+    if deep and check_references and "accounts" in frames:
         acc = frames["accounts"]
         for name, lf in frames.items():
             ref = TABLES[name].account_ref
