@@ -72,6 +72,8 @@ def from_dict(cls: type[T], data: dict[str, Any], *, base: T | None = None, pref
         current = getattr(obj, k)
         if dataclasses.is_dataclass(hint) and isinstance(v, dict):
             changes[k] = from_dict(hint, v, base=current, prefix=f"{prefix}{k}.")
+        elif typing.get_origin(hint) is dict and isinstance(current, dict) and isinstance(v, dict):
+            changes[k] = {**current, **v}  # a table of numbers is overlaid key by key
         else:
             changes[k] = _check_type(v, hint, f"{prefix}{k}")
     obj = dataclasses.replace(obj, **changes)

@@ -1,0 +1,101 @@
+"""Communities of the linkage graph: weighted Leiden (igraph), stable cluster ids, run-to-run mapping.
+
+CPM (the default objective) keeps a group together only while its internal edge weight per account
+pair stays above `resolution`. It has no resolution limit, so a 3-account reseller pool is not
+swallowed by a neighbouring farm, and one weak link (lighter than `resolution` times the product of
+the two sides' sizes) never merges two groups: clusters do not chain into giants.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import igraph as ig
+import networkx as nx
+import polars as pl
+
+from farmhunt.settings import CommunitySettings
+
+MEMBERSHIP_SCHEMA = {"account_id": pl.String, "cluster_id": pl.Int64}
+
+
+def stable_cluster_id(members: list[str]) -> int:
+    """A 63-bit id derived from the sorted member ids: the same members always get the same id."""
+    digest = hashlib.blake2b("\n".join(sorted(members)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & (2**63 - 1)
+
+
+def leiden(edges: pl.DataFrame, settings: CommunitySettings) -> pl.DataFrame:
+    """Cluster the accounts of `edges` (src, dst, weight); returns account_id, cluster_id for clusters
+    of at least `min_size` accounts. Seeded and order-independent: same edges, same clusters."""
+    if edges.is_empty():
+        return pl.DataFrame(schema=MEMBERSHIP_SCHEMA)
+    edges = edges.sort("src", "dst")
+    nodes = pl.concat([edges["src"], edges["dst"]]).unique().sort()
+    index = pl.DataFrame({"id": nodes, "i": pl.arange(0, nodes.len(), eager=True)})
+    coded = (edges.join(index.rename({"id": "src", "i": "s"}), on="src")
+             .join(index.rename({"id": "dst", "i": "d"}), on="dst"))
+    graph = ig.Graph(n=nodes.len(), edges=list(zip(coded["s"].to_list(), coded["d"].to_list())))
+    ig.set_random_number_generator(random.Random(settings.seed))
+    try:
+        part = graph.community_leiden(objective_function=settings.objective, weights=coded["weight"].to_list(),
+                                      resolution=settings.resolution, n_iterations=settings.n_iterations)
+    finally:
+        ig.set_random_number_generator(random)
+    member = pl.DataFrame({"account_id": nodes, "community": part.membership})
+    groups = (member.group_by("community").agg(pl.col("account_id").sort())
+              .filter(pl.col("account_id").list.len() >= settings.min_size))
+    ids = [stable_cluster_id(m) for m in groups["account_id"].to_list()]
+    return (groups.with_columns(pl.Series("cluster_id", ids, dtype=pl.Int64))
+            .explode("account_id").select("account_id", "cluster_id").sort("account_id"))
+
+
+def map_to_previous(membership: pl.DataFrame, previous: pl.DataFrame, min_overlap: float = 0.5) -> pl.DataFrame:
+    """Give each new cluster the id of the earlier cluster it overlaps most (Jaccard >= `min_overlap`),
+    one-to-one and greedily by overlap, so investigators' decisions stay attached as data grows."""
+    prev = previous.select("account_id", pl.col("cluster_id").alias("prev_id")).drop_nulls()
+    sizes_new = membership.group_by("cluster_id").agg(pl.len().alias("n_new"))
+    sizes_old = prev.group_by("prev_id").agg(pl.len().alias("n_old"))
+    overlap = (membership.join(prev, on="account_id").group_by("cluster_id", "prev_id").agg(pl.len().alias("both"))
+               .join(sizes_new, on="cluster_id").join(sizes_old, on="prev_id")
+               .with_columns((pl.col("both") / (pl.col("n_new") + pl.col("n_old") - pl.col("both"))).alias("j"))
+               .filter(pl.col("j") >= min_overlap).sort(["j", "cluster_id", "prev_id"], descending=[True, False, False]))
+    mapping: dict[int, int] = {}
+    taken: set[int] = set()
+    for new, old in zip(overlap["cluster_id"].to_list(), overlap["prev_id"].to_list()):
+        if new not in mapping and old not in taken:
+            mapping[new] = old
+            taken.add(old)
+    if not mapping:
+        return membership
+    m = pl.DataFrame({"cluster_id": list(mapping), "mapped": list(mapping.values())},
+                     schema={"cluster_id": pl.Int64, "mapped": pl.Int64})
+    return (membership.join(m, on="cluster_id", how="left")
+            .with_columns(pl.coalesce("mapped", "cluster_id").alias("cluster_id")).drop("mapped"))
+
+
+def graph_metrics(membership: pl.DataFrame, edges: pl.DataFrame, max_size: int = 500) -> pl.DataFrame:
+    """Per cluster: weighted density and the share of internal weight held by the top hub account
+    (networkx, for clusters up to `max_size` accounts; larger ones get density from counts only)."""
+    m = membership.select("account_id", "cluster_id")
+    internal = (edges.join(m.rename({"account_id": "src"}), on="src")
+                .join(m.rename({"account_id": "dst", "cluster_id": "cid_d"}), on="dst")
+                .filter(pl.col("cluster_id") == pl.col("cid_d")))
+    sizes = m.group_by("cluster_id").agg(pl.len().alias("n"))
+    base = (internal.group_by("cluster_id").agg(pl.len().alias("internal_edges"),
+                                                pl.col("weight").sum().alias("internal_weight"))
+            .join(sizes, on="cluster_id", how="right")
+            .with_columns(pl.col("internal_edges").fill_null(0), pl.col("internal_weight").fill_null(0.0))
+            .with_columns((pl.col("internal_edges") / (pl.col("n") * (pl.col("n") - 1) / 2).clip(1)).alias("density")))
+    hub = []
+    small = base.filter(pl.col("n") <= max_size)["cluster_id"].to_list()
+    for cid, part in internal.filter(pl.col("cluster_id").is_in(small)).group_by("cluster_id"):
+        g = nx.Graph()
+        g.add_weighted_edges_from(part.select("src", "dst", "weight").iter_rows())
+        strength = dict(g.degree(weight="weight"))
+        total = sum(strength.values()) or 1.0
+        hub.append((cid[0], max(strength.values()) / total if strength else 0.0))
+    hubs = pl.DataFrame(hub, schema={"cluster_id": pl.Int64, "hub_share": pl.Float64}, orient="row")
+    return (base.join(hubs, on="cluster_id", how="left")
+            .select("cluster_id", "internal_edges", "internal_weight", "density", "hub_share"))

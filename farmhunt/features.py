@@ -1,0 +1,165 @@
+"""Account features: one row per account describing how it signs up, pays and uses the API.
+
+All work is polars lazy; the request table is aggregated with the streaming engine. The features
+feed the linkage graph (templates), the cluster aggregates of scoring, and the account-level risk.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from farmhunt.contract import World
+from farmhunt.settings import FeatureSettings
+from farmhunt.templates import template_share
+
+#: Representative UTC offset (hours) of a country, for local-time activity features. Countries not
+#: listed count as UTC: local-time features then degrade gracefully rather than fail.
+COUNTRY_UTC_OFFSET: dict[str, int] = {
+    "US": -6, "CA": -6, "MX": -6, "BR": -3, "AR": -3, "CL": -4, "CO": -5, "PE": -5, "VE": -4,
+    "GB": 0, "IE": 0, "PT": 0, "ES": 1, "FR": 1, "DE": 1, "IT": 1, "NL": 1, "BE": 1, "CH": 1, "AT": 1,
+    "SE": 1, "NO": 1, "DK": 1, "PL": 1, "CZ": 1, "HU": 1, "FI": 2, "GR": 2, "RO": 2, "BG": 2, "UA": 2,
+    "IL": 2, "EG": 2, "ZA": 2, "TR": 3, "RU": 3, "SA": 3, "KE": 3, "NG": 1, "AE": 4, "IR": 3, "PK": 5,
+    "IN": 5, "BD": 6, "TH": 7, "VN": 7, "ID": 7, "MY": 8, "SG": 8, "PH": 8, "CN": 8, "HK": 8, "TW": 8,
+    "KR": 9, "JP": 9, "AU": 10, "NZ": 12,
+}
+ASN_KIND_SHARES = ("hosting", "residential", "mobile", "business", "education")
+
+
+def local_time(requests: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.LazyFrame:
+    """Requests with `local_ts`: the timestamp shifted to the account's declared country."""
+    offset = (pl.col("country").str.to_uppercase()
+              .replace_strict(COUNTRY_UTC_OFFSET, default=0, return_dtype=pl.Int64))
+    acc = accounts.select("account_id", (offset * 3_600_000_000).alias("__offset_us"))
+    return (requests.join(acc, on="account_id", how="left")
+            .with_columns((pl.col("ts").dt.replace_time_zone(None) + pl.duration(
+                microseconds=pl.col("__offset_us").fill_null(0))).alias("local_ts"))
+            .drop("__offset_us"))
+
+
+def request_features(world: World, settings: FeatureSettings) -> pl.LazyFrame:
+    """Per-account usage features from the request table (one streaming pass plus three small ones)."""
+    asns = world["asns"].select("asn", pl.col("kind").alias("asn_kind"))
+    req = local_time(world["requests"], world["accounts"]).join(asns, on="asn", how="left")
+    hour = pl.col("local_ts").dt.hour()
+    main = req.group_by("account_id").agg(
+        pl.len().alias("n_requests"),
+        pl.col("ts").min().alias("first_request"),
+        pl.col("ts").max().alias("last_request"),
+        pl.col("ts").dt.date().n_unique().alias("active_days"),
+        pl.col("ts").dt.truncate("1h").n_unique().alias("active_hours"),
+        pl.col("input_tokens").cast(pl.Int64).sum().alias("input_tokens"),
+        pl.col("output_tokens").cast(pl.Int64).sum().alias("output_tokens"),
+        hour.is_in(list(settings.night_hours)).mean().alias("night_share"),
+        (pl.col("local_ts").dt.weekday() >= 6).mean().alias("weekend_share"),
+        ((hour >= 9) & (hour < 18) & (pl.col("local_ts").dt.weekday() <= 5)).mean().alias("office_hours_share"),
+        pl.col("ip").n_unique().alias("n_ips"),
+        pl.col("ip").str.replace(r"\.\d+$", "").n_unique().alias("n_prefixes"),
+        pl.col("asn").n_unique().alias("n_asns"),
+        pl.col("user_agent").n_unique().alias("n_user_agents"),
+        pl.col("key_id").n_unique().alias("n_keys_used"),
+        pl.col("model").n_unique().alias("n_models"),
+        pl.col("topic").n_unique().alias("n_topics"),
+        pl.col("topic").is_in(list(settings.capability_topics)).mean().alias("capability_share"),
+        pl.col("prompt_hash").n_unique().alias("n_prompt_hashes"),
+        *[(pl.col("asn_kind") == k).mean().alias(f"{k}_share") for k in ASN_KIND_SHARES],
+    )
+    hours = (req.group_by("account_id", hour.alias("h")).agg(pl.len().alias("n"))
+             .group_by("account_id").agg(
+                 (_entropy_expr() / pl.lit(24).log()).alias("hour_entropy"),
+                 (pl.col("n").max() / pl.col("n").sum()).alias("peak_hour_share")))
+    topics = (req.group_by("account_id", "topic").agg(pl.len().alias("n"))
+              .group_by("account_id").agg((_entropy_expr() / pl.lit(9).log()).alias("topic_entropy")))
+    models = (req.group_by("account_id", "model").agg(pl.len().alias("n"))
+              .group_by("account_id").agg((pl.col("n").max() / pl.col("n").sum()).alias("top_model_share")))
+    return (main.join(hours, on="account_id", how="left")
+            .join(topics, on="account_id", how="left")
+            .join(models, on="account_id", how="left")
+            .with_columns(
+                (pl.col("n_requests") / pl.col("active_hours")).alias("requests_per_active_hour"),
+                (pl.col("n_requests") / pl.col("active_days")).alias("requests_per_active_day"),
+                ((pl.col("output_tokens") + 1) / (pl.col("input_tokens") + 1)).alias("output_input_ratio"),
+                (pl.col("n_prompt_hashes") / pl.col("n_requests")).alias("prompt_diversity"),
+            ))
+
+
+def _entropy_expr() -> pl.Expr:
+    p = pl.col("n") / pl.col("n").sum()
+    return -(p * p.log()).sum()
+
+
+def payment_features(world: World) -> pl.LazyFrame:
+    """Per-account payment features: instruments, prepaid/virtual share, declines, disputes, geography."""
+    pay = world["payments"]
+    ip_country = world["accounts"].select("account_id", "country")
+    return (pay.join(ip_country, on="account_id", how="left").group_by("account_id").agg(
+        pl.len().alias("n_payments"),
+        pl.col("card_fingerprint").n_unique().alias("n_cards"),
+        pl.col("card_bin").n_unique().alias("n_card_bins"),
+        pl.col("card_funding").is_in(["prepaid", "virtual"]).mean().alias("prepaid_virtual_share"),
+        (pl.col("status") == "declined").sum().alias("n_declines"),
+        (pl.col("status") == "declined").mean().alias("decline_rate"),
+        (pl.col("status") == "disputed").sum().alias("n_disputes"),
+        (pl.col("status").is_in(["disputed", "refunded"])).mean().alias("chargeback_rate"),
+        pl.col("amount_usd").filter(pl.col("status") == "succeeded").sum().alias("spend_usd"),
+        (pl.col("amount_usd") < 2.0).mean().alias("micro_payment_share"),
+        (pl.col("card_country") != pl.col("country")).mean().alias("card_country_mismatch"),
+    ))
+
+
+def key_features(world: World) -> pl.LazyFrame:
+    """Per-account API-key features: how many keys, how many revoked (rotation)."""
+    return world["api_keys"].group_by("account_id").agg(
+        pl.len().alias("n_keys"),
+        pl.col("revoked_at").is_not_null().sum().alias("n_keys_revoked"),
+    )
+
+
+def signup_features(world: World) -> pl.LazyFrame:
+    """Seconds from each signup to the nearest other signup on the same device and the same /24 network."""
+    acc = world["accounts"].select(
+        "account_id", "created_at", "device_id", pl.col("signup_ip").str.replace(r"\.\d+$", "").alias("prefix"))
+    out = acc.select("account_id")
+    for key, name in (("device_id", "signup_gap_device_s"), ("prefix", "signup_gap_prefix_s")):
+        t = pl.col("created_at").dt.epoch("s")
+        gaps = (acc.sort(key, "created_at").with_columns(
+            pl.min_horizontal((t - t.shift(1).over(key)).abs(), (t.shift(-1).over(key) - t).abs()).alias(name))
+            .select("account_id", name))
+        out = out.join(gaps, on="account_id", how="left")
+    return out
+
+
+def account_features(world: World, templates: pl.DataFrame, settings: FeatureSettings) -> pl.LazyFrame:
+    """All account features, one row per account of `world` (accounts with no usage get zeros).
+
+    `templates` is the prompt-template table of `templates.find_templates`.
+    """
+    acc = world["accounts"].select("account_id", "created_at", "country", "plan",
+                                   pl.col("org_id").is_not_null().alias("has_org"),
+                                   pl.col("phone").is_not_null().alias("has_phone"))
+    tmpl = template_share(world["requests"], templates, settings)
+    feats = (acc.join(request_features(world, settings), on="account_id", how="left")
+             .join(tmpl, on="account_id", how="left")
+             .join(payment_features(world), on="account_id", how="left")
+             .join(key_features(world), on="account_id", how="left")
+             .join(signup_features(world), on="account_id", how="left"))
+    counts = [c for c in ("n_requests", "active_days", "active_hours", "input_tokens", "output_tokens", "n_ips",
+                          "n_prefixes", "n_asns", "n_user_agents", "n_keys_used", "n_models", "n_topics",
+                          "n_prompt_hashes", "n_payments", "n_cards", "n_card_bins", "n_declines", "n_disputes",
+                          "n_keys", "n_keys_revoked")]
+    shares = ["night_share", "weekend_share", "office_hours_share", "capability_share", "hour_entropy",
+              "peak_hour_share", "topic_entropy", "top_model_share", "requests_per_active_hour",
+              "requests_per_active_day", "output_input_ratio", "prompt_diversity", "templated_share",
+              "prepaid_virtual_share", "decline_rate", "chargeback_rate", "spend_usd", "micro_payment_share",
+              "card_country_mismatch", *[f"{k}_share" for k in ASN_KIND_SHARES]]
+    return feats.with_columns(
+        *[pl.col(c).fill_null(0).cast(pl.Int64) for c in counts],
+        *[pl.col(c).fill_null(0.0).cast(pl.Float64) for c in shares],
+        (pl.col("last_request") - pl.col("first_request")).dt.total_seconds().fill_null(0).alias("active_span_s"),
+    ).sort("account_id")
+
+
+#: Numeric feature columns (what the account-level model and the baselines may use).
+def numeric_feature_columns(schema: pl.Schema) -> list[str]:
+    """The numeric feature columns of a features frame (ids, times and labels excluded)."""
+    skip = {"cluster_id", "risk", "account_risk"}
+    return [c for c, t in schema.items() if t.is_numeric() and c not in skip]

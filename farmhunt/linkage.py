@@ -1,0 +1,201 @@
+"""The account-linkage graph: weighted account-account edges, each keeping its reasons.
+
+Two kinds of evidence make edges:
+
+* **Shared values** (`shared_values`): a card, device, phone, signup IP or /24, request IP, canonical
+  email, email pattern or domain, declared org, prompt template, or a signup burst (same network,
+  same time window). A value shared by `n` accounts gives each pair the signal's base weight divided
+  by log2(n): a value shared by 3 accounts says far more than one shared by 3,000.
+* **Synchronized activity** (`sync_edges`): in the spirit of SynchroTrap, accounts active in the same
+  fine time buckets far more often than chance. Candidate pairs come from MinHash locality-sensitive
+  banding over each account's set of active buckets; a pair is kept when its Jaccard similarity beats
+  the similarity two independent accounts of the same activity would have by chance.
+
+Hubs: a group larger than `max_clique` (a campus NAT address, a popular app's template, a corporate
+card) does not become a clique. Each member is linked to `hub_degree` other members chosen by a
+deterministic hash order, so edges grow linearly with the group; groups above `max_group` make no
+edges at all. Edge weights are the sum over signals of the strongest value each signal shares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import polars as pl
+
+from farmhunt.contract import World
+from farmhunt.settings import FeatureSettings, LinkageSettings
+from farmhunt.templates import account_templates
+
+EDGE_SCHEMA = {"src": pl.String, "dst": pl.String, "signal": pl.String, "weight": pl.Float64}
+_PREFIX24 = r"\.\d+$"
+
+
+def canonical_email(email: pl.Expr) -> pl.Expr:
+    """Mailbox identity: lower-case, plus-tag removed, dots in the local part removed."""
+    e = email.str.to_lowercase().str.strip_chars()
+    local = e.str.extract(r"^([^@]*)@", 1).str.replace(r"\+.*$", "").str.replace_all(".", "", literal=True)
+    return local + "@" + e.str.extract(r"@(.*)$", 1)
+
+
+def email_pattern(email: pl.Expr) -> pl.Expr:
+    """Local-part shape: the canonical mailbox with every run of digits replaced by '#'."""
+    return canonical_email(email).str.replace_all(r"\d+", "#")
+
+
+def shared_values(world: World, templates: pl.DataFrame, features: FeatureSettings,
+                  settings: LinkageSettings) -> pl.LazyFrame:
+    """Distinct (account_id, signal, value) rows for every enabled value-sharing signal."""
+    acc = world["accounts"]
+    on = set(settings.signals)
+    parts: list[pl.LazyFrame] = []
+
+    def add(signal: str, frame: pl.LazyFrame, value: pl.Expr) -> None:
+        if signal in on:
+            parts.append(frame.select("account_id", pl.lit(signal).alias("signal"),
+                                      value.cast(pl.String).alias("value")))
+
+    add("device", acc, pl.col("device_id"))
+    add("phone", acc, pl.col("phone"))
+    add("signup_ip", acc, pl.col("signup_ip"))
+    add("signup_prefix", acc, pl.col("signup_ip").str.replace(_PREFIX24, ""))
+    add("email_canonical", acc, canonical_email(pl.col("email")))
+    add("email_pattern", acc, email_pattern(pl.col("email")))
+    add("email_domain", acc, pl.col("email").str.to_lowercase().str.extract(r"@(.*)$", 1))
+    add("org", acc, pl.col("org_id"))
+    add("card", world["payments"], pl.col("card_fingerprint"))
+    add("request_ip", world["requests"].select("account_id", "ip").unique(), pl.col("ip"))
+    if "signup_burst" in on:
+        parts.append(signup_bursts(world, settings))
+    if "prompt_template" in on:
+        parts.append(account_templates(world["requests"], templates, features)
+                     .select("account_id", pl.lit("prompt_template").alias("signal"), "value"))
+    if not parts:
+        return pl.LazyFrame(schema={"account_id": pl.String, "signal": pl.String, "value": pl.String})
+    return pl.concat(parts).drop_nulls().filter(pl.col("value") != "").unique()
+
+
+def signup_bursts(world: World, settings: LinkageSettings) -> pl.LazyFrame:
+    """(account_id, "signup_burst", value) for signups in a burst: more signups from one network in one
+    window than that network's own signup rate explains (at least 3, and `burst_excess` times the rate).
+
+    The network is the signup address's ASN when the address appears in requests, else its /24.
+    """
+    window = settings.signup_burst_minutes * 60
+    ip_asn = world["requests"].select(pl.col("ip").alias("signup_ip"), "asn").unique("signup_ip")
+    acc = (world["accounts"].join(ip_asn, on="signup_ip", how="left")
+           .select("account_id", "created_at",
+                   pl.coalesce(pl.col("asn").cast(pl.String), pl.col("signup_ip").str.replace(_PREFIX24, ""))
+                   .alias("net"),
+                   (pl.col("created_at").dt.epoch("s") // window).alias("w")))
+    span = acc.select(((pl.col("created_at").max() - pl.col("created_at").min()).dt.total_seconds() / window + 1)
+                      .alias("span"))
+    rate = acc.group_by("net").agg(pl.len().alias("total")).join(span, how="cross").with_columns(
+        (pl.col("total") / pl.col("span")).alias("expected"))
+    counts = acc.group_by("net", "w").agg(pl.len().alias("k")).join(rate, on="net").filter(
+        pl.col("k") >= 3, pl.col("k") >= settings.burst_excess * pl.col("expected"))
+    return acc.join(counts.select("net", "w"), on=["net", "w"]).select(
+        "account_id", pl.lit("signup_burst").alias("signal"), (pl.col("net") + "@" + pl.col("w").cast(pl.String))
+        .alias("value"))
+
+
+def _pair_edges(members: pl.LazyFrame, weight: pl.Expr, settings: LinkageSettings) -> pl.LazyFrame:
+    """Edges inside groups: (signal, value, account_id, n) -> (src, dst, signal, weight).
+
+    Groups of up to `max_clique` members become cliques; larger ones (hubs) link each member to its
+    `hub_degree` successors in a deterministic pseudo-random order.
+    """
+    small = members.filter(pl.col("n") <= settings.max_clique)
+    clique = (small.join(small.select("signal", "value", pl.col("account_id").alias("dst")), on=["signal", "value"])
+              .filter(pl.col("account_id") < pl.col("dst"))
+              .select(pl.col("account_id").alias("src"), "dst", "signal", weight.alias("weight")))
+    big = (members.filter(pl.col("n") > settings.max_clique)
+           .with_columns(pl.struct("account_id", "value").hash(seed=7).alias("__h"))
+           .with_columns(pl.col("__h").rank("ordinal").over("signal", "value").cast(pl.Int64).alias("__r")))
+    hub_parts = []
+    for step in range(1, settings.hub_degree + 1):
+        nxt = big.select("signal", "value", ((pl.col("__r") - step - 1) % pl.col("n") + 1).alias("__r"),
+                         pl.col("account_id").alias("dst"))
+        hub_parts.append(big.join(nxt, on=["signal", "value", "__r"])
+                         .select(pl.min_horizontal("account_id", "dst").alias("src"),
+                                 pl.max_horizontal("account_id", "dst").alias("dst"), "signal", weight.alias("weight")))
+    return pl.concat([clique, *hub_parts]).filter(pl.col("src") != pl.col("dst"))
+
+
+def value_edges(values: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
+    """Rarity-weighted edges from shared values (see module docstring)."""
+    base = pl.col("signal").replace_strict(settings.weights, default=0.0, return_dtype=pl.Float64)
+    members = (values.with_columns(pl.len().over("signal", "value").alias("n"))
+               .filter(pl.col("n") >= 2, pl.col("n") <= settings.max_group))
+    weight = base / pl.col("n").cast(pl.Float64).log(2)
+    # Drop groups whose per-pair weight is below the floor before expanding them into pairs.
+    members = members.filter(weight >= settings.min_weight)
+    return _pair_edges(members, weight, settings)
+
+
+def activity_buckets(requests: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
+    """Distinct (account_id, bucket) of activity in `sync_bucket_seconds` buckets."""
+    return requests.select("account_id", (pl.col("ts").dt.epoch("s") // settings.sync_bucket_seconds)
+                           .alias("bucket")).unique()
+
+
+def sync_edges(requests: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
+    """SynchroTrap-style edges between accounts active in the same time buckets beyond chance."""
+    if "sync" not in settings.signals:
+        return pl.LazyFrame(schema=EDGE_SCHEMA)
+    buckets = activity_buckets(requests, settings)
+    span = buckets.select((pl.col("bucket").max() - pl.col("bucket").min() + 1).alias("span")).collect()
+    n_buckets_total = float(span["span"][0] or 1)
+    k = settings.sync_minhashes
+    sig = (buckets.group_by("account_id").agg(
+        pl.len().alias("n_buckets"),
+        *[pl.col("bucket").hash(seed=1000 + i).min().alias(f"m{i}") for i in range(k)])
+        .filter(pl.col("n_buckets") >= settings.sync_min_buckets)
+        .collect(engine="streaming"))
+    if sig.height < 2:
+        return pl.LazyFrame(schema=EDGE_SCHEMA)
+    rows = settings.sync_band_rows
+    bands = pl.concat([
+        sig.lazy().select("account_id", pl.lit("sync").alias("signal"),
+                          (pl.lit(f"{b}:") + pl.struct([f"m{i}" for i in range(b * rows, (b + 1) * rows)])
+                           .hash(seed=99).cast(pl.String)).alias("value"))
+        for b in range(k // rows)])
+    members = bands.with_columns(pl.len().over("signal", "value").alias("n")).filter(
+        pl.col("n") >= 2, pl.col("n") <= settings.max_group)
+    # Candidate pairs: accounts sharing a band; big bands are linked as hubs, like big shared values.
+    wide = dataclasses.replace(settings, max_clique=settings.sync_max_bucket, hub_degree=max(settings.hub_degree, 4))
+    cands = _pair_edges(members, pl.lit(0.0), wide).select("src", "dst").unique()
+    s = sig.lazy()
+    eq = pl.sum_horizontal([(pl.col(f"m{i}") == pl.col(f"m{i}_d")).cast(pl.Int32) for i in range(k)]) / k
+    pairs = (cands.join(s, left_on="src", right_on="account_id")
+             .join(s, left_on="dst", right_on="account_id", suffix="_d")
+             .with_columns(eq.alias("jaccard"),
+                           (pl.col("n_buckets") / n_buckets_total).alias("p1"),
+                           (pl.col("n_buckets_d") / n_buckets_total).alias("p2"))
+             .with_columns((pl.col("p1") * pl.col("p2") /
+                            (pl.col("p1") + pl.col("p2") - pl.col("p1") * pl.col("p2"))).alias("chance"))
+             .with_columns(((pl.col("jaccard") - pl.col("chance")) / (1 - pl.col("chance")).clip(1e-9))
+                           .alias("lift")))
+    return (pairs.filter(pl.col("lift") >= settings.sync_min_lift)
+            .select("src", "dst", pl.lit("sync").alias("signal"),
+                    (settings.weights["sync"] * pl.col("lift")).alias("weight")))
+
+
+def combine_edges(signal_edges: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
+    """One edge per account pair: per signal the strongest value counts; weights add up across signals."""
+    per_signal = signal_edges.group_by("src", "dst", "signal").agg(pl.col("weight").max())
+    return (per_signal.group_by("src", "dst").agg(
+        pl.col("weight").sum(),
+        pl.col("signal").sort().alias("reasons"))
+        .filter(pl.col("weight") >= settings.min_weight)
+        .sort("src", "dst"))
+
+
+def build_edges(world: World, templates: pl.DataFrame, features: FeatureSettings,
+                settings: LinkageSettings) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The linkage graph of `world`: (edges src, dst, weight, reasons; shared values with group sizes)."""
+    values = shared_values(world, templates, features, settings)
+    edges = pl.concat([value_edges(values, settings), sync_edges(world["requests"], settings)])
+    groups = values.with_columns(pl.len().over("signal", "value").cast(pl.Int64).alias("group_size"))
+    return combine_edges(edges, settings), groups
+

@@ -1,0 +1,126 @@
+"""Every threshold and weight of detection, in one settings object with documented defaults.
+
+`load_settings(path)` overlays a TOML file on the defaults; unknown keys and wrong types are
+rejected with the key's name. Sections: [features], [linkage], [communities], [scoring].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from farmhunt.errors import ConfigError
+from farmhunt.tomlconfig import from_dict, read_toml
+
+#: Linkage signals, each a reason an edge can carry.
+SIGNALS: tuple[str, ...] = (
+    "card", "device", "phone", "signup_ip", "signup_prefix", "request_ip", "email_canonical",
+    "email_pattern", "email_domain", "org", "prompt_template", "sync", "signup_burst",
+)
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Account features."""
+
+    night_hours: tuple[int, ...] = (0, 1, 2, 3, 4, 5)  # local hours counted as night-time
+    capability_topics: tuple[str, ...] = ("coding", "agentic", "cybersecurity", "math")
+    template_band_bits: int = 16  # SimHash banding: 64 bits in 64/16 = 4 bands (<= 3 flipped bits always share one)
+    template_min_accounts: int = 3  # a band value used by at least this many accounts ...
+    template_min_excess: float = 8.0  # ... and this many times more often than chance marks a prompt template
+
+
+@dataclass(frozen=True)
+class LinkageSettings:
+    """Account-account edges from shared values and coordinated behaviour."""
+
+    signals: tuple[str, ...] = SIGNALS
+    #: Base weight of a value shared by exactly two accounts, per signal (rarer sharing weighs more).
+    weights: dict[str, float] = field(default_factory=lambda: {
+        "card": 1.0, "device": 1.0, "phone": 1.0, "signup_ip": 0.6, "signup_prefix": 0.25, "request_ip": 0.5,
+        "email_canonical": 1.0, "email_pattern": 0.4, "email_domain": 0.3, "org": 0.6, "prompt_template": 0.5,
+        "sync": 1.0, "signup_burst": 0.4,
+    })
+    #: A value shared by more accounts than this is a *hub*: instead of a clique, each member is linked to
+    #: `hub_degree` pseudo-random other members (deterministic), so edges grow linearly, not quadratically.
+    max_clique: int = 40
+    hub_degree: int = 3
+    #: Values shared by more accounts than this are ignored altogether (gmail.com, a mobile carrier's NAT).
+    max_group: int = 50_000
+    signup_burst_minutes: int = 60  # signups from one network inside this window ...
+    burst_excess: float = 8.0  # ... form a burst when this many times the network's usual signup rate
+    sync_bucket_seconds: int = 600  # SynchroTrap time bucket
+    sync_min_buckets: int = 12  # accounts active in fewer buckets are not compared
+    sync_min_lift: float = 0.3  # (J - J_chance) / (1 - J_chance) needed for a sync edge
+    sync_minhashes: int = 24  # MinHash signature length ...
+    sync_band_rows: int = 3  # ... in bands of this many rows (LSH candidate pairs)
+    sync_max_bucket: int = 400  # LSH buckets larger than this are split by sampling
+    min_weight: float = 0.05  # edges lighter than this are dropped
+
+    def validate(self) -> None:
+        unknown = set(self.signals) - set(SIGNALS)
+        if unknown:
+            raise ConfigError(f"'linkage.signals': unknown signal {sorted(unknown)[0]!r} (known: {', '.join(SIGNALS)})")
+        missing = set(SIGNALS) - set(self.weights)
+        if missing:
+            raise ConfigError(f"'linkage.weights': no weight for {sorted(missing)[0]!r}")
+        if self.sync_minhashes % self.sync_band_rows:
+            raise ConfigError("'linkage.sync_minhashes' must be a multiple of 'linkage.sync_band_rows'")
+        if self.max_clique < 2 or self.hub_degree < 1:
+            raise ConfigError("'linkage.max_clique' must be >= 2 and 'linkage.hub_degree' >= 1")
+
+
+@dataclass(frozen=True)
+class CommunitySettings:
+    """Leiden communities on the weighted linkage graph."""
+
+    objective: str = "CPM"  # "CPM" or "modularity"; CPM has no resolution limit (small rings survive)
+    resolution: float = 0.02  # CPM: minimum internal edge density (weight per account pair) of a cluster
+    n_iterations: int = -1  # until stable
+    seed: int = 42
+    min_size: int = 2  # smaller groups are not clusters
+
+    def validate(self) -> None:
+        if self.objective not in ("CPM", "modularity"):
+            raise ConfigError(f"'communities.objective': {self.objective!r} is not CPM or modularity")
+        if self.resolution <= 0:
+            raise ConfigError("'communities.resolution' must be > 0")
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """Cluster and account risk."""
+
+    flag_threshold: float = 0.5  # risk at or above which a cluster (or lone account) is flagged
+    account_flag_threshold: float = 0.7  # stricter bar for accounts outside any flagged cluster
+    isolation_trees: int = 200
+    seed: int = 42
+    evidence_top: int = 8  # evidence rows kept per cluster
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """All settings of `farmhunt detect`."""
+
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+    linkage: LinkageSettings = field(default_factory=LinkageSettings)
+    communities: CommunitySettings = field(default_factory=CommunitySettings)
+    scoring: ScoringSettings = field(default_factory=ScoringSettings)
+
+
+def load_settings(path: str | Path | None = None) -> DetectSettings:
+    """Default settings, overlaid with a TOML file if given (strict: unknown keys are errors)."""
+    base = DetectSettings()
+    if path is None:
+        return base
+    data = read_toml(path)
+    try:
+        return from_dict(DetectSettings, data, base=base)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def settings_dict(settings: DetectSettings) -> dict:
+    """Plain-dict form for run.json."""
+    return dataclasses.asdict(settings)

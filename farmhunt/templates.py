@@ -1,0 +1,70 @@
+"""Prompt templates from 64-bit SimHashes, by locality-sensitive banding.
+
+A SimHash of a near-duplicate prompt differs from its template's in a few bits. Splitting the 64
+bits into bands (4 bands of 16 bits by default), two hashes within 3 bits of each other always share
+at least one band exactly. A band value used far more often than chance (and by several accounts)
+marks a template. Chance is estimated from the data itself (the median count of band values), so the
+test still holds when real prompt SimHashes are not uniformly distributed.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from farmhunt.settings import FeatureSettings
+
+
+def _bands(settings: FeatureSettings) -> list[tuple[int, pl.Expr]]:
+    bits = settings.template_band_bits
+    size = 2**bits
+    return [(b, (pl.col("prompt_hash") // (2 ** (bits * b))) % size) for b in range(64 // bits)]
+
+
+def find_templates(requests: pl.LazyFrame, settings: FeatureSettings) -> pl.DataFrame:
+    """Band values that mark prompt templates: band, value, n_requests, n_accounts (a small table)."""
+    parts = []
+    for b, expr in _bands(settings):
+        counts = requests.group_by(expr.alias("value")).agg(
+            pl.len().alias("n_requests"), pl.col("account_id").n_unique().alias("n_accounts"))
+        parts.append(counts.with_columns(pl.lit(b, pl.Int32).alias("band")))
+    counts = pl.concat(parts).collect(engine="streaming")
+    if counts.is_empty():
+        return counts.select("band", "value", "n_requests", "n_accounts")
+    size = 2**settings.template_band_bits
+    chance = counts.group_by("band").agg(
+        pl.max_horizontal(pl.col("n_requests").sum() / size, pl.col("n_requests").median()).alias("chance"))
+    return (counts.join(chance, on="band")
+            .filter(pl.col("n_requests") >= settings.template_min_excess * pl.max_horizontal("chance", 1.0),
+                    pl.col("n_requests") >= 20)
+            .select("band", "value", "n_requests", "n_accounts")
+            .sort("band", "value"))
+
+
+def _is_templated(templates: pl.DataFrame, settings: FeatureSettings) -> pl.Expr:
+    hits = [expr.is_in(templates.filter(pl.col("band") == b)["value"].implode())
+            for b, expr in _bands(settings)]
+    return pl.any_horizontal(hits) if hits else pl.lit(False)
+
+
+def template_share(requests: pl.LazyFrame, templates: pl.DataFrame, settings: FeatureSettings) -> pl.LazyFrame:
+    """Per account, the share of its requests whose prompt matches a template."""
+    return requests.group_by("account_id").agg(
+        _is_templated(templates, settings).mean().alias("templated_share"))
+
+
+def account_templates(requests: pl.LazyFrame, templates: pl.DataFrame, settings: FeatureSettings,
+                      ) -> pl.LazyFrame:
+    """Distinct (account_id, template) pairs for templates used by several accounts; template = 'band:value'."""
+    shared = templates.filter(pl.col("n_accounts") >= settings.template_min_accounts)
+    parts = []
+    for b, expr in _bands(settings):
+        values = shared.filter(pl.col("band") == b)["value"]
+        if values.is_empty():
+            continue
+        parts.append(requests.select("account_id", expr.alias("value"))
+                     .filter(pl.col("value").is_in(values.implode()))
+                     .unique()
+                     .select("account_id", (pl.lit(f"{b}:") + pl.col("value").cast(pl.String)).alias("value")))
+    if not parts:
+        return pl.LazyFrame(schema={"account_id": pl.String, "value": pl.String})
+    return pl.concat(parts)
