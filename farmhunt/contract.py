@@ -227,6 +227,8 @@ def _scan(path: Path, spec: TableSpec) -> pl.LazyFrame:
 def _cast(col: str, source: pl.DataType, target: pl.DataType) -> pl.Expr | None:
     """Expression casting `col` from `source` to the contract dtype, or None when not castable."""
     c = pl.col(col)
+    if source == target:
+        return c  # already canonical: no work per row
     if target == pl.String:
         if source in (pl.String, pl.Categorical) or isinstance(source, (pl.Categorical, pl.Enum)):
             return c.cast(pl.String)

@@ -25,45 +25,54 @@ COUNTRY_UTC_OFFSET: dict[str, int] = {
 ASN_KIND_SHARES = ("hosting", "residential", "mobile", "business", "education")
 
 
-def local_time(requests: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.LazyFrame:
-    """Requests with `local_ts`: the timestamp shifted to the account's declared country."""
-    offset = (pl.col("country").str.to_uppercase()
-              .replace_strict(COUNTRY_UTC_OFFSET, default=0, return_dtype=pl.Int64))
-    acc = accounts.select("account_id", (offset * 3_600_000_000).alias("__offset_us"))
-    return (requests.join(acc, on="account_id", how="left")
-            .with_columns((pl.col("ts").dt.replace_time_zone(None) + pl.duration(
-                microseconds=pl.col("__offset_us").fill_null(0))).alias("local_ts"))
-            .drop("__offset_us"))
+def account_utc_offset(accounts: pl.LazyFrame) -> pl.LazyFrame:
+    """account_id -> offset (hours) of its declared country, for local-time features."""
+    return accounts.select("account_id", pl.col("country").str.to_uppercase()
+                           .replace_strict(COUNTRY_UTC_OFFSET, default=0, return_dtype=pl.Int64).alias("offset"))
+
+
+def local_week_profile(requests: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.LazyFrame:
+    """Requests per account and *local* hour of the week (0 = Monday 00h).
+
+    Counted by UTC hour of week first and shifted afterwards, so the request table is never joined.
+    """
+    epoch = pl.col("ts").dt.epoch("s")
+    how = ((epoch // 86_400 + 3) % 7) * 24 + (epoch % 86_400) // 3_600  # 1970-01-01 was a Thursday
+    return (requests.group_by("account_id", how.alias("how")).agg(pl.len().alias("n"))
+            .join(account_utc_offset(accounts), on="account_id", how="left")
+            .with_columns(((pl.col("how") + pl.col("offset").fill_null(0)) % 168).alias("how")))
 
 
 def request_features(world: World, settings: FeatureSettings) -> pl.LazyFrame:
-    """Per-account usage features from the request table (one streaming pass plus three small ones)."""
+    """Per-account usage features from the request table (one streaming pass plus a few small ones)."""
     asns = world["asns"].select("asn", pl.col("kind").alias("asn_kind"))
-    req = local_time(world["requests"], world["accounts"]).join(asns, on="asn", how="left")
-    hour = pl.col("local_ts").dt.hour()
+    req = world["requests"].join(asns, on="asn", how="left")
+    epoch = pl.col("ts").dt.epoch("s")
     main = req.group_by("account_id").agg(
         pl.len().alias("n_requests"),
         pl.col("ts").min().alias("first_request"),
         pl.col("ts").max().alias("last_request"),
-        pl.col("ts").dt.date().n_unique().alias("active_days"),
-        pl.col("ts").dt.truncate("1h").n_unique().alias("active_hours"),
+        (epoch // 86_400).n_unique().alias("active_days"),
+        (epoch // 3_600).approx_n_unique().alias("active_hours"),  # HyperLogLog: 2x faster, ~1% error
         pl.col("input_tokens").cast(pl.Int64).sum().alias("input_tokens"),
         pl.col("output_tokens").cast(pl.Int64).sum().alias("output_tokens"),
-        hour.is_in(list(settings.night_hours)).mean().alias("night_share"),
-        (pl.col("local_ts").dt.weekday() >= 6).mean().alias("weekend_share"),
-        ((hour >= 9) & (hour < 18) & (pl.col("local_ts").dt.weekday() <= 5)).mean().alias("office_hours_share"),
-        pl.col("ip").n_unique().alias("n_ips"),
-        pl.col("ip").str.replace(r"\.\d+$", "").n_unique().alias("n_prefixes"),
         pl.col("asn").n_unique().alias("n_asns"),
         pl.col("user_agent").n_unique().alias("n_user_agents"),
         pl.col("key_id").n_unique().alias("n_keys_used"),
         pl.col("model").n_unique().alias("n_models"),
         pl.col("topic").n_unique().alias("n_topics"),
         pl.col("topic").is_in(list(settings.capability_topics)).mean().alias("capability_share"),
-        pl.col("prompt_hash").n_unique().alias("n_prompt_hashes"),
+        pl.col("prompt_hash").approx_n_unique().alias("n_prompt_hashes"),
         *[(pl.col("asn_kind") == k).mean().alias(f"{k}_share") for k in ASN_KIND_SHARES],
     )
-    hours = (req.group_by("account_id", hour.alias("h")).agg(pl.len().alias("n"))
+    week = local_week_profile(world["requests"], world["accounts"])
+    hour, day = pl.col("how") % 24, pl.col("how") // 24
+    share = lambda cond: (pl.col("n").filter(cond).sum() / pl.col("n").sum())  # noqa: E731
+    timing = week.group_by("account_id").agg(
+        share(hour.is_in(list(settings.night_hours))).alias("night_share"),
+        share(day >= 5).alias("weekend_share"),
+        share((hour >= 9) & (hour < 18) & (day < 5)).alias("office_hours_share"))
+    hours = (week.group_by("account_id", hour.alias("h")).agg(pl.col("n").sum())
              .group_by("account_id").agg(
                  (_entropy_expr() / pl.lit(24).log()).alias("hour_entropy"),
                  (pl.col("n").max() / pl.col("n").sum()).alias("peak_hour_share")))
@@ -71,7 +80,13 @@ def request_features(world: World, settings: FeatureSettings) -> pl.LazyFrame:
               .group_by("account_id").agg((_entropy_expr() / pl.lit(9).log()).alias("topic_entropy")))
     models = (req.group_by("account_id", "model").agg(pl.len().alias("n"))
               .group_by("account_id").agg((pl.col("n").max() / pl.col("n").sum()).alias("top_model_share")))
-    return (main.join(hours, on="account_id", how="left")
+    # Network spread from the distinct (account, ip) pairs: the /24 regex runs on few rows, not every request.
+    ips = (world["requests"].select("account_id", "ip").unique()
+           .group_by("account_id").agg(pl.len().alias("n_ips"),
+                                       pl.col("ip").str.replace(r"\.\d+$", "").n_unique().alias("n_prefixes")))
+    return (main.join(timing, on="account_id", how="left")
+            .join(hours, on="account_id", how="left")
+            .join(ips, on="account_id", how="left")
             .join(topics, on="account_id", how="left")
             .join(models, on="account_id", how="left")
             .with_columns(

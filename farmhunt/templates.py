@@ -21,23 +21,35 @@ def _bands(settings: FeatureSettings) -> list[tuple[int, pl.Expr]]:
 
 
 def find_templates(requests: pl.LazyFrame, settings: FeatureSettings) -> pl.DataFrame:
-    """Band values that mark prompt templates: band, value, n_requests, n_accounts (a small table)."""
-    parts = []
-    for b, expr in _bands(settings):
-        counts = requests.group_by(expr.alias("value")).agg(
-            pl.len().alias("n_requests"), pl.col("account_id").n_unique().alias("n_accounts"))
-        parts.append(counts.with_columns(pl.lit(b, pl.Int32).alias("band")))
-    counts = pl.concat(parts).collect(engine="streaming")
+    """Band values that mark prompt templates: band, value, n_requests, n_accounts (a small table).
+
+    Two passes: integer counts of every band value (cheap), then distinct accounts only for the
+    few values that are hot.
+    """
+    bands = pl.concat([requests.select(pl.lit(b, pl.Int32).alias("band"), expr.alias("value"))
+                       for b, expr in _bands(settings)])
+    counts = bands.group_by("band", "value").agg(pl.len().alias("n_requests")).collect(engine="streaming")
+    schema = {"band": pl.Int32, "value": pl.UInt64, "n_requests": pl.UInt32, "n_accounts": pl.UInt32}
     if counts.is_empty():
-        return counts.select("band", "value", "n_requests", "n_accounts")
+        return pl.DataFrame(schema=schema)
     size = 2**settings.template_band_bits
     chance = counts.group_by("band").agg(
         pl.max_horizontal(pl.col("n_requests").sum() / size, pl.col("n_requests").median()).alias("chance"))
-    return (counts.join(chance, on="band")
-            .filter(pl.col("n_requests") >= settings.template_min_excess * pl.max_horizontal("chance", 1.0),
-                    pl.col("n_requests") >= 20)
-            .select("band", "value", "n_requests", "n_accounts")
-            .sort("band", "value"))
+    hot = (counts.join(chance, on="band")
+           .filter(pl.col("n_requests") >= settings.template_min_excess * pl.max_horizontal("chance", 1.0),
+                   pl.col("n_requests") >= 20)
+           .select("band", "value", "n_requests"))
+    if hot.is_empty():
+        return pl.DataFrame(schema=schema)
+    users = pl.concat([
+        requests.select("account_id", expr.alias("value"))
+        .filter(pl.col("value").is_in(hot.filter(pl.col("band") == b)["value"].implode()))
+        .group_by("value").agg(pl.col("account_id").n_unique().alias("n_accounts"))
+        .with_columns(pl.lit(b, pl.Int32).alias("band"))
+        for b, expr in _bands(settings)]).collect(engine="streaming")
+    return (hot.join(users, on=["band", "value"], how="left")
+            .with_columns(pl.col("n_accounts").fill_null(0).cast(pl.UInt32), pl.col("n_requests").cast(pl.UInt32))
+            .select(list(schema)).sort("band", "value"))
 
 
 def _is_templated(templates: pl.DataFrame, settings: FeatureSettings) -> pl.Expr:
