@@ -22,6 +22,7 @@ COUNTRY_UTC_OFFSET: dict[str, int] = {
     "IN": 5, "BD": 6, "TH": 7, "VN": 7, "ID": 7, "MY": 8, "SG": 8, "PH": 8, "CN": 8, "HK": 8, "TW": 8,
     "KR": 9, "JP": 9, "AU": 10, "NZ": 12,
 }
+NO_NEIGHBOUR_S = 10 * 365 * 86_400
 ASN_KIND_SHARES = ("hosting", "residential", "mobile", "business", "education")
 
 
@@ -157,10 +158,9 @@ def account_features(world: World, templates: pl.DataFrame, settings: FeatureSet
              .join(payment_features(world), on="account_id", how="left")
              .join(key_features(world), on="account_id", how="left")
              .join(signup_features(world), on="account_id", how="left"))
-    counts = [c for c in ("n_requests", "active_days", "active_hours", "input_tokens", "output_tokens", "n_ips",
-                          "n_prefixes", "n_asns", "n_user_agents", "n_keys_used", "n_models", "n_topics",
-                          "n_prompt_hashes", "n_payments", "n_cards", "n_card_bins", "n_declines", "n_disputes",
-                          "n_keys", "n_keys_revoked")]
+    counts = ["n_requests", "active_days", "active_hours", "input_tokens", "output_tokens", "n_ips", "n_prefixes",
+              "n_asns", "n_user_agents", "n_keys_used", "n_models", "n_topics", "n_prompt_hashes", "n_payments",
+              "n_cards", "n_card_bins", "n_declines", "n_disputes", "n_keys", "n_keys_revoked"]
     shares = ["night_share", "weekend_share", "office_hours_share", "capability_share", "hour_entropy",
               "peak_hour_share", "topic_entropy", "top_model_share", "requests_per_active_hour",
               "requests_per_active_day", "output_input_ratio", "prompt_diversity", "templated_share",
@@ -170,6 +170,8 @@ def account_features(world: World, templates: pl.DataFrame, settings: FeatureSet
         *[pl.col(c).fill_null(0).cast(pl.Int64) for c in counts],
         *[pl.col(c).fill_null(0.0).cast(pl.Float64) for c in shares],
         (pl.col("last_request") - pl.col("first_request")).dt.total_seconds().fill_null(0).alias("active_span_s"),
+        # No other signup on the device or network: as far from a burst as can be.
+        *[pl.col(c).fill_null(NO_NEIGHBOUR_S).cast(pl.Int64) for c in ("signup_gap_device_s", "signup_gap_prefix_s")],
     ).sort("account_id")
 
 
