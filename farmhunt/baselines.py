@@ -77,11 +77,11 @@ def shared_values(world: World, attributes: tuple[str, ...], s: BaselineSettings
 def _prompt_bands(requests: pl.LazyFrame, s: BaselineSettings) -> pl.LazyFrame:
     """(account_id, "band:i:value") for SimHash band values used by far more accounts than chance."""
     nb = 64 // s.band_bits
-    mask = (1 << s.band_bits) - 1
+    size = 1 << s.band_bits
     hashes = requests.select("account_id", "prompt_hash").unique()
     bands = pl.concat([
         hashes.select("account_id", pl.lit(i, pl.Int32).alias("band"),
-                      ((pl.col("prompt_hash") >> (i * s.band_bits)) & mask).alias("bv"))
+                      ((pl.col("prompt_hash") // (1 << (i * s.band_bits))) % size).alias("bv"))
         for i in range(nb)]).unique()
     # chance: accounts spread their distinct band values uniformly over 2^bits buckets
     per_band = bands.group_by("band").agg(pl.len().alias("pairs"))
