@@ -1,0 +1,211 @@
+"""Benchmark harness: generate (or reuse) a world, run detect, time every stage against a reference.
+
+The *reference* is a bare polars query over the same requests file, timed in the same process
+right before detection: ``scan_parquet(requests).group_by("account_id").agg(pl.len(),
+pl.col("output_tokens").sum())`` (best of three). Machines are noisy; detect time as a multiple of
+that reference is the figure to compare across commits. Each run writes one JSON file
+(``bench-<preset>-<UTC time>.json``) so that a history can be plotted.
+
+Generation runs in a child process (``python -m farmhunt synth ...``) so that the peak resident
+memory reported for detection is detection's own (plus the small reference query).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from farmhunt.atomic import atomic_file
+from farmhunt.contract import MANIFEST_FILE, find_table_file
+from farmhunt.errors import InputError
+
+BENCH_SCHEMA = "farmhunt.bench/1"
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """What to benchmark: a preset (optionally scaled to a request count) or an existing world."""
+
+    preset: str = "demo"
+    requests: int | None = None  # scale the preset to about this many requests
+    seed: int | None = None
+    out: Path = Path("bench")
+    reuse: bool = False  # reuse a previously generated world of the same preset/size/seed
+    world: Path | None = None  # benchmark this existing world instead of generating one
+
+    @property
+    def name(self) -> str:
+        size = f"-{_human(self.requests)}" if self.requests else ""
+        seed = f"-s{self.seed}" if self.seed is not None else ""
+        return f"{self.preset}{size}{seed}"
+
+
+def _human(n: int) -> str:
+    for unit, div in (("M", 1_000_000), ("k", 1_000)):
+        if n >= div and n % div == 0:
+            return f"{n // div}{unit}"
+    return str(n)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items() if x is not None) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """Minimal TOML writer for generator configs: scalars, lists, tables, arrays of tables."""
+    lines: list[str] = []
+    tables: list[tuple[str, dict]] = []
+    arrays: list[tuple[str, list[dict]]] = []
+    for k, v in data.items():
+        if v is None:
+            continue
+        if isinstance(v, dict):
+            tables.append((k, v))
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            arrays.append((k, v))
+        else:
+            lines.append(f"{k} = {_toml_value(v)}")
+    for k, v in tables:
+        lines += ["", f"[{k}]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items() if vv is not None]
+    for k, items in arrays:
+        for item in items:
+            lines += ["", f"[[{k}]]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in item.items() if vv is not None]
+    return "\n".join(lines) + "\n"
+
+
+def generate(spec: BenchSpec, world: Path, log: Callable[[str], None] = lambda s: None) -> float:
+    """Generate the world of `spec` into `world` in a child process; returns the seconds it took."""
+    args = [sys.executable, "-m", "farmhunt", "synth", "--preset", spec.preset, "--out", str(world)]
+    if spec.seed is not None:
+        args += ["--seed", str(spec.seed)]
+    cfg_path = None
+    if spec.requests:
+        from synth.config import config_to_dict, preset, scale_to_requests
+
+        cfg = scale_to_requests(preset(spec.preset), float(spec.requests))
+        data = config_to_dict(cfg)
+        data.pop("seed", None)  # the seed comes from --seed (or the preset)
+        cfg_path = world.parent / f".{world.name}.bench.toml"
+        world.parent.mkdir(parents=True, exist_ok=True)
+        cfg_path.write_text(to_toml(data))
+        args += ["--config", str(cfg_path)]
+    log(" ".join(args[1:]))
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True)
+    finally:
+        if cfg_path is not None:
+            cfg_path.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise InputError(f"world generation failed (exit {proc.returncode}): {' '.join(args[1:])}\n"
+                         f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def reference_seconds(requests: Path, repeats: int = 3) -> tuple[float, list[float], int]:
+    """Best of `repeats` timings of the bare group-by over the requests file (and its group count)."""
+    times, groups = [], 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        df = (pl.scan_parquet(requests).group_by("account_id")
+              .agg(pl.len(), pl.col("output_tokens").sum()).collect())
+        times.append(time.perf_counter() - t0)
+        groups = df.height
+    return min(times), [round(t, 4) for t in times], groups
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_bench(spec: BenchSpec, settings: Any = None, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Generate or reuse the world, time the reference and detection; return the bench document."""
+    from farmhunt.pipeline import detect_path
+
+    gen_seconds = None
+    if spec.world is not None:
+        world = spec.world
+        if not world.is_dir():
+            raise InputError(f"--world: '{world}' does not exist or is not a directory")
+    else:
+        world = spec.out / "worlds" / spec.name
+        if spec.reuse and (world / MANIFEST_FILE).exists():
+            log(f"reusing {world}")
+        else:
+            gen_seconds = generate(spec, world, log)
+    req = find_table_file(world, "requests")
+    if req is None or req.suffix != ".parquet":
+        raise InputError(f"{world}: bench needs requests.parquet (the reference query reads Parquet)")
+    rows = {name: pl.scan_parquet(f).select(pl.len()).collect().item()
+            for name in ("accounts", "payments", "requests")
+            if (f := find_table_file(world, name)) is not None and f.suffix == ".parquet"}
+    log("reference query ...")
+    ref, ref_all, groups = reference_seconds(req)
+    log("detect ...")
+    t0 = time.perf_counter()
+    results = detect_path(world, None, settings)
+    wall = time.perf_counter() - t0
+    stages = {name: {**st, "rows_per_second": (rows["requests"] / st["seconds"]) if st["seconds"] > 0 else None}
+              for name, st in results.run["stages"].items()}
+    manifest = world / MANIFEST_FILE
+    return {
+        "schema": BENCH_SCHEMA,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "preset": spec.preset if spec.world is None else None,
+        "requested_requests": spec.requests,
+        "seed": spec.seed,
+        "world": {"path": str(world.resolve()), "reused": spec.reuse and gen_seconds is None and spec.world is None,
+                  "generation_seconds": round(gen_seconds, 3) if gen_seconds is not None else None,
+                  "manifest_sha256": results.run["world"].get("manifest_sha256") if manifest.exists() else None,
+                  "rows": rows},
+        "reference": {"query": "scan_parquet(requests).group_by('account_id').agg(pl.len(), "
+                               "pl.col('output_tokens').sum()).collect()",
+                      "seconds": round(ref, 4), "runs": ref_all, "groups": groups},
+        "detect": {"seconds": round(wall, 3), "stage_seconds_sum": round(sum(s["seconds"] for s in stages.values()), 3),
+                   "peak_rss_mb": max((s["peak_rss_mb"] for s in stages.values()), default=None),
+                   "rows_per_second": rows["requests"] / wall if wall > 0 else None,
+                   "stages": stages, "counts": results.run.get("counts"),
+                   "largest_cluster_size": results.run.get("largest_cluster_size")},
+        "ratio_to_reference": wall / ref if ref > 0 else None,
+        "machine": {"python": platform.python_version(), "polars": pl.__version__, "platform": platform.platform(),
+                    "cpus": os.cpu_count(), "polars_threads": pl.thread_pool_size()},
+        "git_commit": _git_commit(),
+    }
+
+
+def write_bench(doc: dict[str, Any], out: Path) -> Path:
+    """Write the bench document as `out/bench-<name>-<UTC time>.json` (atomically); returns its path."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    name = doc.get("preset") or Path(doc["world"]["path"]).name
+    if doc.get("requested_requests"):
+        name += f"-{_human(doc['requested_requests'])}"
+    path = out / f"bench-{name}-{stamp}.json"
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2, default=str))
+    return path

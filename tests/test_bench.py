@@ -1,0 +1,68 @@
+"""`farmhunt bench` on small data: the JSON's keys and values are sane (no timed assertions)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from test_replay import craft_world
+
+from farmhunt.bench import BenchSpec, run_bench, to_toml, write_bench
+from farmhunt.cli import main as _main
+
+
+def main(argv: list[str]) -> int:
+    try:
+        return _main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return craft_world(tmp_path_factory.mktemp("bench") / "world", n_benign=120, days=4,
+                       farm_starts={"a": 0.5})
+
+
+def test_bench_document(world: Path, tmp_path: Path) -> None:
+    doc = run_bench(BenchSpec(world=world, out=tmp_path))
+    rows = doc["world"]["rows"]
+    assert rows["accounts"] == 135 and rows["requests"] > 1000
+    assert doc["world"]["generation_seconds"] is None
+    ref = doc["reference"]
+    assert ref["groups"] == 135 and len(ref["runs"]) == 3 and ref["seconds"] == min(ref["runs"]) > 0
+    d = doc["detect"]
+    assert {"load", "features", "linkage", "communities", "scoring"} <= set(d["stages"])
+    for st in d["stages"].values():
+        assert st["seconds"] >= 0 and st["peak_rss_mb"] > 10
+    assert d["peak_rss_mb"] == max(st["peak_rss_mb"] for st in d["stages"].values())
+    assert d["seconds"] >= d["stage_seconds_sum"] * 0.9
+    assert doc["ratio_to_reference"] == pytest.approx(d["seconds"] / ref["seconds"], rel=0.02)  # rounded
+    assert d["counts"]["accounts"] == 135
+    path = write_bench(doc, tmp_path / "out")
+    assert path.name.startswith("bench-world-") and json.loads(path.read_text())["schema"] == "farmhunt.bench/1"
+
+
+def test_bench_command(world: Path, tmp_path: Path, capsys) -> None:
+    assert main(["bench", "--world", str(world), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "x reference" in out and "features" in out
+    files = list(tmp_path.glob("bench-*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["ratio_to_reference"] > 0
+
+
+def test_bench_bad_world_exits_2(tmp_path: Path, capsys) -> None:
+    assert main(["bench", "--world", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_generator_config_round_trips_through_toml() -> None:
+    data = {"seed": 3, "start": "2026-01-05", "days": 14, "prompt_sample_rate": 0.005,
+            "benign": {"accounts": 100, "plan_mix": [0.8, 0.15, 0.04, 0.01]},
+            "rings": [{"kind": "distillation_farm", "count": 1, "size": 50, "camouflage": 0.1,
+                       "params": {"ip_mode": "hosting", "requests_per_day": 26.2}},
+                      {"kind": "reseller_pool", "count": 2, "size_min": 3, "size_max": 8, "camouflage": 0.0,
+                       "params": {}}]}
+    assert tomllib.loads(to_toml(data)) == data
