@@ -48,10 +48,20 @@ def eval_document(ev: Evaluation, checks: list[Check], baselines: dict[str, Eval
     })
 
 
+def publish(path: str | Path, directory: bool = False) -> None:
+    """Give a written output the usual permissions (atomic temporaries are private: 0600 / 0700)."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+
+
 def write_json(doc: dict[str, Any], path: str | Path) -> Path:
     """Write a JSON document atomically."""
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(_clean(doc), indent=2, default=str))
+    publish(path)
     return Path(path)
 
 
@@ -75,6 +85,7 @@ def write_junit(checks: list[Check], path: str | Path, suite: str = "farmhunt.ev
     """Write the JUnit XML atomically."""
     with atomic_file(path) as tmp:
         tmp.write_text(junit_xml(checks, suite))
+    publish(path)
     return Path(path)
 
 
@@ -154,7 +165,8 @@ def print_evaluation(console: Console, ev: Evaluation, checks: list[Check],
     t = _table(f"Fraud rings ({min(rings_shown, fr.height)} of {fr.height}, smallest coverage first)",
                ["ring", "kind", "size", "coverage", "best cluster", "overlap", "purity", "detected"])
     for r in fr.sort(["coverage", "size"], descending=[False, True]).head(rings_shown).iter_rows(named=True):
-        t.add_row(r["ring_id"], r["ring_kind"], fmt(r["size"]), fmt(r["coverage"]), fmt(r["best_cluster"]),
+        t.add_row(r["ring_id"], r["ring_kind"], fmt(r["size"]), fmt(r["coverage"]),
+                  "" if r["best_cluster"] is None else str(r["best_cluster"]),
                   fmt(r["overlap"]), fmt(r["purity"]), fmt(r["detected"]))
     console.print(t)
 

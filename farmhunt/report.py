@@ -18,7 +18,7 @@ import plotly.io as pio
 import polars as pl
 
 from farmhunt.atomic import atomic_file
-from farmhunt.eval_output import detector_rows, fmt
+from farmhunt.eval_output import detector_rows, fmt, publish
 from farmhunt.evaluation import Check, Evaluation
 
 _CSS = """
@@ -31,6 +31,11 @@ td:first-child,th:first-child{text-align:left} .pass{color:#18794e;font-weight:6
 .note{color:#555;font-size:.88em;max-width:60em}
 """
 _COLORS = {"farmhunt": "#1f77b4", "components": "#ff7f0e", "isolation_forest": "#2ca02c", "fraudar": "#d62728"}
+
+
+def _cid(v: Any) -> str:
+    """A cluster id as an identifier (no thousands separators)."""
+    return "" if v is None else str(v)
 
 
 def _table(header: list[str], rows: list[list[Any]], raw: bool = False) -> str:
@@ -187,7 +192,7 @@ def render_report(ev: Evaluation, checks: list[Check], baselines: dict[str, Eval
                  "purity = share of that cluster made of the ring):</p>")
     parts.append(_table(["ring", "kind", "size", "coverage", "best cluster", "overlap", "cluster size", "purity",
                          "detected"],
-                        [[r["ring_id"], r["ring_kind"], r["size"], r["coverage"], r["best_cluster"], r["overlap"],
+                        [[r["ring_id"], r["ring_kind"], r["size"], r["coverage"], _cid(r["best_cluster"]), r["overlap"],
                           r["cluster_size"], r["purity"], r["detected"]] for r in fr.iter_rows(named=True)]))
 
     parts.append("<h2>Accounts per labelled kind</h2>")
@@ -231,4 +236,5 @@ def write_report(path: str | Path, *args: Any, **kwargs: Any) -> Path:
     page = render_report(*args, **kwargs)
     with atomic_file(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
+    publish(path)
     return Path(path)
