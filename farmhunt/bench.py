@@ -130,9 +130,9 @@ def reference_seconds(requests: Path, repeats: int = 3) -> tuple[float, list[flo
         t0 = time.perf_counter()
         df = (pl.scan_parquet(requests).group_by("account_id")
               .agg(pl.len(), pl.col("output_tokens").sum()).collect())
-        times.append(time.perf_counter() - t0)
+        times.append(round(time.perf_counter() - t0, 6))
         groups = df.height
-    return min(times), [round(t, 4) for t in times], groups
+    return min(times), times, groups
 
 
 def _git_commit() -> str | None:
@@ -186,8 +186,8 @@ def run_bench(spec: BenchSpec, settings: Any = None, log: Callable[[str], None] 
                   "rows": rows},
         "reference": {"query": "scan_parquet(requests).group_by('account_id').agg(pl.len(), "
                                "pl.col('output_tokens').sum()).collect()",
-                      "seconds": round(ref, 4), "runs": ref_all, "groups": groups},
-        "detect": {"seconds": round(wall, 3), "stage_seconds_sum": round(sum(s["seconds"] for s in stages.values()), 3),
+                      "seconds": round(ref, 6), "runs": ref_all, "groups": groups},
+        "detect": {"seconds": round(wall, 4), "stage_seconds_sum": round(sum(s["seconds"] for s in stages.values()), 3),
                    "peak_rss_mb": max((s["peak_rss_mb"] for s in stages.values()), default=None),
                    "rows_per_second": rows["requests"] / wall if wall > 0 else None,
                    "stages": stages, "counts": results.run.get("counts"),
