@@ -55,8 +55,17 @@ class Replay:
 
 
 def time_span(world: World) -> tuple[datetime, datetime]:
-    """Earliest signup and latest event (signup, payment, request) of the world."""
-    first = world["accounts"].select(pl.col("created_at").min()).collect().item()
+    """First and last event of the world's activity window.
+
+    The window starts at the first request (a provider's export keeps accounts created long before
+    it: replaying years of signups day by day would be pointless); without requests, at the first
+    signup. It ends at the latest signup, payment or request.
+    """
+    first = None
+    if "requests" in world:
+        first = world["requests"].select(pl.col("ts").min()).collect().item()
+    if first is None:
+        first = world["accounts"].select(pl.col("created_at").min()).collect().item()
     lasts = [world[t].select(pl.col(c).max()).collect().item()
              for t, c in (("accounts", "created_at"), ("payments", "ts"), ("requests", "ts")) if t in world]
     if first is None:
