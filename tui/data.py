@@ -59,8 +59,8 @@ class CaseData:
             raise InputError(f"results '{self.results.path}' do not record their world (run.json has no "
                              "world.path): pass --world WORLD")
         if not wpath.is_dir():
-            raise InputError(f"world '{wpath}' not found (recorded in {self.results.path}/run.json): "
-                             "pass --world WORLD")
+            origin = "given with --world" if world is not None else f"recorded in {self.results.path}/run.json"
+            raise InputError(f"world directory '{wpath}' not found ({origin}): pass --world WORLD")
         self.world: World = load_world(wpath, deep=False)
         self.world_path = wpath
         self._lock = threading.Lock()

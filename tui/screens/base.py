@@ -1,0 +1,30 @@
+"""Shared pieces of the drill-down screens: loading in workers and failing with a notification."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from textual.screen import Screen
+from textual.widget import Widget
+
+
+class CaseScreen(Screen):
+    """A screen whose content loads in background workers while a loading indicator shows."""
+
+    async def load(self, widgets: list[Widget], fn: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        """Run `fn` in a thread with `widgets` showing a loading indicator, then `done(result)` on the UI."""
+        for w in widgets:
+            w.loading = True
+        try:
+            result = await asyncio.to_thread(fn)
+        except Exception as exc:  # bad world file, unreadable column...: tell, do not crash
+            self.app.notify(f"{type(exc).__name__}: {exc}".splitlines()[0][:300], title="cannot load",
+                            severity="error", timeout=10)
+            result = None
+        finally:
+            for w in widgets:
+                w.loading = False
+        if result is not None and self.is_attached:
+            done(result)

@@ -1,0 +1,170 @@
+"""Modal dialogs: record a decision, search, export an evidence pack."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, RadioButton, RadioSet, Static
+from textual.widgets.option_list import Option
+
+from tui.data import Match
+from tui.decisions import STATUSES
+
+CHOICES = [("confirmed_fraud", "Confirmed fraud"), ("benign", "Benign"), ("needs_review", "Needs review"),
+           ("new", "Reopen (new)")]
+
+
+class DecisionDialog(ModalScreen[tuple[str, str] | None]):
+    """Choose a status and write a note; Enter in the note or Save records it, Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+
+    def __init__(self, title: str, current: str, note: str = "") -> None:
+        super().__init__()
+        self.title_text, self.current, self.note = title, current, note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog"):
+            yield Label(f"[b]{self.title_text}[/]  (now: {STATUSES.get(self.current, self.current)})")
+            yield Label("[dim]arrows + Enter choose, then a note, Enter saves · Esc cancels[/]")
+            with RadioSet(id="choice", compact=True):
+                default = self.current if self.current in ("benign", "needs_review") else "confirmed_fraud"
+                for code, label in CHOICES:
+                    yield RadioButton(label, value=code == default, id=f"choice-{code}")
+            yield Input(value=self.note, placeholder="note (why)", id="note", compact=True)
+            with Horizontal(classes="buttons"):
+                yield Button("Save", variant="primary", id="save", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(RadioSet).focus()
+
+    @on(RadioSet.Changed, "#choice")
+    def _chose(self) -> None:
+        self.query_one("#note", Input).focus()
+
+    def _chosen(self) -> str:
+        pressed = self.query_one(RadioSet).pressed_button
+        return pressed.id.removeprefix("choice-") if pressed and pressed.id else "confirmed_fraud"
+
+    def action_save(self) -> None:
+        self.dismiss((self._chosen(), self.query_one("#note", Input).value.strip()))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted, "#note")
+    def _submitted(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#save")
+    def _save(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.action_cancel()
+
+
+class SearchDialog(ModalScreen[Match | None]):
+    """Search by cluster id, account id, email, card fingerprint, device, phone or IP."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="search-dialog", classes="dialog"):
+            yield Label("[b]Search[/]: account id, email, card fingerprint, device, phone, IP or cluster id")
+            yield Input(placeholder="type and press Enter", id="query", compact=True)
+            yield Static(id="search-status")
+            yield OptionList(id="hits")
+
+    def on_mount(self) -> None:
+        self.query_one("#hits", OptionList).display = False
+        self.query_one("#query", Input).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted, "#query")
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.run_search(event.value)
+
+    @work(exclusive=True)
+    async def run_search(self, text: str) -> None:
+        status = self.query_one("#search-status", Static)
+        status.update("searching ...")
+        try:
+            hits = await asyncio.to_thread(self.app.data.search, text)
+        except Exception as exc:
+            status.update(f"[red]search failed: {exc}[/]")
+            return
+        if not hits:
+            status.update(f"no match for [b]{text}[/]")
+            return
+        if len(hits) == 1:
+            self.dismiss(hits[0])
+            return
+        self.hits = hits
+        status.update(f"{len(hits)} matches: Enter opens one")
+        ol = self.query_one("#hits", OptionList)
+        ol.clear_options()
+        ol.add_options([Option(h.label, id=str(i)) for i, h in enumerate(hits)])
+        ol.display = True
+        ol.focus()
+
+    @on(OptionList.OptionSelected, "#hits")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.hits[int(event.option.id or 0)])
+
+
+class ExportDialog(ModalScreen[tuple[str, bool] | None]):
+    """Where to write the evidence pack, and whether to mask emails and phone numbers."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, cluster_id: int, default_dir: str, mask: bool) -> None:
+        super().__init__()
+        self.cluster_id, self.default_dir, self.mask = cluster_id, default_dir, mask
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="export-dialog", classes="dialog"):
+            yield Label(f"[b]Evidence pack[/] of cluster {self.cluster_id}")
+            yield Input(value=self.default_dir, id="out", compact=True)
+            yield Checkbox("mask emails and phone numbers", value=self.mask, id="mask", compact=True)
+            with Horizontal(classes="buttons"):
+                yield Button("Export", variant="primary", id="export", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#export", Button).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def _go(self) -> None:
+        self.dismiss((self.query_one("#out", Input).value.strip(), self.query_one("#mask", Checkbox).value))
+
+    @on(Checkbox.Changed, "#mask")
+    def _mask_changed(self, event: Checkbox.Changed) -> None:
+        out = self.query_one("#out", Input)
+        if event.value and not out.value.endswith("-masked"):
+            out.value += "-masked"
+        elif not event.value and out.value.endswith("-masked"):
+            out.value = out.value.removesuffix("-masked")
+
+    @on(Input.Submitted, "#out")
+    def _submitted(self) -> None:
+        self._go()
+
+    @on(Button.Pressed, "#export")
+    def _export(self) -> None:
+        self._go()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.action_cancel()

@@ -1,0 +1,1 @@
+"""Widgets of the console: formatted tables and charts."""
