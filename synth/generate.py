@@ -1,0 +1,282 @@
+"""Orchestrator: config -> account-level tables -> requests streamed day by day -> manifest.
+
+Ids are issued as a provider would, independently of rings: accounts are ordered by signup time and
+get random-looking ids; key, payment, device and card identifiers are random-looking too. Nothing in
+an id, a row position or a dictionary order tells which group an account came from.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from farmhunt.atomic import atomic_dir
+from farmhunt.contract import (
+    ACCOUNTS, API_KEYS, ASN_KINDS, ASNS, BENIGN_KIND, CARD_FUNDING, LABELS, PAYMENT_STATUS, PAYMENTS, PLANS,
+    PROMPTS, TOPICS,
+)
+from farmhunt.errors import ConfigError
+from synth import GENERATOR_VERSION
+from synth.behaviour import MODELS
+from synth.config import WorldConfig, config_to_dict, ring_params
+from synth.identity import COUNTRY_CODES
+from synth.population import generate_population
+from synth.requests import RequestEmitter
+from synth.rings import KINDS
+from synth.rings.base import RingContext
+from synth.world import US_PER_DAY, US_PER_H, US_PER_S, AccountBlock, Builder, concat_blocks
+from synth.writer import RequestWriter, write_manifest, write_table
+
+Progress = Callable[[str, int, int], None]
+
+
+def hex_ids(rng: np.random.Generator, n: int, prefix: str, nbytes: int) -> pl.Series:
+    """n random-looking ids `prefix` + 2*nbytes hex chars (unique with overwhelming probability)."""
+    if n == 0:
+        return pl.Series([], dtype=pl.String)
+    raw = np.frombuffer(rng.bytes(n * nbytes).hex().encode(), dtype=f"S{2 * nbytes}")
+    s = pl.Series(raw).cast(pl.String)
+    out = (prefix + s) if prefix else s
+    if out.n_unique() != n:  # astronomically unlikely; keep ids unique anyway
+        return hex_ids(rng, n, prefix, nbytes + 1)
+    return out
+
+
+def ip_strings(ips: np.ndarray) -> pl.Series:
+    s = pl.Series(ips.astype(np.int64))
+    return pl.select(pl.concat_str([((s // (1 << sh)) % 256).cast(pl.String) for sh in (24, 16, 8, 0)],
+                                   separator=".")).to_series()
+
+
+def build_blocks(b: Builder, cfg: WorldConfig) -> tuple[list[AccountBlock], list[dict]]:
+    """The benign population and every ring, with ring metadata for the manifest."""
+    blocks = [generate_population(b, cfg.benign)]
+    rings: list[dict] = []
+    per_kind: dict[str, int] = {}
+    for i, spec in enumerate(cfg.rings):
+        kind = KINDS[spec.kind]
+        params = ring_params(spec, i)
+        for j in range(spec.count):
+            rng = b.rng("ring", i, j)
+            size = spec.size if spec.size is not None else int(rng.integers(spec.size_min, spec.size_max + 1))
+            per_kind[spec.kind] = per_kind.get(spec.kind, 0) + 1
+            ring_id = f"{spec.kind}-{per_kind[spec.kind]:03d}"
+            blk = kind.generate(b, RingContext(size, spec.camouflage, params, ring_id, rng))
+            if blk.n != size:
+                raise RuntimeError(f"{spec.kind} produced {blk.n} accounts, expected {size}")
+            blk.ring_id, blk.ring_kind, blk.is_fraud = ring_id, spec.kind, kind.is_fraud
+            blocks.append(blk)
+            rings.append({"ring_id": ring_id, "kind": spec.kind, "is_fraud": kind.is_fraud, "size": size,
+                          "camouflage": spec.camouflage, "config_index": i})
+    return blocks, rings
+
+
+def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
+             progress: Progress | None = None) -> dict[str, Any]:
+    """Generate the world of `config` into directory `out` (atomically); return a summary dict."""
+    if fmt not in ("parquet", "csv"):
+        raise ConfigError(f"'format': 'parquet' or 'csv', got {fmt!r}")
+    config.validate()
+    step = progress or (lambda stage, done, total: None)
+    step("accounts", 0, 1)
+    b = Builder(config)
+    blocks, rings = build_blocks(b, config)
+    acc, which = concat_blocks(blocks)
+    n = len(which)
+
+    # ---- signup order: sort every per-account array by creation time
+    rng = b.rng("ids")
+    order = np.lexsort((rng.random(n), acc["created"]))
+    inv = np.empty(n, np.int64)
+    inv[order] = np.arange(n)
+    ip_off = np.concatenate([[0], np.cumsum(acc["ip_lens"])[:-1]])
+    lens = acc["ip_lens"][order]
+    src = np.repeat(ip_off[order], lens) + (np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens))
+    acc["ip_vals"] = acc["ip_vals"][src]
+    acc["ip_lens"] = lens
+    for k in list(acc):
+        if k not in ("ip_vals", "ip_lens"):
+            acc[k] = acc[k][order]
+    which = which[order]
+    acc["created"] = np.minimum(acc["created"], b.t_end - US_PER_S)
+    acc["start_day"] = np.maximum(acc["start_day"], np.maximum(b.day_of(acc["created"]) + 1, 0))
+
+    account_id = hex_ids(rng, n, "acct_", 8)
+    ip_int, ip_asn_idx = b.ip_table()
+    uniq, ip_unique = np.unique(ip_int, return_inverse=True)
+    ip_asn_number = np.zeros(len(uniq), np.int32)
+    ip_asn_number[ip_unique] = b.asn_number[ip_asn_idx]
+    ip_str = ip_strings(uniq)
+
+    # ---- accounts
+    dev_ids = hex_ids(b.rng("devices"), b.n_devices, "", 16)
+    org_ids = hex_ids(b.rng("orgs"), max(b.n_orgs, 1), "org_", 6)
+    pools = b.pools
+    name = pools.first[acc["first"]] + " " + pools.last[acc["last"]]
+    email = pl.Series("email", acc["email"], dtype=pl.String)
+    dup = pl.select(pl.int_range(pl.len()).over(email)).to_series()
+    if dup.max():
+        parts = email.str.split_exact("@", 1).struct.unnest()
+        email = pl.select(pl.when(dup > 0).then(parts["field_0"] + dup.cast(pl.String) + "@" + parts["field_1"])
+                          .otherwise(email)).to_series()
+    org = acc["org"]
+    accounts = pl.DataFrame({
+        "account_id": account_id,
+        "created_at": pl.Series(acc["created"]).cast(pl.Datetime("us", "UTC")),
+        "email": email, "name": pl.Series(name, dtype=pl.String),
+        "country": pl.Series(np.array(COUNTRY_CODES, dtype=object)[acc["country"]], dtype=pl.String),
+        "signup_ip": ip_str.gather(ip_unique[acc["signup_ip"]]),
+        "device_id": dev_ids.gather(acc["device"]),
+        "phone": pl.Series(acc["phone"].tolist(), dtype=pl.String),
+        "org_id": org_ids.gather(np.maximum(org, 0)).set(pl.Series(org < 0), None) if (org >= 0).any()
+        else pl.Series([None] * n, dtype=pl.String),
+        "plan": pl.Series(np.array(PLANS, dtype=object)[acc["plan"]], dtype=pl.String),
+    }, schema=ACCOUNTS.schema)
+
+    # ---- payments
+    offs = np.concatenate([[0], np.cumsum([bl.n for bl in blocks])[:-1]])
+    pay_acct = inv[np.concatenate([bl.pay_acct + o for bl, o in zip(blocks, offs)])]
+    pay_ts = np.concatenate([bl.pay_ts for bl in blocks])
+    pay_ts = np.clip(pay_ts, acc["created"][pay_acct] + 30 * US_PER_S, b.t_end - US_PER_S)
+    porder = np.lexsort((pay_acct, pay_ts))
+    pay_acct, pay_ts = pay_acct[porder], pay_ts[porder]
+    pay_card = np.concatenate([bl.pay_card for bl in blocks])[porder]
+    card_bin, card_country, card_funding = b.card_table()
+    card_fp = hex_ids(b.rng("cards"), max(b.n_cards, 1), "", 8)
+    payments = pl.DataFrame({
+        "payment_id": hex_ids(b.rng("payments"), len(porder), "pay_", 10),
+        "account_id": account_id.gather(pay_acct),
+        "ts": pl.Series(pay_ts).cast(pl.Datetime("us", "UTC")),
+        "amount_usd": np.concatenate([bl.pay_amount for bl in blocks])[porder],
+        "card_fingerprint": card_fp.gather(pay_card),
+        "card_bin": pl.Series(card_bin[pay_card]).cast(pl.String),
+        "card_country": pl.Series(np.array(COUNTRY_CODES, dtype=object)[card_country[pay_card]], dtype=pl.String),
+        "card_funding": pl.Series(np.array(CARD_FUNDING, dtype=object)[card_funding[pay_card]], dtype=pl.String),
+        "status": pl.Series(np.array(PAYMENT_STATUS, dtype=object)[
+            np.concatenate([bl.pay_status for bl in blocks])[porder]], dtype=pl.String),
+    }, schema=PAYMENTS.schema)
+
+    # ---- api keys: a first key after signup, rotations at day boundaries, revoked at bans
+    krng = b.rng("keys")
+    rot = acc["rotation_days"]
+    span = np.maximum(acc["end_day"] - acc["start_day"], 0)
+    n_rot = np.where(np.isfinite(rot), np.floor(span / np.where(np.isfinite(rot), rot, 1.0)), 0).astype(np.int64)
+    n_rot = np.minimum(n_rot, np.maximum(span - 1, 0))
+    key_n = 1 + n_rot
+    key_acct = np.repeat(np.arange(n), key_n)
+    key_off = np.concatenate([[0], np.cumsum(key_n)[:-1]]).astype(np.int64)
+    kj = np.arange(len(key_acct)) - key_off[key_acct]
+    rot_k = np.where(np.isfinite(rot), rot, 1.0)[key_acct]
+    key_start = np.where(kj == 0, -10**6, acc["start_day"][key_acct] + np.maximum(1, np.round(kj * rot_k))).astype(np.int64)
+    # keep starts strictly increasing per account
+    key_start = np.where(kj == 0, key_start, np.maximum(key_start, acc["start_day"][key_acct] + kj))
+    created_first = acc["created"][key_acct] + (krng.uniform(60, 2 * 3600, len(key_acct)) * US_PER_S).astype(np.int64)
+    created_first = np.minimum(created_first, np.maximum(b.t0 + acc["start_day"][key_acct] * US_PER_DAY - US_PER_S,
+                                                         acc["created"][key_acct] + US_PER_S))
+    day_start = b.t0 + key_start * US_PER_DAY
+    key_created = np.where(kj == 0, created_first, day_start - (krng.uniform(0, 3, len(key_acct)) * US_PER_H).astype(np.int64))
+    nxt = np.arange(len(key_acct)) + 1
+    has_next = kj < key_n[key_acct] - 1
+    revoked = np.full(len(key_acct), -1, np.int64)
+    nx = np.minimum(nxt, len(key_acct) - 1)
+    revoked[has_next] = (day_start[nx] + (krng.uniform(0, 2, len(key_acct)) * US_PER_H).astype(np.int64))[has_next]
+    ban = acc["ban"][key_acct]
+    last = ~has_next & (ban >= 0)
+    revoked[last] = ban[last]
+    korder = np.lexsort((key_acct, key_created))
+    key_ids = hex_ids(b.rng("key-ids"), len(key_acct), "key_", 12)
+    api_keys = pl.DataFrame({
+        "key_id": key_ids.gather(korder),
+        "account_id": account_id.gather(key_acct[korder]),
+        "created_at": pl.Series(key_created[korder]).cast(pl.Datetime("us", "UTC")),
+        "revoked_at": pl.Series(np.where(revoked[korder] >= 0, revoked[korder], 0)).cast(pl.Datetime("us", "UTC"))
+        .set(pl.Series(revoked[korder] < 0), None),
+    }, schema=API_KEYS.schema)
+
+    # ---- labels and asns
+    kinds = np.array([bl.ring_kind for bl in blocks], dtype=object)
+    rids = np.array([bl.ring_id for bl in blocks], dtype=object)
+    fraud = np.array([bl.is_fraud for bl in blocks])
+    labels = pl.DataFrame({
+        "account_id": account_id, "ring_id": pl.Series(rids[which].tolist(), dtype=pl.String),
+        "ring_kind": pl.Series(kinds[which], dtype=pl.String), "is_fraud": fraud[which],
+    }, schema=LABELS.schema).sort("account_id")
+    asns = pl.DataFrame({
+        "asn": b.asn_number, "org": b.asn_org,
+        "kind": pl.Series(np.array(ASN_KINDS, dtype=object)[b.asn_kind], dtype=pl.String),
+    }, schema=ASNS.schema).sort("asn")
+    assert (kinds[which] == BENIGN_KIND).sum() == config.benign.accounts
+
+    emitter = RequestEmitter(
+        seed=config.seed, t0=b.t0, days=b.days, acc=acc, ip_unique=ip_unique, ip_asn_number=ip_asn_number,
+        key_off=key_off, key_n=key_n, key_start=key_start, tgroups=b.tgroups,
+        tpl_hash=np.array(b.tpl_hash, np.uint64), tpl_topic=np.array(b.tpl_topic, np.int64),
+        sync_slots=np.array(b.sync_slots, np.int64), sync_jitter=np.array(b.sync_jitter, float),
+        sample_rate=config.prompt_sample_rate, sample_cap=config.prompt_sample_cap)
+    key_dict = pa.array(key_ids.to_arrow()).take(pa.array(np.argsort(korder)))  # key index (account order) -> id
+    dicts = {
+        "account_id": account_id.to_arrow(), "key_id": key_dict, "model": pa.array(list(MODELS)),
+        "ip": ip_str.to_arrow(), "user_agent": pa.array(list(b.ua)), "topic": pa.array(list(TOPICS)),
+    }
+
+    out = Path(out)
+    rows: dict[str, int] = {}
+    samples: list[dict[str, np.ndarray]] = []
+    chunks = [range(d, min(d + config.chunk_days, b.days)) for d in range(0, b.days, config.chunk_days)]
+    with atomic_dir(out) as tmp:
+        for name, df in (("accounts", accounts), ("payments", payments), ("api_keys", api_keys),
+                         ("asns", asns), ("labels", labels)):
+            write_table(df, tmp, name, fmt)
+            rows[name] = df.height
+        step("requests", 0, len(chunks))
+        writer = RequestWriter(tmp, fmt, dicts)
+        # Make chunk k+1 in a thread while chunk k is written (numpy and pyarrow release the GIL).
+        with cf.ThreadPoolExecutor(1) as pool:
+            fut = pool.submit(emitter.chunk, 0, chunks[0])
+            for i in range(len(chunks)):
+                ch = fut.result()
+                if i + 1 < len(chunks):
+                    fut = pool.submit(emitter.chunk, i + 1, chunks[i + 1])
+                writer.write(ch)
+                samples.append({"ts": ch.ts[ch.sample], "account": ch.account[ch.sample],
+                                "hash": ch.prompt_hash[ch.sample], "tpl": ch.sample_tpl,
+                                "topic": ch.topic[ch.sample]})
+                step("requests", i + 1, len(chunks))
+        writer.close()
+        rows["requests"] = writer.rows
+        prompts = _prompts(b, samples, account_id, acc)
+        write_table(prompts, tmp, "prompts", fmt)
+        rows["prompts"] = prompts.height
+        manifest = write_manifest(tmp, version=GENERATOR_VERSION, config=config_to_dict(config), seed=config.seed,
+                                  rows=rows, rings=rings, fmt=fmt)
+    step("done", 1, 1)
+    per_kind = labels.group_by("ring_kind").agg(pl.len().alias("accounts"), pl.col("ring_id").n_unique().alias("rings"))
+    return {"out": str(out), "rows": rows, "rings": rings, "manifest": manifest,
+            "accounts_per_kind": {r["ring_kind"]: r["accounts"] for r in per_kind.iter_rows(named=True)}}
+
+
+def _prompts(b: Builder, samples: list[dict[str, np.ndarray]], account_id: pl.Series,
+             acc: dict[str, np.ndarray]) -> pl.DataFrame:
+    """Readable text for the sampled requests: template text + filler words, or organic sentences."""
+    s = {k: np.concatenate([x[k] for x in samples]) for k in samples[0]}
+    m = len(s["ts"])
+    rng = b.rng("prompt-text")
+    pools = b.pools
+    tpl_text = np.array(b.tpl_text + [""], dtype=object)
+    words = pools.words
+    filler = words[rng.integers(0, len(words), m)] + " " + words[rng.integers(0, len(words), m)]
+    sent = pools.sentences
+    organic = sent[rng.integers(0, len(sent), m)] + " " + sent[rng.integers(0, len(sent), m)]
+    text = np.where(s["tpl"] >= 0, tpl_text[s["tpl"]] + " " + filler, organic)
+    return pl.DataFrame({
+        "ts": pl.Series(s["ts"]).cast(pl.Datetime("us", "UTC")),
+        "account_id": account_id.gather(s["account"]),
+        "prompt_hash": pl.Series(s["hash"], dtype=pl.UInt64),
+        "text": pl.Series(text, dtype=pl.String),
+    }, schema=PROMPTS.schema)
