@@ -104,6 +104,9 @@ class DecisionStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.executescript(SCHEMA)
+            # Fail now, not at the first decision, if another program holds the write lock.
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("ROLLBACK")
         except sqlite3.Error as exc:
             raise DecisionStoreError(self._explain(exc)) from exc
         except OSError as exc:

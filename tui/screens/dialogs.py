@@ -15,6 +15,14 @@ from textual.widgets.option_list import Option
 from tui.data import Match
 from tui.decisions import STATUSES
 
+class StatusChoice(RadioSet):
+    """A RadioSet where Enter (or space) picks the highlighted status and moves on to the note."""
+
+    def action_toggle_button(self) -> None:
+        super().action_toggle_button()
+        self.screen.query_one("#note", Input).focus()
+
+
 CHOICES = [("confirmed_fraud", "Confirmed fraud"), ("benign", "Benign"), ("needs_review", "Needs review"),
            ("new", "Reopen (new)")]
 
@@ -32,7 +40,7 @@ class DecisionDialog(ModalScreen[tuple[str, str] | None]):
         with Vertical(id="dialog", classes="dialog"):
             yield Label(f"[b]{self.title_text}[/]  (now: {STATUSES.get(self.current, self.current)})")
             yield Label("[dim]arrows + Enter choose, then a note, Enter saves · Esc cancels[/]")
-            with RadioSet(id="choice", compact=True):
+            with StatusChoice(id="choice", compact=True):
                 default = self.current if self.current in ("benign", "needs_review") else "confirmed_fraud"
                 for code, label in CHOICES:
                     yield RadioButton(label, value=code == default, id=f"choice-{code}")
@@ -42,11 +50,14 @@ class DecisionDialog(ModalScreen[tuple[str, str] | None]):
                 yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(RadioSet).focus()
+        rs = self.query_one(StatusChoice)
+        rs.focus()
+        pressed = [i for i, b in enumerate(rs.query(RadioButton)) if b.value]
 
-    @on(RadioSet.Changed, "#choice")
-    def _chose(self) -> None:
-        self.query_one("#note", Input).focus()
+        def highlight() -> None:  # start the highlight on the current choice, not on the first one
+            rs._selected = pressed[0] if pressed else 0
+
+        self.call_after_refresh(highlight)
 
     def _chosen(self) -> str:
         pressed = self.query_one(RadioSet).pressed_button
@@ -115,6 +126,7 @@ class SearchDialog(ModalScreen[Match | None]):
         ol.clear_options()
         ol.add_options([Option(h.label, id=str(i)) for i, h in enumerate(hits)])
         ol.display = True
+        ol.highlighted = 0
         ol.focus()
 
     @on(OptionList.OptionSelected, "#hits")
