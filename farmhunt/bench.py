@@ -58,67 +58,32 @@ def _human(n: int) -> str:
     return str(n)
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)  # a JSON string is a valid TOML basic string
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items() if x is not None) + "}"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def to_toml(data: dict[str, Any]) -> str:
-    """Minimal TOML writer for generator configs: scalars, lists, tables, arrays of tables."""
-    lines: list[str] = []
-    tables: list[tuple[str, dict]] = []
-    arrays: list[tuple[str, list[dict]]] = []
-    for k, v in data.items():
-        if v is None:
-            continue
-        if isinstance(v, dict):
-            tables.append((k, v))
-        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-            arrays.append((k, v))
-        else:
-            lines.append(f"{k} = {_toml_value(v)}")
-    for k, v in tables:
-        lines += ["", f"[{k}]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items() if vv is not None]
-    for k, items in arrays:
-        for item in items:
-            lines += ["", f"[[{k}]]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in item.items() if vv is not None]
-    return "\n".join(lines) + "\n"
+_GENERATE = """
+import sys
+from synth.config import load_config, scale_to_requests
+from synth.generate import generate
+preset, out, seed, requests = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+cfg = load_config(preset, seed=int(seed) if seed else None)
+if requests:
+    cfg = scale_to_requests(cfg, float(requests))
+generate(cfg, out)
+"""
 
 
 def generate(spec: BenchSpec, world: Path, log: Callable[[str], None] = lambda s: None) -> float:
-    """Generate the world of `spec` into `world` in a child process; returns the seconds it took."""
-    args = [sys.executable, "-m", "farmhunt", "synth", "--preset", spec.preset, "--out", str(world)]
-    if spec.seed is not None:
-        args += ["--seed", str(spec.seed)]
-    cfg_path = None
-    if spec.requests:
-        from synth.config import config_to_dict, preset, scale_to_requests
+    """Generate the world of `spec` into `world` in a child process; returns the seconds it took.
 
-        cfg = scale_to_requests(preset(spec.preset), float(spec.requests))
-        data = config_to_dict(cfg)
-        data.pop("seed", None)  # the seed comes from --seed (or the preset)
-        cfg_path = world.parent / f".{world.name}.bench.toml"
-        world.parent.mkdir(parents=True, exist_ok=True)
-        cfg_path.write_text(to_toml(data))
-        args += ["--config", str(cfg_path)]
-    log(" ".join(args[1:]))
+    Same as `farmhunt synth --preset P --seed S --out DIR`, scaled with `synth.config.scale_to_requests`
+    when `spec.requests` is set.
+    """
+    args = [sys.executable, "-c", _GENERATE, spec.preset, str(world),
+            "" if spec.seed is None else str(spec.seed), str(spec.requests or "")]
+    log(f"generating {spec.name} into {world} ...")
+    world.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(args, capture_output=True, text=True)
-    finally:
-        if cfg_path is not None:
-            cfg_path.unlink(missing_ok=True)
+    proc = subprocess.run(args, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise InputError(f"world generation failed (exit {proc.returncode}): {' '.join(args[1:])}\n"
+        raise InputError(f"world generation failed (exit {proc.returncode}) for preset {spec.preset!r}:\n"
                          f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
     return time.perf_counter() - t0
 

@@ -108,7 +108,7 @@ def fmt(v: Any, digits: int = 3) -> str:
 def _table(title: str, columns: list[str]) -> Table:
     t = Table(title=title, title_justify="left")
     for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 else "right")
+        t.add_column(c, justify="left" if i == 0 else "right", overflow="fold")
     return t
 
 
@@ -164,6 +164,7 @@ def print_evaluation(console: Console, ev: Evaluation, checks: list[Check],
     fr = ev.rings.filter("is_fraud")
     t = _table(f"Fraud rings ({min(rings_shown, fr.height)} of {fr.height}, smallest coverage first)",
                ["ring", "kind", "size", "coverage", "best cluster", "overlap", "purity", "detected"])
+    t.columns[0].min_width = min(24, max((len(x) for x in fr["ring_id"].to_list()), default=4))
     for r in fr.sort(["coverage", "size"], descending=[False, True]).head(rings_shown).iter_rows(named=True):
         t.add_row(r["ring_id"], r["ring_kind"], fmt(r["size"]), fmt(r["coverage"]),
                   "" if r["best_cluster"] is None else str(r["best_cluster"]),

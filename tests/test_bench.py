@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
 from test_replay import craft_world
 
-from farmhunt.bench import BenchSpec, run_bench, to_toml, write_bench
+from farmhunt.bench import BenchSpec, run_bench, write_bench
 from farmhunt.cli import main as _main
 
 
@@ -58,11 +57,11 @@ def test_bench_bad_world_exits_2(tmp_path: Path, capsys) -> None:
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_generator_config_round_trips_through_toml() -> None:
-    data = {"seed": 3, "start": "2026-01-05", "days": 14, "prompt_sample_rate": 0.005,
-            "benign": {"accounts": 100, "plan_mix": [0.8, 0.15, 0.04, 0.01]},
-            "rings": [{"kind": "distillation_farm", "count": 1, "size": 50, "camouflage": 0.1,
-                       "params": {"ip_mode": "hosting", "requests_per_day": 26.2}},
-                      {"kind": "reseller_pool", "count": 2, "size_min": 3, "size_max": 8, "camouflage": 0.0,
-                       "params": {}}]}
-    assert tomllib.loads(to_toml(data)) == data
+def test_bench_generates_a_scaled_world(tmp_path: Path) -> None:
+    doc = run_bench(BenchSpec(preset="tiny", requests=20_000, seed=3, out=tmp_path))
+    w = doc["world"]
+    assert w["generation_seconds"] > 0 and Path(w["path"]) == (tmp_path / "worlds" / "tiny-20k-s3").resolve()
+    assert 5_000 < w["rows"]["requests"] < 80_000  # scaled to about 20k requests
+    again = run_bench(BenchSpec(preset="tiny", requests=20_000, seed=3, out=tmp_path, reuse=True))
+    assert again["world"]["reused"] and again["world"]["generation_seconds"] is None
+    assert again["world"]["manifest_sha256"] == w["manifest_sha256"]

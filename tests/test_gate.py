@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from farmhunt.cli import main as _main
 from farmhunt.commands.evaluate import load_thresholds
 from farmhunt.contract import load_labels, load_world
 from farmhunt.evaluation import Check, Evaluation, Thresholds, check_thresholds, evaluate_results
 from farmhunt.pipeline import detect
 from farmhunt.settings import DetectSettings
 from farmhunt.tomlconfig import read_toml
+from synth.config import load_config
+from synth.generate import generate
 
 GATES = Path(__file__).resolve().parent.parent / "fixtures" / "gates.toml"
 pytestmark = pytest.mark.gate
@@ -39,11 +40,8 @@ def gate_world(tmp_path_factory: pytest.TempPathFactory):
             spec, _ = _gate(name)
             out = tmp_path_factory.getbasetemp() / "gate-worlds" / name
             t0 = time.perf_counter()
-            try:
-                code = _main(["synth", "--preset", spec["preset"], "--seed", str(spec["seed"]), "--out", str(out)])
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-            assert code == 0 and (out / "labels.parquet").exists(), f"generating the {name} gate world failed"
+            generate(load_config(spec["preset"], seed=spec["seed"]), out)
+            assert (out / "labels.parquet").exists(), f"generating the {name} gate world failed"
             print(f"\n[gate] generated {name} world in {time.perf_counter() - t0:.1f} s")
             cache[name] = out
         return cache[name]
