@@ -175,15 +175,15 @@ def _tiny() -> WorldConfig:
 def _demo() -> WorldConfig:
     return WorldConfig(
         seed=7, days=30,
-        benign=BenignConfig(accounts=17_500),
+        benign=BenignConfig(accounts=17_800, rate_median=1.3),
         rings=[
-            _ring("distillation_farm", size=600, camouflage=0.1),
-            _ring("distillation_farm", size=250, camouflage=0.3, ip_mode="hosting"),
-            _ring("distillation_farm", size=80, camouflage=0.5),
-            _ring("distillation_farm", size=30, camouflage=0.2, ip_mode="hosting"),
-            _ring("reseller_pool", count=2, lo=3, hi=8),
-            _ring("reseller_pool", size=25, camouflage=0.2),
-            _ring("reseller_pool", size=40),
+            _ring("distillation_farm", size=400, camouflage=0.1, requests_per_day=15.0),
+            _ring("distillation_farm", size=150, camouflage=0.3, ip_mode="hosting", requests_per_day=15.0),
+            _ring("distillation_farm", size=60, camouflage=0.5, requests_per_day=12.0),
+            _ring("distillation_farm", size=30, camouflage=0.2, ip_mode="hosting", requests_per_day=20.0),
+            _ring("reseller_pool", count=2, lo=3, hi=8, requests_per_day=120.0),
+            _ring("reseller_pool", size=25, camouflage=0.2, requests_per_day=120.0),
+            _ring("reseller_pool", size=40, requests_per_day=120.0),
             _ring("card_testing", count=2, lo=20, hi=40),
             _ring("enterprise_team", count=3, lo=25, hi=150),
             _ring("campus_nat", count=2, lo=150, hi=300),

@@ -58,6 +58,14 @@ class RequestEmitter:
         self.tpl_hash, self.tpl_topic = tpl_hash.astype(np.uint64), tpl_topic.astype(np.int64)
         self.sync_slots, self.sync_jitter = sync_slots, sync_jitter
         self.sample_rate, self.sample_cap = sample_rate, sample_cap
+        q = (np.arange(QUANT) + 0.5) / QUANT
+        from statistics import NormalDist
+        zq = np.array([NormalDist().inv_cdf(x) for x in q])
+        self.tok_in = np.exp(TOKENS_IN[:, :1] + TOKENS_IN[:, 1:] * zq).astype(np.float32)
+        self.tok_out = np.exp(TOKENS_OUT[:, :1] + TOKENS_OUT[:, 1:] * zq).astype(np.float32)
+        self.f_in = np.exp(acc["in_shift"]).astype(np.float32)
+        self.f_out = np.exp(acc["out_shift"]).astype(np.float32)
+        self.home_bias = acc["ip_exp"] > 1.0
         self.weekday0 = dt.datetime.fromtimestamp(t0 / US_PER_S, dt.timezone.utc).weekday()
 
     def chunk(self, index: int, days: range) -> RequestChunk:
@@ -84,7 +92,7 @@ class RequestEmitter:
         cnt = rng.poisson(lam)
         acc = np.repeat(live, cnt)
         n = len(acc)
-        u = rng.random((8, n))
+        u = rng.random((8, n), dtype=np.float32)
         # Time of day: local-hour profile shifted to UTC, wrapped within the UTC day.
         hour = HOUR_Q[a["profile"][acc], (u[0] * QUANT).astype(np.int64)] + u[1]
         sec = np.mod(hour - a["tz"][acc], 24.0) * 3600.0
@@ -114,7 +122,7 @@ class RequestEmitter:
         tpl = np.full(n, -1, np.int64)
         g = tg[ti]
         tpl[ti] = self.tg_vals[self.tg_off[g] + (u[4][ti] * self.tg_len[g]).astype(np.int64)]
-        h = rng.integers(0, np.iinfo(np.uint64).max, n, dtype=np.uint64, endpoint=True)
+        h = rng.bit_generator.random_raw(n).astype(np.uint64, copy=False)
         if len(ti):
             nflip = rng.integers(0, 5, len(ti))
             pos = rng.integers(0, 64, (4, len(ti))).astype(np.uint64)
@@ -130,14 +138,15 @@ class RequestEmitter:
         topic[ti] = self.tpl_topic[tpl[ti]]
         model = np.where(u[6] < a["p_model"][acc], a["model_pref"][acc],
                          MODEL_Q[topic, (u[7] * QUANT).astype(np.int64)])
-        z = rng.standard_normal((2, n))
-        tin = np.exp(TOKENS_IN[topic, 0] + a["in_shift"][acc] + TOKENS_IN[topic, 1] * z[0])
-        tout = np.exp(TOKENS_OUT[topic, 0] + a["out_shift"][acc] + TOKENS_OUT[topic, 1] * z[1])
-        # Network and client.
-        w = rng.random(n) ** a["ip_exp"][acc]
+        # Token lengths: per-topic lognormal quantile tables times the account's own factor.
+        z = rng.random((4, n), dtype=np.float32)
+        tin = self.tok_in[topic, (z[0] * QUANT).astype(np.int64)] * self.f_in[acc]
+        tout = self.tok_out[topic, (z[1] * QUANT).astype(np.int64)] * self.f_out[acc]
+        # Network and client: home-biased accounts mostly use their first IP.
+        w = np.where(self.home_bias[acc], z[2] * z[2], z[2])
         ip_id = a["ip_vals"][self.ip_off[acc] + (w * a["ip_lens"][acc]).astype(np.int64)]
         ip = self.ip_unique[ip_id]
-        ua = np.where(rng.random(n) < a["p_ua1"][acc], a["ua1"][acc], a["ua2"][acc])
+        ua = np.where(z[3] < a["p_ua1"][acc], a["ua1"][acc], a["ua2"][acc])
         return {
             "ts": ts, "account": acc, "key": key, "model": model.astype(np.int64),
             "input_tokens": np.clip(tin, 1, 200_000).astype(np.int32),
