@@ -111,7 +111,7 @@ class AccountScreen(CaseScreen):
             df = pl.DataFrame({"field": [r[0] for r in rows], "value": [fmt(r[1], r[0]) for r in rows]})
             fill_table(table, df, [("field", "field"), ("value", "value")])
 
-        await self.load([table], lambda: self.app.data.account(self.account_id), show)
+        await self.load([table], lambda: self.app.data.account(self.account_id), show, focus=True)
 
     @work(group="payments")
     async def load_payments(self) -> None:

@@ -13,8 +13,12 @@ from textual.widget import Widget
 class CaseScreen(Screen):
     """A screen whose content loads in background workers while a loading indicator shows."""
 
-    async def load(self, widgets: list[Widget], fn: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        """Run `fn` in a thread with `widgets` showing a loading indicator, then `done(result)` on the UI."""
+    async def load(self, widgets: list[Widget], fn: Callable[[], Any], done: Callable[[Any], None],
+                   focus: bool = False) -> None:
+        """Run `fn` in a thread with `widgets` showing a loading indicator, then `done(result)` on the UI.
+
+        A loading widget cannot hold focus; with `focus` the first widget takes it back afterwards
+        unless the user has moved on to another widget meanwhile."""
         for w in widgets:
             w.loading = True
         try:
@@ -28,3 +32,5 @@ class CaseScreen(Screen):
                 w.loading = False
         if result is not None and self.is_attached:
             done(result)
+            if focus and (self.focused is None or type(self.focused).__name__ in ("Tabs", "ContentTabs")):
+                widgets[0].focus()

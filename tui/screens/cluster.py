@@ -90,7 +90,7 @@ class ClusterScreen(CaseScreen):
     async def load_members(self) -> None:
         table = self.query_one("#members-table", DataTable)
         await self.load([table], lambda: self.app.data.members(self.cluster_id),
-                        lambda df: fill_table(table, df, MEMBER_COLUMNS, key="account_id"))
+                        lambda df: fill_table(table, df, MEMBER_COLUMNS, key="account_id"), focus=True)
 
     @work(group="ties")
     async def load_ties(self) -> None:
