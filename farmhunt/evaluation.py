@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from farmhunt.contract import BENIGN_KIND, FRAUD_KINDS, HARD_NEGATIVE_KINDS, RUN_FILE
+from farmhunt.contract import BENIGN_KIND, HARD_NEGATIVE_KINDS, RUN_FILE
 from farmhunt.errors import InputError
 
 DETECTION_COLUMNS = ("account_id", "flagged", "risk", "cluster_id")
@@ -421,5 +421,5 @@ def run_info(run: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "EvalSettings", "Evaluation", "Thresholds", "Check", "align", "evaluate", "evaluate_results",
-    "check_thresholds", "detection_frame", "precision_at_share", "FRAUD_KINDS",
+    "check_thresholds", "detection_frame", "precision_at_share",
 ]
