@@ -81,9 +81,10 @@ def generate_population(b: Builder, cfg: BenignConfig) -> AccountBlock:
 
     # Personal templates: a person re-sending their own prompt skeleton.
     pt = np.flatnonzero(rng.random(n) < cfg.personal_template_frac)
-    for i in pt:
-        k = int(rng.integers(1, 4))
-        blk.tgroup[i] = b.new_tgroup(b.new_templates(np.full(k, blk.t1[i]), rng))
+    k = rng.integers(1, 4, len(pt))
+    tpl = b.new_templates(np.repeat(blk.t1[pt], k), rng)
+    for i, ids in zip(pt, np.split(tpl, np.cumsum(k)[:-1])):
+        blk.tgroup[i] = b.new_tgroup(ids)
     blk.p_tpl[pt] = rng.uniform(0.15, 0.6, len(pt))
 
     # Households: two accounts on one device.

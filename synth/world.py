@@ -261,11 +261,16 @@ class Builder:
         hashes = rng.integers(0, 2**63, len(topics), dtype=np.int64).astype(np.uint64) * np.uint64(2) + \
             rng.integers(0, 2, len(topics)).astype(np.uint64)
         words = self.pools.words
-        for t, h in zip(topics, hashes):
+        m = len(topics)
+        w = words[rng.integers(0, len(words), (m, 3))]
+        pick_text = rng.random(m)
+        lang = rng.integers(0, len(LANGS), m)
+        for i, t in enumerate(topics):
             texts = TEMPLATE_TEXT[TOPICS[int(t)]]
-            text = texts[int(rng.integers(len(texts)))].format(
-                w=" ".join(words[rng.integers(0, len(words), 3)]), lang=LANGS[int(rng.integers(len(LANGS)))])
-            self.tpl_hash.append(int(h)), self.tpl_topic.append(int(t)), self.tpl_text.append(text)
+            text = texts[int(pick_text[i] * len(texts))].format(w=" ".join(w[i]), lang=LANGS[lang[i]])
+            self.tpl_text.append(text)
+        self.tpl_hash.extend(int(h) for h in hashes)
+        self.tpl_topic.extend(int(t) for t in topics)
         return ids
 
     def capability_templates(self, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synth.identity import benign_emails
+from synth.identity import COUNTRY_CODES, COUNTRY_WEIGHTS, benign_emails
 from synth.rings.base import RingContext, RingKind, check_fractions, check_positive
 from synth.world import US_PER_DAY, AccountBlock, Builder
 
@@ -32,21 +32,21 @@ def generate(b: Builder, ctx: RingContext) -> AccountBlock:
     rng, n = ctx.rng, ctx.size
     day = np.sort(rng.uniform(-500, b.days, n))
     created = b.t0 + (day * US_PER_DAY).astype(np.int64)
-    one = b.block(1, rng)
-    country = np.full(n, one.country[0])
+    country = np.full(n, rng.choice(len(COUNTRY_CODES), p=COUNTRY_WEIGHTS))
     blk = b.block(n, rng, country=country, created=created)
+    one = blk  # the person behind the accounts: the first account's identity, device and home
     blk.start_day = np.maximum(b.day_of(created) + 1, 0)
     blk.first[:], blk.last[:], blk.tz[:] = one.first[0], one.last[0], one.tz[0]
     blk.email = benign_emails(b.pools, blk.first, blk.last, rng)
     same = rng.random(n) < p.same_device
     blk.device[same] = one.device[0]
-    ips = np.concatenate([one.ip_vals, b.home_ips(country[:1], rng, "mobile")])
+    ips = np.concatenate([one.ip_vals[:1], b.home_ips(country[:1], rng, "mobile")])
     blk.set_ips([ips[rng.permutation(2)] for _ in range(n)])
     blk.signup_ip = np.full(n, ips[0])
     blk.rate = rng.lognormal(np.log(p.requests_per_day), 0.8, n)
     blk.plan = rng.choice(2, n, p=[0.6, 0.4])
-    card = b.personal_cards(one, rng)[0]
-    cards = np.where(rng.random(n) < p.same_card, card, b.personal_cards(blk, rng))
+    own = b.personal_cards(blk, rng)
+    cards = np.where(rng.random(n) < p.same_card, own[0], own)
     b.topup_payments(blk, np.arange(n), cards, rng, per_month=0.8, amount_mu=np.log(20))
     return blk
 
