@@ -13,6 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_dir(out: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary sibling directory of `out`; on success it replaces `out`, on error it is removed."""
@@ -21,6 +27,7 @@ def atomic_dir(out: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the output is an ordinary directory
     try:
         yield tmp
     except BaseException:
@@ -43,6 +50,7 @@ def atomic_file(out: str | Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
     os.close(fd)
     tmp = Path(name)
+    tmp.chmod(0o666 & ~_umask())
     try:
         yield tmp
     except BaseException:

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
         return exc.exit_code
+    except SystemExit as exc:  # click's standalone mode exits, even on success
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted: nothing was written[/]")
         return 130

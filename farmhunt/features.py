@@ -168,7 +168,8 @@ def account_features(world: World, templates: pl.DataFrame, settings: FeatureSet
               "card_country_mismatch", *[f"{k}_share" for k in ASN_KIND_SHARES]]
     return feats.with_columns(
         *[pl.col(c).fill_null(0).cast(pl.Int64) for c in counts],
-        *[pl.col(c).fill_null(0.0).cast(pl.Float64) for c in shares],
+        # Rounded: streaming aggregation sums floats in a varying order; results must not vary.
+        *[pl.col(c).fill_null(0.0).cast(pl.Float64).round(9) for c in shares],
         (pl.col("last_request") - pl.col("first_request")).dt.total_seconds().fill_null(0).alias("active_span_s"),
         # No other signup on the device or network: as far from a burst as can be.
         *[pl.col(c).fill_null(NO_NEIGHBOUR_S).cast(pl.Int64) for c in ("signup_gap_device_s", "signup_gap_prefix_s")],

@@ -183,10 +183,11 @@ def sync_edges(requests: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFram
 
 def combine_edges(signal_edges: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
     """One edge per account pair: per signal the strongest value counts; weights add up across signals."""
-    per_signal = signal_edges.group_by("src", "dst", "signal").agg(pl.col("weight").max())
-    return (per_signal.group_by("src", "dst").agg(
-        pl.col("weight").sum(),
-        pl.col("signal").sort().alias("reasons"))
+    per_signal = signal_edges.group_by("src", "dst", "signal").agg(pl.col("weight").max()).sort("src", "dst", "signal")
+    # Summed in a fixed order and rounded: parallel float sums must not change clusters between runs.
+    return (per_signal.group_by("src", "dst", maintain_order=True).agg(
+        pl.col("weight").sum().round(9),
+        pl.col("signal").alias("reasons"))
         .filter(pl.col("weight") >= settings.min_weight)
         .sort("src", "dst"))
 

@@ -180,7 +180,10 @@ def score_clusters(aggregates: pl.DataFrame, base: dict[str, float], settings: S
         empty_ev = pl.DataFrame(schema={"cluster_id": pl.Int64, "rank": pl.Int32, "signal": pl.String,
                                         "value": pl.Float64, "baseline": pl.Float64, "contribution": pl.Float64,
                                         "text": pl.String})
-        return aggregates.with_columns(pl.lit(None, pl.Float64).alias("risk")), empty_ev
+        empty = aggregates.with_columns(pl.lit(None, pl.Float64).alias("risk"),
+                                        pl.lit(None, pl.String).alias("predicted_kind"),
+                                        pl.lit(None, pl.Boolean).alias("flagged"))
+        return empty, empty_ev
     contrib = aggregates.select("cluster_id", *[(sig.weight * _strength(sig, base)).alias(sig.name)
                                                 for sig in SIGNALS])
     fam = {f: [s.name for s in SIGNALS if s.family == f] for f in (*FAMILIES, "benign_org", "shared")}

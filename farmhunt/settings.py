@@ -29,6 +29,8 @@ class FeatureSettings:
     template_band_bits: int = 16  # SimHash banding: 64 bits in 64/16 = 4 bands (<= 3 flipped bits always share one)
     template_min_accounts: int = 3  # a band value used by at least this many accounts ...
     template_min_excess: float = 8.0  # ... and this many times more often than chance marks a prompt template
+    template_min_uses: int = 3  # an account uses a template with at least this many requests ...
+    template_min_share: float = 0.05  # ... making at least this share of its traffic
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class LinkageSettings:
     #: Base weight of a value shared by exactly two accounts, per signal (rarer sharing weighs more).
     weights: dict[str, float] = field(default_factory=lambda: {
         "card": 1.0, "device": 1.0, "phone": 1.0, "signup_ip": 0.6, "signup_prefix": 0.25, "request_ip": 0.5,
-        "email_canonical": 1.0, "email_pattern": 0.4, "email_domain": 0.3, "org": 0.6, "prompt_template": 0.5,
+        "email_canonical": 1.0, "email_pattern": 0.4, "email_domain": 0.2, "org": 0.6, "prompt_template": 0.5,
         "sync": 1.0, "signup_burst": 0.4,
     })
     #: A value shared by more accounts than this is a *hub*: instead of a clique, each member is linked to

@@ -66,8 +66,14 @@ def template_share(requests: pl.LazyFrame, templates: pl.DataFrame, settings: Fe
 
 def account_templates(requests: pl.LazyFrame, templates: pl.DataFrame, settings: FeatureSettings,
                       ) -> pl.LazyFrame:
-    """Distinct (account_id, template) pairs for templates used by several accounts; template = 'band:value'."""
+    """(account_id, template) pairs for templates used by several accounts; template = 'band:value'.
+
+    An account is tied to a template only when it *uses* it: at least `template_min_uses` requests
+    and `template_min_share` of its traffic. A heavy organic user whose random hash meets a template's
+    band once or twice by chance is not tied to it.
+    """
     shared = templates.filter(pl.col("n_accounts") >= settings.template_min_accounts)
+    totals = requests.group_by("account_id").agg(pl.len().alias("__total"))
     parts = []
     for b, expr in _bands(settings):
         values = shared.filter(pl.col("band") == b)["value"]
@@ -75,8 +81,12 @@ def account_templates(requests: pl.LazyFrame, templates: pl.DataFrame, settings:
             continue
         parts.append(requests.select("account_id", expr.alias("value"))
                      .filter(pl.col("value").is_in(values.implode()))
-                     .unique()
-                     .select("account_id", (pl.lit(f"{b}:") + pl.col("value").cast(pl.String)).alias("value")))
+                     .group_by("account_id", "value").agg(pl.len().alias("__uses"))
+                     .with_columns(pl.lit(b).alias("__band")))
     if not parts:
         return pl.LazyFrame(schema={"account_id": pl.String, "value": pl.String})
-    return pl.concat(parts)
+    return (pl.concat(parts).join(totals, on="account_id")
+            .filter(pl.col("__uses") >= settings.template_min_uses,
+                    pl.col("__uses") >= settings.template_min_share * pl.col("__total"))
+            .select("account_id", (pl.col("__band").cast(pl.String) + ":" + pl.col("value").cast(pl.String))
+                    .alias("value")))
