@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from farmhunt.contract import World, load_world
+from farmhunt.contract import TABLES, World, _cast, load_world
 from farmhunt.errors import InputError
 from farmhunt.results import Results, load_results
 
@@ -65,10 +65,33 @@ class CaseData:
         self.world_path = wpath
         self._lock = threading.Lock()
         self._population_hours: pl.DataFrame | None = None
+        self._schemas: dict[str, pl.Schema] = {}
         acc = self.results.accounts
         self.clusters = self._queue_table()
         self.flagged_accounts = int(acc["flagged"].sum())
         self._cluster_ids = set(self.clusters["cluster_id"].to_list())
+
+    # ------------------------------------------------------------------ world access
+    def rows(self, name: str, col: str, value: str | pl.Series) -> pl.LazyFrame:
+        """Rows of world table `name` whose `col` equals `value` (or is in the Series), canonical dtypes.
+
+        The filter runs on the file's own dtype before the contract's casts: on a Categorical column
+        (a provider's export often has them) that is about ten times faster than casting every row."""
+        f = self.world.files[name]
+        cond_of = (lambda c: c == value) if isinstance(value, str) else (lambda c: c.is_in(value.implode()))
+        if f.suffix != ".parquet":
+            return self.world[name].filter(cond_of(pl.col(col)))
+        raw = pl.scan_parquet(f)
+        schema = self._schemas.get(name)
+        if schema is None:
+            schema = self._schemas[name] = raw.collect_schema()
+        spec = TABLES[name]
+        casts = []
+        for c, target in spec.columns.items():
+            expr = _cast(c, schema[c], target)
+            casts.append(expr.alias(c) if expr is not None else pl.col(c))
+        native = pl.col(col) if isinstance(schema[col], (pl.String, pl.Categorical)) else pl.col(col).cast(pl.String)
+        return raw.filter(cond_of(native)).select(casts)
 
     # ------------------------------------------------------------------ queue
     def _queue_table(self) -> pl.DataFrame:
@@ -121,7 +144,7 @@ class CaseData:
         """Members with profile, request count and spend, highest risk first."""
         ids = self._members_lf(cid)
         res = self.results.accounts.filter(pl.col("cluster_id") == cid)
-        prof = (self.world["accounts"].filter(pl.col("account_id").is_in(ids.implode()))
+        prof = (self.rows("accounts", "account_id", ids)
                 .select("account_id", "email", "created_at", "country", "plan", "phone", "device_id", "signup_ip",
                         "org_id").collect())
         extra = [c for c in ("n_requests", "spend_usd") if c in res.columns]
@@ -132,10 +155,9 @@ class CaseData:
             ["risk", "account_id"], descending=[True, False])
 
     def _volume(self, ids: pl.Series) -> pl.DataFrame:
-        w = self.world
-        n = (w["requests"].filter(pl.col("account_id").is_in(ids.implode())).group_by("account_id")
+        n = (self.rows("requests", "account_id", ids).group_by("account_id")
              .agg(pl.len().cast(pl.Int64).alias("n_requests")))
-        s = (w["payments"].filter(pl.col("account_id").is_in(ids.implode()), pl.col("status") == "succeeded")
+        s = (self.rows("payments", "account_id", ids).filter(pl.col("status") == "succeeded")
              .group_by("account_id").agg(pl.col("amount_usd").sum().alias("spend_usd")))
         a, b = pl.collect_all([n, s])
         return a.join(b, on="account_id", how="full", coalesce=True)
@@ -147,18 +169,18 @@ class CaseData:
     def ties(self, cid: int, limit: int = 200) -> pl.DataFrame:
         """What ties the members together: every value shared by two or more members, with how many
         members share it (cards, devices, phones, signup IPs, request IPs, email patterns, orgs, prompts)."""
-        ids = self._members_lf(cid).implode()
+        ids = self._members_lf(cid)
         w = self.world
-        acc = w["accounts"].filter(pl.col("account_id").is_in(ids))
+        acc = self.rows("accounts", "account_id", ids)
 
         def shared(lf: pl.LazyFrame, what: str, col: pl.Expr) -> pl.LazyFrame:
             return (lf.select("account_id", col.cast(pl.String).alias("value")).drop_nulls("value")
                     .group_by("value").agg(pl.col("account_id").n_unique().cast(pl.Int64).alias("members"))
                     .filter(pl.col("members") >= 2).with_columns(pl.lit(what).alias("what")))
 
-        req = w["requests"].filter(pl.col("account_id").is_in(ids))
+        req = self.rows("requests", "account_id", ids)
         parts = [
-            shared(w["payments"].filter(pl.col("account_id").is_in(ids)), "card", pl.col("card_fingerprint")),
+            shared(self.rows("payments", "account_id", ids), "card", pl.col("card_fingerprint")),
             shared(acc, "device", pl.col("device_id")),
             shared(acc, "phone", pl.col("phone")),
             shared(acc, "signup IP", pl.col("signup_ip")),
@@ -166,10 +188,9 @@ class CaseData:
             shared(acc, "organisation", pl.col("org_id")),
             shared(req, "request IP", pl.col("ip")),
         ]
-        prompts = w["prompts"] if "prompts" in w else None
-        if prompts is not None:
+        if "prompts" in w:
             # Near-duplicate prompts: the same text shape (digits masked) sent by several members.
-            parts.append(shared(prompts.filter(pl.col("account_id").is_in(ids)), "prompt template",
+            parts.append(shared(self.rows("prompts", "account_id", ids), "prompt template",
                                 pl.col("text").str.replace_all(r"\d+", "#").str.slice(0, 120)))
         frames = pl.collect_all(parts)
         out = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
@@ -182,12 +203,11 @@ class CaseData:
     @lru_cache(maxsize=64)
     def activity(self, cid: int) -> dict[str, pl.DataFrame]:
         """Hour-of-day share (cluster), daily request volume and daily signups of the cluster."""
-        ids = self._members_lf(cid).implode()
-        w = self.world
-        req = w["requests"].filter(pl.col("account_id").is_in(ids))
+        ids = self._members_lf(cid)
+        req = self.rows("requests", "account_id", ids)
         hours = req.group_by(pl.col("ts").dt.hour().alias("hour")).agg(pl.len().alias("n"))
         daily = req.group_by(pl.col("ts").dt.date().alias("day")).agg(pl.len().alias("n"))
-        signups = (w["accounts"].filter(pl.col("account_id").is_in(ids))
+        signups = (self.rows("accounts", "account_id", ids)
                    .group_by(pl.col("created_at").dt.date().alias("day")).agg(pl.len().alias("n")))
         h, d, s = pl.collect_all([hours, daily, signups])
         return {"hours": _full_hours(h), "daily": d.sort("day"), "signups": s.sort("day")}
@@ -202,32 +222,40 @@ class CaseData:
             return self._population_hours
 
     @lru_cache(maxsize=64)
-    def graph(self, cid: int) -> dict:
-        """Linkage structure of the cluster: density, components, hubs and reasons (networkx)."""
-        import networkx as nx
+    def graph(self, cid: int, nx_limit: int = 20_000) -> dict:
+        """Linkage structure of the cluster: density, components, hubs and reasons.
 
+        Degrees and density come from polars; connected components from networkx when the cluster has
+        at most `nx_limit` internal edges (a bigger graph is not "small" and would hold the GIL)."""
         ids = self._members_lf(cid).implode()
         e = self.results.edges.filter(pl.col("src").is_in(ids), pl.col("dst").is_in(ids))
-        g = nx.Graph()
-        g.add_nodes_from(self.member_ids(cid))
-        g.add_weighted_edges_from(e.select("src", "dst", "weight").iter_rows())
-        n = g.number_of_nodes()
-        deg = sorted(g.degree(weight=None), key=lambda t: (-t[1], t[0]))
+        n = len(self.member_ids(cid))
+        m = e.height
+        deg = (pl.concat([e.select(pl.col("src").alias("a")), e.select(pl.col("dst").alias("a"))])
+               .group_by("a").len().sort(["len", "a"], descending=[True, False]))
         reasons = (e.select(pl.col("reasons").explode()).drop_nulls().group_by("reasons").len()
                    .sort(["len", "reasons"], descending=[True, False]))
+        components: int | None = None
+        if m <= nx_limit:
+            import networkx as nx
+
+            g = nx.Graph()
+            g.add_nodes_from(self.member_ids(cid))
+            g.add_edges_from(e.select("src", "dst").iter_rows())
+            components = nx.number_connected_components(g)
         return {
-            "nodes": n, "edges": g.number_of_edges(), "density": nx.density(g) if n > 1 else 0.0,
-            "components": nx.number_connected_components(g) if n else 0,
-            "hubs": [(a, d) for a, d in deg[:5] if d > 0],
+            "nodes": n, "edges": m, "density": 2 * m / (n * (n - 1)) if n > 1 else 0.0,
+            "components": components,
+            "hubs": [(a, d) for a, d in deg.head(5).iter_rows()],
             "reasons": [(r, c) for r, c in reasons.iter_rows()],
-            "isolated": sum(1 for _, d in deg if d == 0),
+            "isolated": n - deg.height,
         }
 
     # ------------------------------------------------------------------ account
     @lru_cache(maxsize=256)
     def account(self, aid: str) -> dict:
         """Profile (world) merged with the account's result row (risk, cluster, features)."""
-        prof = self.world["accounts"].filter(pl.col("account_id") == aid).collect()
+        prof = self.rows("accounts", "account_id", aid).collect()
         if prof.is_empty():
             raise KeyError(aid)
         row = prof.row(0, named=True)
@@ -238,19 +266,19 @@ class CaseData:
 
     @lru_cache(maxsize=256)
     def payments(self, aid: str) -> pl.DataFrame:
-        return (self.world["payments"].filter(pl.col("account_id") == aid)
+        return (self.rows("payments", "account_id", aid)
                 .select("ts", "payment_id", "amount_usd", "status", "card_fingerprint", "card_bin", "card_funding",
                         "card_country").sort("ts").collect())
 
     @lru_cache(maxsize=256)
     def keys(self, aid: str) -> pl.DataFrame:
-        return (self.world["api_keys"].filter(pl.col("account_id") == aid)
+        return (self.rows("api_keys", "account_id", aid)
                 .select("key_id", "created_at", "revoked_at").sort("created_at").collect())
 
     def requests(self, aid: str, page: int = 0, size: int = REQUEST_PAGE) -> pl.DataFrame:
         """One page of the account's requests in file order (time order for a sorted export), with ASN kind."""
         w = self.world
-        lf = (w["requests"].filter(pl.col("account_id") == aid).slice(page * size, size)
+        lf = (self.rows("requests", "account_id", aid).slice(page * size, size)
               .select("ts", "model", "input_tokens", "output_tokens", "ip", "asn", "topic", "key_id"))
         lf = lf.join(w["asns"].select("asn", pl.col("kind").alias("asn_kind")), on="asn", how="left",
                      maintain_order="left")
@@ -269,7 +297,7 @@ class CaseData:
     def prompts(self, aid: str, limit: int = 50) -> pl.DataFrame:
         if "prompts" not in self.world:
             return pl.DataFrame(schema={"ts": pl.Datetime("us", "UTC"), "text": pl.String})
-        return (self.world["prompts"].filter(pl.col("account_id") == aid).select("ts", "text").head(limit)
+        return (self.rows("prompts", "account_id", aid).select("ts", "text").head(limit)
                 .collect())
 
     @lru_cache(maxsize=256)
@@ -315,11 +343,11 @@ class CaseData:
             label = {"account_id": "account", "device_id": "device", "signup_ip": "signup IP"}.get(what, what)
             out.append(Match(label, r[what], r["account_id"], cluster_of(r["account_id"])))
         if len(out) < limit:
-            cards = (w["payments"].filter(pl.col("card_fingerprint") == q).select("account_id").unique()
+            cards = (self.rows("payments", "card_fingerprint", q).select("account_id").unique()
                      .sort("account_id").head(limit).collect())
             out += [Match("card", q, a, cluster_of(a)) for a in cards["account_id"]]
         if not out and _looks_like_ip(q):
-            hits = (w["requests"].filter(pl.col("ip") == q).select("account_id").head(10_000).unique()
+            hits = (self.rows("requests", "ip", q).select("account_id").head(10_000).unique()
                     .sort("account_id").head(limit).collect())
             out += [Match("request IP", q, a, cluster_of(a)) for a in hits["account_id"]]
         return out[:limit]

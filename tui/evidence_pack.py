@@ -79,17 +79,17 @@ def export_pack(data: CaseData, cid: int, out: str | Path | None = None, *, mask
     """Write the evidence pack of cluster `cid` to `out` (default: beside the results) atomically."""
     out = Path(out) if out is not None else default_pack_dir(data.results.path, cid, mask)
     row = data.cluster_row(cid)
-    ids = pl.Series("account_id", data.member_ids(cid), dtype=pl.String).implode()
+    ids = pl.Series("account_id", data.member_ids(cid), dtype=pl.String)
     members = data.members(cid).select("account_id", "email", "phone", "created_at", "country", "plan", "device_id",
                                        "signup_ip", "org_id", "n_requests", "spend_usd", "risk", "flagged")
     ties = data.ties(cid)
     evidence = data.evidence(cid).select("rank", "signal", "value", "baseline", "contribution", "text")
-    payments = (data.world["payments"].filter(pl.col("account_id").is_in(ids))
+    payments = (data.rows("payments", "account_id", ids)
                 .select("payment_id", "account_id", "ts", "amount_usd", "status", "card_fingerprint", "card_bin",
                         "card_funding", "card_country").sort("ts", "payment_id").collect())
     # A request sample spread over the members: the first requests of each member, up to the cap.
     per = max(1, REQUEST_SAMPLE // max(1, len(data.member_ids(cid))))
-    sample = (data.world["requests"].filter(pl.col("account_id").is_in(ids))
+    sample = (data.rows("requests", "account_id", ids)
               .group_by("account_id", maintain_order=True).head(per)
               .select("ts", "account_id", "key_id", "model", "input_tokens", "output_tokens", "ip", "asn", "topic",
                       "prompt_hash")
@@ -118,7 +118,7 @@ def export_pack(data: CaseData, cid: int, out: str | Path | None = None, *, mask
                "## What ties it together\n",
                _md_table(ties.head(30)),
                f"Linkage graph: {graph['nodes']} accounts, {graph['edges']} edges, density {graph['density']:.2f}, "
-               f"{graph['components']} component(s); edge reasons: "
+               f"{graph['components'] if graph['components'] is not None else 'n/a'} component(s); edge reasons: "
                + (", ".join(f"{r} ({c})" for r, c in graph["reasons"]) or "none") + ".\n",
                "## Timeline\n"]
     sig, daily = act["signups"], act["daily"]

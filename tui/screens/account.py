@@ -70,10 +70,7 @@ class AccountScreen(CaseScreen):
     def on_mount(self) -> None:
         self.sub_title = f"account {self.account_id}"
         self.query_one("#profile-table", DataTable).focus()
-        self.load_profile()
-        self.load_payments()
-        self.load_requests()
-        self.load_links()
+        self.load_profile()  # first paint; the other tabs load after it
 
     def on_screen_resume(self) -> None:
         self.update_summary()
@@ -112,6 +109,9 @@ class AccountScreen(CaseScreen):
             fill_table(table, df, [("field", "field"), ("value", "value")])
 
         await self.load([table], lambda: self.app.data.account(self.account_id), show, focus=True)
+        self.load_payments()
+        self.load_requests()
+        self.load_links()
 
     @work(group="payments")
     async def load_payments(self) -> None:

@@ -10,6 +10,10 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 
+#: Seconds before a loading indicator appears (quick answers do not flash one).
+LOADING_DELAY = 0.12
+
+
 class CaseScreen(Screen):
     """A screen whose content loads in background workers while a loading indicator shows."""
 
@@ -19,17 +23,25 @@ class CaseScreen(Screen):
 
         A loading widget cannot hold focus; with `focus` the first widget takes it back afterwards
         unless the user has moved on to another widget meanwhile."""
-        for w in widgets:
-            w.loading = True
+        task = asyncio.ensure_future(asyncio.to_thread(fn))
+        shown = False
         try:
-            result = await asyncio.to_thread(fn)
+            try:
+                # Most answers come back at once: show the loading indicator only for slow ones.
+                result = await asyncio.wait_for(asyncio.shield(task), LOADING_DELAY)
+            except TimeoutError:
+                shown = True
+                for w in widgets:
+                    w.loading = True
+                result = await task
         except Exception as exc:  # bad world file, unreadable column...: tell, do not crash
             self.app.notify(f"{type(exc).__name__}: {exc}".splitlines()[0][:300], title="cannot load",
                             severity="error", timeout=10)
             result = None
         finally:
-            for w in widgets:
-                w.loading = False
+            if shown:
+                for w in widgets:
+                    w.loading = False
         if result is not None and self.is_attached:
             done(result)
             if focus and (self.focused is None or type(self.focused).__name__ in ("Tabs", "ContentTabs")):

@@ -14,8 +14,8 @@ from tui.screens.base import CaseScreen
 from tui.widgets.charts import DailyChart, HourChart
 from tui.widgets.tables import fill_table
 
-MEMBER_COLUMNS = [("account_id", "account"), ("email", "email"), ("created_at", "created"), ("country", "cc"),
-                  ("plan", "plan"), ("n_requests", "requests"), ("spend_usd", "spend"), ("risk", "risk")]
+MEMBER_COLUMNS = [("account_id", "account"), ("risk", "risk"), ("n_requests", "requests"), ("spend_usd", "spend"),
+                  ("email", "email"), ("created_at", "created"), ("country", "cc"), ("plan", "plan")]
 EVIDENCE_COLUMNS = [("rank", "#"), ("signal", "signal"), ("value", "value"), ("baseline", "baseline"),
                     ("contribution", "weight"), ("text", "why")]
 TIE_COLUMNS = [("what", "shared"), ("value", "value"), ("members", "members")]
@@ -62,12 +62,10 @@ class ClusterScreen(CaseScreen):
         self.update_summary()
         ev = self.app.data.evidence(self.cluster_id)
         fill_table(self.query_one("#evidence-table", DataTable), ev, EVIDENCE_COLUMNS,
-                   style=lambda r: "green" if (r["contribution"] or 0) < 0 else None)
+                   style=lambda r: "green" if (r["contribution"] or 0) < 0 else None,
+                   widths={"text": max(24, self.app.size.width - 58)}, wrap=True)
         self.query_one("#members-table", DataTable).focus()
-        self.load_members()
-        self.load_ties()
-        self.load_activity()
-        self.load_graph()
+        self.load_members()  # first paint; the other tabs load after it
 
     def on_screen_resume(self) -> None:
         self.update_summary()
@@ -91,6 +89,9 @@ class ClusterScreen(CaseScreen):
         table = self.query_one("#members-table", DataTable)
         await self.load([table], lambda: self.app.data.members(self.cluster_id),
                         lambda df: fill_table(table, df, MEMBER_COLUMNS, key="account_id"), focus=True)
+        self.load_ties()
+        self.load_activity()
+        self.load_graph()
 
     @work(group="ties")
     async def load_ties(self) -> None:
@@ -124,7 +125,8 @@ class ClusterScreen(CaseScreen):
             widget.update(
                 f"[b]Linkage graph[/] (edges between members)\n"
                 f"accounts {g['nodes']:,} · edges {g['edges']:,} · density {g['density']:.2f} · "
-                f"components {g['components']:,} · without links {g['isolated']:,}\n"
+                f"components {g['components'] if g['components'] is not None else 'n/a'} · "
+                f"without links {g['isolated']:,}\n"
                 f"edge reasons: {reasons}\n[b]hubs[/] (most linked members):\n{hubs}")
 
         await self.load([widget], lambda: self.app.data.graph(self.cluster_id), show)

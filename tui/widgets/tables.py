@@ -42,7 +42,8 @@ def _numeric(dtype: pl.DataType) -> bool:
 
 
 def fill_table(table: DataTable, df: pl.DataFrame, columns: Sequence[Column], *, key: str | None = None,
-               style: Callable[[dict], str | None] | None = None, widths: dict[str, int] | None = None) -> None:
+               style: Callable[[dict], str | None] | None = None, widths: dict[str, int] | None = None,
+               wrap: bool = False) -> None:
     """Replace the table's content with `df` (only `columns`, in order), one row key per `key` value."""
     table.clear(columns=True)
     widths = widths or {}
@@ -60,4 +61,4 @@ def fill_table(table: DataTable, df: pl.DataFrame, columns: Sequence[Column], *,
         rows.append(cells)
         keys.append(str(row[key]) if key else str(i))
     for cells, k in zip(rows, keys, strict=True):
-        table.add_row(*cells, key=k)
+        table.add_row(*cells, key=k, height=None if wrap else 1)
