@@ -150,7 +150,9 @@ def sync_edges(requests: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFram
     sig = (buckets.group_by("account_id").agg(
         pl.len().alias("n_buckets"),
         *[pl.col("bucket").hash(seed=1000 + i).min().alias(f"m{i}") for i in range(k)])
-        .filter(pl.col("n_buckets") >= settings.sync_min_buckets)
+        .filter(pl.col("n_buckets") >= settings.sync_min_buckets,
+                # Accounts busy in most buckets (a bot, a relay) coincide with everyone: not evidence.
+                pl.col("n_buckets") <= settings.sync_max_density * n_buckets_total)
         .collect(engine="streaming"))
     if sig.height < 2:
         return pl.LazyFrame(schema=EDGE_SCHEMA)

@@ -54,6 +54,7 @@ class LinkageSettings:
     burst_excess: float = 8.0  # ... form a burst when this many times the network's usual signup rate
     sync_bucket_seconds: int = 600  # SynchroTrap time bucket
     sync_min_buckets: int = 12  # accounts active in fewer buckets are not compared
+    sync_max_density: float = 0.3  # accounts active in more than this share of buckets are not compared
     sync_min_lift: float = 0.3  # (J - J_chance) / (1 - J_chance) needed for a sync edge
     sync_minhashes: int = 24  # MinHash signature length ...
     sync_band_rows: int = 3  # ... in bands of this many rows (LSH candidate pairs)
