@@ -18,7 +18,7 @@ MEMBER_COLUMNS = [("account_id", "account"), ("risk", "risk"), ("n_requests", "r
                   ("email", "email"), ("created_at", "created"), ("country", "cc"), ("plan", "plan")]
 EVIDENCE_COLUMNS = [("rank", "#"), ("signal", "signal"), ("value", "value"), ("baseline", "baseline"),
                     ("contribution", "weight"), ("text", "why")]
-TIE_COLUMNS = [("what", "shared"), ("value", "value"), ("members", "members")]
+TIE_COLUMNS = [("what", "shared"), ("members", "members"), ("value", "value")]
 TABS = ["members", "evidence", "ties", "activity", "graph"]
 
 
@@ -97,7 +97,7 @@ class ClusterScreen(CaseScreen):
     async def load_ties(self) -> None:
         table = self.query_one("#ties-table", DataTable)
         await self.load([table], lambda: self.app.data.ties(self.cluster_id),
-                        lambda df: fill_table(table, df, TIE_COLUMNS))
+                        lambda df: fill_table(table, df.with_columns(pl.col("value").str.slice(0, 90)), TIE_COLUMNS))
 
     @work(group="activity")
     async def load_activity(self) -> None:
