@@ -224,8 +224,11 @@ def _scan(path: Path, spec: TableSpec) -> pl.LazyFrame:
     return pl.scan_parquet(path)
 
 
-def _cast(col: str, source: pl.DataType, target: pl.DataType) -> pl.Expr | None:
-    """Expression casting `col` from `source` to the contract dtype, or None when not castable."""
+def cast_to_contract(col: str, source: pl.DataType, target: pl.DataType) -> pl.Expr | None:
+    """Expression casting `col` from `source` dtype to the contract dtype `target`, or None when it cannot.
+
+    Public so that readers filtering on a file's native dtypes (the console) cast the same way.
+    """
     c = pl.col(col)
     if source == target:
         return c  # already canonical: no work per row
@@ -302,7 +305,7 @@ def _check_table(path: Path, spec: TableSpec, deep: bool = True) -> tuple[pl.Laz
         if col not in schema:
             problems.append(Problem(fname, col, f"missing column (expected {target})"))
             continue
-        expr = _cast(col, schema[col], target)
+        expr = cast_to_contract(col, schema[col], target)
         if expr is None:
             problems.append(Problem(fname, col, f"wrong dtype {schema[col]} (expected {target})"))
             continue

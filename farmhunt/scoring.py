@@ -88,7 +88,7 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("diurnal_rhythm", "diurnal", "benign_org", -1.2, 0.5, 1.0,
            "activity follows a human day/night rhythm ({value:.0%} of members with clear night-time lulls)"),
 )
-BIAS = -4.5  # log-odds of a cluster with no evidence at all
+BIAS = -4.2  # log-odds of a cluster with no evidence at all
 FAMILIES = ("distillation_farm", "reseller_pool", "card_testing")
 
 _MEDIAN = ("templated_share", "night_share", "output_input_ratio", "capability_share", "top_model_share",

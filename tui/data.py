@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from farmhunt.contract import TABLES, World, _cast, load_world
+from farmhunt.contract import TABLES, World, cast_to_contract, load_world
 from farmhunt.errors import InputError
 from farmhunt.results import Results, load_results
 
@@ -88,7 +88,7 @@ class CaseData:
         spec = TABLES[name]
         casts = []
         for c, target in spec.columns.items():
-            expr = _cast(c, schema[c], target)
+            expr = cast_to_contract(c, schema[c], target)
             casts.append(expr.alias(c) if expr is not None else pl.col(c))
         native = pl.col(col) if isinstance(schema[col], (pl.String, pl.Categorical)) else pl.col(col).cast(pl.String)
         return raw.filter(cond_of(native)).select(casts)
