@@ -23,7 +23,7 @@ import dataclasses
 
 import polars as pl
 
-from farmhunt.contract import World
+from farmhunt.contract import World, as_strings
 from farmhunt.settings import FeatureSettings, LinkageSettings
 from farmhunt.templates import account_templates
 
@@ -64,11 +64,12 @@ def shared_values(world: World, templates: pl.DataFrame, features: FeatureSettin
     add("email_domain", acc, pl.col("email").str.to_lowercase().str.extract(r"@(.*)$", 1))
     add("org", acc, pl.col("org_id"))
     add("card", world["payments"], pl.col("card_fingerprint"))
-    add("request_ip", world["requests"].select("account_id", "ip").unique(), pl.col("ip"))
+    add("request_ip", as_strings(world.native("requests").select("account_id", "ip").unique(), "account_id", "ip"),
+        pl.col("ip"))
     if "signup_burst" in on:
         parts.append(signup_bursts(world, settings))
     if "prompt_template" in on:
-        parts.append(account_templates(world["requests"], templates, features)
+        parts.append(account_templates(world.native("requests"), templates, features)
                      .select("account_id", pl.lit("prompt_template").alias("signal"), "value"))
     if not parts:
         return pl.LazyFrame(schema={"account_id": pl.String, "signal": pl.String, "value": pl.String})
@@ -82,7 +83,8 @@ def signup_bursts(world: World, settings: LinkageSettings) -> pl.LazyFrame:
     The network is the signup address's ASN when the address appears in requests, else its /24.
     """
     window = settings.signup_burst_minutes * 60
-    ip_asn = world["requests"].select(pl.col("ip").alias("signup_ip"), "asn").unique("signup_ip")
+    ip_asn = as_strings(world.native("requests").select(pl.col("ip").alias("signup_ip"), "asn").unique("signup_ip"),
+                        "signup_ip")
     acc = (world["accounts"].join(ip_asn, on="signup_ip", how="left")
            .select("account_id", "created_at",
                    pl.coalesce(pl.col("asn").cast(pl.String), pl.col("signup_ip").str.replace(_PREFIX24, ""))
@@ -153,6 +155,7 @@ def sync_edges(requests: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFram
         .filter(pl.col("n_buckets") >= settings.sync_min_buckets,
                 # Accounts busy in most buckets (a bot, a relay) coincide with everyone: not evidence.
                 pl.col("n_buckets") <= settings.sync_max_density * n_buckets_total)
+        .with_columns(pl.col("account_id").cast(pl.String))
         .collect(engine="streaming"))
     if sig.height < 2:
         return pl.LazyFrame(schema=EDGE_SCHEMA)
@@ -200,7 +203,7 @@ def build_edges(world: World, templates: pl.DataFrame, features: FeatureSettings
     # Materialised once: polars would otherwise plan the shared scans of requests more than once.
     values = shared_values(world, templates, features, settings).collect(engine="streaming")
     edges = pl.concat([value_edges(values.lazy(), settings).collect(engine="streaming"),
-                       sync_edges(world["requests"], settings).collect(engine="streaming")])
+                       sync_edges(world.native("requests"), settings).collect(engine="streaming")])
     groups = values.with_columns(pl.len().over("signal", "value").cast(pl.Int64).alias("group_size"))
     return combine_edges(edges.lazy(), settings), groups.lazy()
 

@@ -69,7 +69,7 @@ def detect(world: World, settings: DetectSettings | None = None, progress: Progr
     timer = _Timer(progress)
     started = datetime.now(timezone.utc)
     with timer.stage("templates"):
-        templates = find_templates(world["requests"], s.features)
+        templates = find_templates(world.native("requests"), s.features)
     with timer.stage("features"):
         features = account_features(world, templates, s.features).collect(engine="streaming")
     with timer.stage("linkage"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from farmhunt.contract import as_strings
 from farmhunt.settings import FeatureSettings
 
 
@@ -60,8 +61,8 @@ def _is_templated(templates: pl.DataFrame, settings: FeatureSettings) -> pl.Expr
 
 def template_share(requests: pl.LazyFrame, templates: pl.DataFrame, settings: FeatureSettings) -> pl.LazyFrame:
     """Per account, the share of its requests whose prompt matches a template."""
-    return requests.group_by("account_id").agg(
-        _is_templated(templates, settings).mean().alias("templated_share"))
+    return as_strings(requests.group_by("account_id").agg(
+        _is_templated(templates, settings).mean().alias("templated_share")), "account_id")
 
 
 def account_templates(requests: pl.LazyFrame, templates: pl.DataFrame, settings: FeatureSettings,
@@ -85,8 +86,8 @@ def account_templates(requests: pl.LazyFrame, templates: pl.DataFrame, settings:
                      .with_columns(pl.lit(b).alias("__band")))
     if not parts:
         return pl.LazyFrame(schema={"account_id": pl.String, "value": pl.String})
-    return (pl.concat(parts).join(totals, on="account_id")
-            .filter(pl.col("__uses") >= settings.template_min_uses,
-                    pl.col("__uses") >= settings.template_min_share * pl.col("__total"))
-            .select("account_id", (pl.col("__band").cast(pl.String) + ":" + pl.col("value").cast(pl.String))
-                    .alias("value")))
+    return as_strings(pl.concat(parts).join(totals, on="account_id")
+                      .filter(pl.col("__uses") >= settings.template_min_uses,
+                              pl.col("__uses") >= settings.template_min_share * pl.col("__total"))
+                      .select("account_id", (pl.col("__band").cast(pl.String) + ":" + pl.col("value").cast(pl.String))
+                              .alias("value")), "account_id")
