@@ -75,27 +75,33 @@ def map_to_previous(membership: pl.DataFrame, previous: pl.DataFrame, min_overla
             .with_columns(pl.coalesce("mapped", "cluster_id").alias("cluster_id")).drop("mapped"))
 
 
-def graph_metrics(membership: pl.DataFrame, edges: pl.DataFrame, max_size: int = 500) -> pl.DataFrame:
-    """Per cluster: weighted density and the share of internal weight held by the top hub account
-    (networkx, for clusters up to `max_size` accounts; larger ones get density from counts only)."""
+def graph_metrics(membership: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
+    """Per cluster: internal edges and weight, density, and the share of internal weight held by the
+    strongest account (a hub-and-spoke cluster vs an evenly knit one). Vectorised over all clusters;
+    the console draws one cluster's graph with networkx (`cluster_graph`)."""
     m = membership.select("account_id", "cluster_id")
     internal = (edges.join(m.rename({"account_id": "src"}), on="src")
                 .join(m.rename({"account_id": "dst", "cluster_id": "cid_d"}), on="dst")
                 .filter(pl.col("cluster_id") == pl.col("cid_d")))
     sizes = m.group_by("cluster_id").agg(pl.len().alias("n"))
-    base = (internal.group_by("cluster_id").agg(pl.len().alias("internal_edges"),
-                                                pl.col("weight").sum().alias("internal_weight"))
+    ends = pl.concat([internal.select("cluster_id", pl.col("src").alias("a"), "weight"),
+                      internal.select("cluster_id", pl.col("dst").alias("a"), "weight")])
+    hubs = (ends.group_by("cluster_id", "a").agg(pl.col("weight").sum().alias("s"))
+            .group_by("cluster_id").agg((pl.col("s").max() / pl.col("s").sum()).round(9).alias("hub_share")))
+    return (internal.group_by("cluster_id").agg(pl.len().alias("internal_edges"),
+                                                pl.col("weight").sum().round(9).alias("internal_weight"))
             .join(sizes, on="cluster_id", how="right")
             .with_columns(pl.col("internal_edges").fill_null(0), pl.col("internal_weight").fill_null(0.0))
-            .with_columns((pl.col("internal_edges") / (pl.col("n") * (pl.col("n") - 1) / 2).clip(1)).alias("density")))
-    hub = []
-    small = base.filter(pl.col("n") <= max_size)["cluster_id"].to_list()
-    for cid, part in internal.filter(pl.col("cluster_id").is_in(small)).group_by("cluster_id"):
-        g = nx.Graph()
-        g.add_weighted_edges_from(part.select("src", "dst", "weight").iter_rows())
-        strength = dict(g.degree(weight="weight"))
-        total = sum(strength.values()) or 1.0
-        hub.append((cid[0], max(strength.values()) / total if strength else 0.0))
-    hubs = pl.DataFrame(hub, schema={"cluster_id": pl.Int64, "hub_share": pl.Float64}, orient="row")
-    return (base.join(hubs, on="cluster_id", how="left")
+            .with_columns((pl.col("internal_edges") / (pl.col("n") * (pl.col("n") - 1) / 2).clip(1)).alias("density"))
+            .join(hubs, on="cluster_id", how="left")
             .select("cluster_id", "internal_edges", "internal_weight", "density", "hub_share"))
+
+
+def cluster_graph(edges: pl.DataFrame, members: list[str]) -> nx.Graph:
+    """The linkage graph of one cluster as a networkx graph (edge attributes: weight, reasons)."""
+    inside = edges.filter(pl.col("src").is_in(members), pl.col("dst").is_in(members))
+    g = nx.Graph()
+    g.add_nodes_from(members)
+    for src, dst, w, reasons in inside.select("src", "dst", "weight", "reasons").iter_rows():
+        g.add_edge(src, dst, weight=w, reasons=list(reasons))
+    return g

@@ -239,10 +239,9 @@ class CaseData:
         if m <= nx_limit:
             import networkx as nx
 
-            g = nx.Graph()
-            g.add_nodes_from(self.member_ids(cid))
-            g.add_edges_from(e.select("src", "dst").iter_rows())
-            components = nx.number_connected_components(g)
+            from farmhunt.communities import cluster_graph
+
+            components = nx.number_connected_components(cluster_graph(e, list(self.member_ids(cid))))
         return {
             "nodes": n, "edges": m, "density": 2 * m / (n * (n - 1)) if n > 1 else 0.0,
             "components": components,
