@@ -80,7 +80,7 @@ class CommunitySettings:
 
     objective: str = "CPM"  # "CPM" or "modularity"; CPM has no resolution limit (small rings survive)
     resolution: float = 0.02  # CPM: minimum internal edge density (weight per account pair) of a cluster
-    n_iterations: int = -1  # until stable
+    n_iterations: int = 3  # Leiden passes; -1 = until stable (4-6x slower on 10M requests, same clusters in tests)
     seed: int = 42
     min_size: int = 2  # smaller groups are not clusters
 
