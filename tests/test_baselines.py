@@ -15,17 +15,11 @@ from farmhunt.baselines import (
     BaselineSettings, connected_components, densest_block, fraudar_blocks, isolation_forest, run_baselines,
     shared_values,
 )
-from farmhunt.cli import main as _main
+from farmhunt.cli import main
 from farmhunt.contract import World, load_labels
 from farmhunt.evaluation import evaluate
 from farmhunt.pipeline import detect_path
 
-
-def main(argv: list[str]) -> int:
-    try:
-        return _main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
 
 
 def _random_graph(seed: int, n_rows: int = 600, n_cols: int = 400, p: float = 0.01,

@@ -9,14 +9,8 @@ import pytest
 from test_replay import craft_world
 
 from farmhunt.bench import BenchSpec, run_bench, write_bench
-from farmhunt.cli import main as _main
+from farmhunt.cli import main
 
-
-def main(argv: list[str]) -> int:
-    try:
-        return _main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from farmhunt.cli import main as _main
+from farmhunt.cli import main
 from farmhunt.errors import InputError
 from farmhunt.evaluation import (
     EvalSettings, Thresholds, align, check_thresholds, evaluate, precision_at_share,
@@ -29,13 +29,6 @@ from farmhunt.results import Results, write_results
 
 IDS = [f"a{i:02d}" for i in range(1, 21)]
 
-
-def main(argv: list[str]) -> int:
-    """`farmhunt.cli.main`, with the exit code of a standalone click run returned, not raised."""
-    try:
-        return _main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
 
 
 def hand_labels() -> pl.DataFrame:

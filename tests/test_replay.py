@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from farmhunt.cli import main as _main
+from farmhunt.cli import main
 from farmhunt.errors import InputError
 from farmhunt.replay import cut_times, parse_step, replay
 T0 = datetime(2025, 3, 3, tzinfo=timezone.utc)
@@ -105,12 +105,6 @@ def craft_world(out: Path, n_benign: int = 300, days: int = 10, farm_size: int =
     (out / "manifest.json").write_text(json.dumps({"generator": "hand-crafted test world", "seed": seed}))
     return out
 
-
-def main(argv: list[str]) -> int:
-    try:
-        return _main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
 
 
 @pytest.fixture(scope="module")

@@ -53,12 +53,6 @@ def fake_data(fake_results: Path) -> CaseData:
     return CaseData(fake_results)
 
 
-def cli(args: list[str]) -> int:
-    try:
-        return main(args)
-    except SystemExit as exc:  # typer exits 0 itself on success
-        return int(exc.code or 0)
-
 
 def sync(fn):
     """Run an async Pilot test in its own event loop (no asyncio plugin needed)."""
@@ -308,7 +302,7 @@ def test_labels_export_account_decision_wins(fake_results: Path, tmp_path: Path)
         assert back.height == labels.height
     with pytest.raises(InputError):
         export_labels(store, data.results.accounts, tmp_path / "labels.txt")
-    rc = cli(["tui", str(fake_results), "--db", str(tmp_path / "d.sqlite"), "--export-decisions",
+    rc = main(["tui", str(fake_results), "--db", str(tmp_path / "d.sqlite"), "--export-decisions",
                str(tmp_path / "cli.csv")])
     assert rc == 0 and pl.read_csv(tmp_path / "cli.csv").height == labels.height
 
@@ -372,18 +366,18 @@ def test_masked_pack_hides_emails_and_phones(fake_data: CaseData, tmp_path: Path
 
 # ------------------------------------------------------------------------------------------ errors
 def test_bad_results_directory_is_a_clear_message(tmp_path: Path, fake_results: Path, capsys) -> None:
-    assert cli(["tui", str(tmp_path / "nope")]) == 2
+    assert main(["tui", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "accounts.parquet").write_text("not parquet")
-    assert cli(["tui", str(broken)]) == 2
+    assert main(["tui", str(broken)]) == 2
     err = capsys.readouterr().err
     assert "clusters.parquet" in err and "Traceback" not in err
 
 
 def test_missing_world_is_a_clear_message(tmp_path: Path, fake_results: Path, capsys) -> None:
-    assert cli(["tui", str(fake_results), "--world", str(tmp_path / "gone")]) == 2
+    assert main(["tui", str(fake_results), "--world", str(tmp_path / "gone")]) == 2
     err = capsys.readouterr().err
     assert "world directory" in err and "--world" in err and "Traceback" not in err
     run = json.loads((fake_results / "run.json").read_text())
@@ -393,7 +387,7 @@ def test_missing_world_is_a_clear_message(tmp_path: Path, fake_results: Path, ca
         (moved / f.name).write_bytes(f.read_bytes())
     run["world"]["path"] = str(tmp_path / "gone")
     (moved / "run.json").write_text(json.dumps(run))
-    assert cli(["tui", str(moved)]) == 2
+    assert main(["tui", str(moved)]) == 2
     assert "recorded in" in capsys.readouterr().err
 
 
@@ -405,7 +399,7 @@ def test_locked_database_is_a_clear_message(tmp_path: Path, fake_results: Path, 
     try:
         with pytest.raises(DecisionStoreError, match="locked"):
             DecisionStore(db, timeout=0.1)
-        assert cli(["tui", str(fake_results), "--db", str(db)]) == 2
+        assert main(["tui", str(fake_results), "--db", str(db)]) == 2
         assert "locked" in capsys.readouterr().err
     finally:
         other.execute("ROLLBACK")
