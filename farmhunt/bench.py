@@ -173,7 +173,4 @@ def write_bench(doc: dict[str, Any], out: Path) -> Path:
     path = out / f"bench-{name}-{stamp}.json"
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(doc, indent=2, default=str))
-    from farmhunt.eval_output import publish
-
-    publish(path)
     return path

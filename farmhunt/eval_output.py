@@ -48,20 +48,10 @@ def eval_document(ev: Evaluation, checks: list[Check], baselines: dict[str, Eval
     })
 
 
-def publish(path: str | Path, directory: bool = False) -> None:
-    """Give a written output the usual permissions (atomic temporaries are private: 0600 / 0700)."""
-    import os
-
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
-
-
 def write_json(doc: dict[str, Any], path: str | Path) -> Path:
     """Write a JSON document atomically."""
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(_clean(doc), indent=2, default=str))
-    publish(path)
     return Path(path)
 
 
@@ -85,7 +75,6 @@ def write_junit(checks: list[Check], path: str | Path, suite: str = "farmhunt.ev
     """Write the JUnit XML atomically."""
     with atomic_file(path) as tmp:
         tmp.write_text(junit_xml(checks, suite))
-    publish(path)
     return Path(path)
 
 

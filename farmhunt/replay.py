@@ -204,13 +204,10 @@ def write_replay(rep: Replay, out: str | Path) -> Path:
     """replay.json (everything), cuts.parquet and rings.parquet, written atomically into `out`."""
     import json
 
-    from farmhunt.eval_output import _clean, publish
+    from farmhunt.eval_output import _clean
 
     with atomic_dir(out) as tmp:
         (tmp / "replay.json").write_text(json.dumps(_clean(rep.to_dict()), indent=2, default=str))
         rep.cuts.write_parquet(tmp / "cuts.parquet")
         rep.rings.write_parquet(tmp / "rings.parquet")
-        for f in tmp.iterdir():
-            publish(f)
-        publish(tmp, directory=True)
     return Path(out).resolve()

@@ -18,7 +18,7 @@ import plotly.io as pio
 import polars as pl
 
 from farmhunt.atomic import atomic_file
-from farmhunt.eval_output import detector_rows, fmt, publish
+from farmhunt.eval_output import detector_rows, fmt
 from farmhunt.evaluation import Check, Evaluation
 
 _CSS = """
@@ -236,5 +236,4 @@ def write_report(path: str | Path, *args: Any, **kwargs: Any) -> Path:
     page = render_report(*args, **kwargs)
     with atomic_file(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
-    publish(path)
     return Path(path)
