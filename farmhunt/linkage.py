@@ -198,12 +198,11 @@ def combine_edges(signal_edges: pl.LazyFrame, settings: LinkageSettings) -> pl.L
 
 
 def build_edges(world: World, templates: pl.DataFrame, features: FeatureSettings,
-                settings: LinkageSettings) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """The linkage graph of `world`: (edges src, dst, weight, reasons; shared values with group sizes)."""
+                settings: LinkageSettings) -> pl.LazyFrame:
+    """The linkage graph of `world`: edges src, dst, weight, reasons (src < dst, one per pair)."""
     # Materialised once: polars would otherwise plan the shared scans of requests more than once.
     values = shared_values(world, templates, features, settings).collect(engine="streaming")
     edges = pl.concat([value_edges(values.lazy(), settings).collect(engine="streaming"),
                        sync_edges(world.native("requests"), settings).collect(engine="streaming")])
-    groups = values.with_columns(pl.len().over("signal", "value").cast(pl.Int64).alias("group_size"))
-    return combine_edges(edges.lazy(), settings), groups.lazy()
+    return combine_edges(edges.lazy(), settings)
 

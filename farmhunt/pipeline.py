@@ -73,8 +73,7 @@ def detect(world: World, settings: DetectSettings | None = None, progress: Progr
     with timer.stage("features"):
         features = account_features(world, templates, s.features).collect(engine="streaming")
     with timer.stage("linkage"):
-        edges_lf, _groups = build_edges(world, templates, s.features, s.linkage)
-        edges = edges_lf.collect(engine="streaming")
+        edges = build_edges(world, templates, s.features, s.linkage).collect(engine="streaming")
     with timer.stage("communities"):
         membership = leiden(edges.select("src", "dst", "weight"), s.communities)
         if previous is not None:

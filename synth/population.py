@@ -51,7 +51,6 @@ def generate_population(b: Builder, cfg: BenignConfig) -> AccountBlock:
     blk.p_active[flat] = np.maximum(blk.p_active[flat], 0.8)
 
     # Networks: home, sometimes mobile (carrier NAT), work, travel, VPN.
-    lists: list[np.ndarray] = []
     mob = rng.random(n) < 0.45
     work = rng.random(n) < 0.2
     travel = rng.random(n) < 0.08
