@@ -225,10 +225,7 @@ def _scan(path: Path, spec: TableSpec) -> pl.LazyFrame:
 
 
 def cast_to_contract(col: str, source: pl.DataType, target: pl.DataType) -> pl.Expr | None:
-    """Expression casting `col` from `source` dtype to the contract dtype `target`, or None when it cannot.
-
-    Public so that readers filtering on a file's native dtypes (the console) cast the same way.
-    """
+    """Expression casting `col` from `source` dtype to the contract dtype `target`, or None when it cannot."""
     c = pl.col(col)
     if source == target:
         return c  # already canonical: no work per row
