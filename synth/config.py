@@ -201,12 +201,12 @@ def _seed_scale() -> WorldConfig:
         seed=2026, days=44, prompt_sample_cap=100_000,
         benign=BenignConfig(accounts=1_000_000),
         rings=[
-            # requests_per_day calibrated on a measured run: accounts signing up mid-window and
+            # requests_per_day calibrated on measured runs (seed 1): accounts signing up mid-window and
             # camouflaged members (weekly cycles) send less than the nominal rate.
-            _ring("distillation_farm", size=25_000, camouflage=0.2, requests_per_day=33.3),
-            _ring("distillation_farm", size=300, camouflage=0.1, requests_per_day=16.3),
-            _ring("distillation_farm", size=3000, camouflage=0.3, requests_per_day=37.0, ip_mode="hosting"),
-            _ring("distillation_farm", size=10_000, camouflage=0.4, requests_per_day=48.0),
+            _ring("distillation_farm", size=25_000, camouflage=0.2, requests_per_day=31.2),
+            _ring("distillation_farm", size=300, camouflage=0.1, requests_per_day=12.4),
+            _ring("distillation_farm", size=3000, camouflage=0.3, requests_per_day=38.3, ip_mode="hosting"),
+            _ring("distillation_farm", size=10_000, camouflage=0.4, requests_per_day=38.8),
             _ring("reseller_pool", count=12, lo=3, hi=50),
             _ring("card_testing", count=6, lo=20, hi=200),
             _ring("enterprise_team", count=20, lo=20, hi=400),
