@@ -88,6 +88,10 @@ def request_features(world: World, settings: FeatureSettings) -> pl.LazyFrame:
     ips = (as_strings(world.native("requests").select("account_id", "ip").unique(), "account_id", "ip")
            .group_by("account_id").agg(pl.len().alias("n_ips"),
                                        pl.col("ip").str.replace(r"\.\d+$", "").n_unique().alias("n_prefixes")))
+    # Each aggregation over the request table runs on its own: one plan holding them all at once needs
+    # the memory of all their hash tables together (about 17 GB at 160M requests).
+    main, timing, hours, ips, topics, models = (
+        part.collect(engine="streaming").lazy() for part in (main, timing, hours, ips, topics, models))
     return (main.join(timing, on="account_id", how="left")
             .join(hours, on="account_id", how="left")
             .join(ips, on="account_id", how="left")
@@ -155,7 +159,7 @@ def account_features(world: World, templates: pl.DataFrame, settings: FeatureSet
     acc = world["accounts"].select("account_id", "created_at", "country", "plan",
                                    pl.col("org_id").is_not_null().alias("has_org"),
                                    pl.col("phone").is_not_null().alias("has_phone"))
-    tmpl = template_share(world.native("requests"), templates, settings)
+    tmpl = template_share(world.native("requests"), templates, settings).collect(engine="streaming").lazy()
     feats = (acc.join(request_features(world, settings), on="account_id", how="left")
              .join(tmpl, on="account_id", how="left")
              .join(payment_features(world), on="account_id", how="left")
