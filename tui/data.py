@@ -17,6 +17,7 @@ import polars as pl
 
 from farmhunt.contract import TABLES, World, as_strings, load_world
 from farmhunt.errors import InputError
+from farmhunt.linkage import email_pattern
 from farmhunt.results import Results, load_results
 
 #: The top of the queue the table shows (the rest is reachable through filters and search).
@@ -39,14 +40,6 @@ class Match:
         if self.cluster_id is not None:
             where += f"{', ' if where else ''}cluster {self.cluster_id}"
         return f"{self.what} {self.value} -> {where or 'not in any cluster'}"
-
-
-def email_pattern(expr: pl.Expr) -> pl.Expr:
-    """Canonical email shape: lower-case, plus-tag and dots stripped, digit runs replaced by '#'."""
-    low = expr.str.to_lowercase()
-    local = low.str.extract(r"^([^@]*)@", 1).str.replace(r"\+.*$", "").str.replace_all(".", "", literal=True)
-    domain = low.str.extract(r"@(.*)$", 1)
-    return local.str.replace_all(r"\d+", "#") + "@" + domain
 
 
 class CaseData:
