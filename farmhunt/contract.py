@@ -266,6 +266,8 @@ class World:
     files: dict[str, Path]
     manifest: dict | None = None
     native_tables: dict[str, pl.LazyFrame] = field(default_factory=dict)
+    #: Set by `cut`: readers of the files themselves (the request store) must drop rows from then on.
+    until: datetime | None = None
 
     def __getitem__(self, name: str) -> pl.LazyFrame:
         return self.tables[name]
@@ -295,7 +297,8 @@ class World:
             return lf
 
         return World(self.path, {n: before(n, lf) for n, lf in self.tables.items()}, self.files, self.manifest,
-                     {n: before(n, lf) for n, lf in self.native_tables.items()})
+                     {n: before(n, lf) for n, lf in self.native_tables.items()},
+                     min(until, self.until) if self.until else until)
 
 
 def as_strings(lf: pl.LazyFrame, *columns: str) -> pl.LazyFrame:
@@ -304,8 +307,12 @@ def as_strings(lf: pl.LazyFrame, *columns: str) -> pl.LazyFrame:
 
 
 def _check_table(path: Path, spec: TableSpec, deep: bool = True, natives: dict[str, pl.LazyFrame] | None = None,
-                 ) -> tuple[pl.LazyFrame | None, list[Problem]]:
-    """Schema, parse, null and duplicate checks of one table; returns the canonical lazy frame."""
+                 deferred: bool = False) -> tuple[pl.LazyFrame | None, list[Problem]]:
+    """Schema, parse, null and duplicate checks of one table; returns the canonical lazy frame.
+
+    `deferred`: the caller checks nulls and emptiness itself while reading the data (see
+    `load_world`); only values that may not parse are checked here.
+    """
     fname = path.name
     problems: list[Problem] = []
     natives = {} if natives is None else natives
@@ -337,6 +344,8 @@ def _check_table(path: Path, spec: TableSpec, deep: bool = True, natives: dict[s
     # fail (parsing text, narrowing integers) are checked: the rest cost a pass over the data for nothing.
     fallible = [c for c in spec.columns if schema[c] == pl.String and spec.columns[c] != pl.String
                 or (spec.columns[c] in _INTS and schema[c] != spec.columns[c])]
+    if deferred and not fallible:
+        return lf, problems
     stats = [pl.len().alias("__rows")]
     for col in fallible:
         stats.append((pl.col(col).is_null() & pl.col(f"__raw_{col}").is_not_null()).sum().alias(f"__bad_{col}"))
@@ -384,12 +393,14 @@ def _check_reference(lf: pl.LazyFrame, col: str, target: pl.LazyFrame, tcol: str
 
 
 def load_world(path: str | Path, tables: tuple[TableSpec, ...] = DETECTION_TABLES,
-               check_references: bool = True, deep: bool = True) -> World:
+               check_references: bool = True, deep: bool = True, defer: tuple[str, ...] = ()) -> World:
     """Load and validate a world directory; raise `ContractError` listing *every* problem found.
 
     Only the tables named in `tables` are read (detection never asks for `labels`). With
     `deep=False` only files, columns and dtypes are checked (no pass over the data): for readers such
-    as the console that open an already-validated world and must start fast.
+    as the console that open an already-validated world and must start fast. Tables in `defer` get
+    only their schema and parse checks here; nulls, emptiness and references are left to the caller's
+    own pass over them (detection's request store checks the request table while encoding it).
     """
     world = Path(path)
     if not world.is_dir():
@@ -404,7 +415,7 @@ def load_world(path: str | Path, tables: tuple[TableSpec, ...] = DETECTION_TABLE
             if spec.required:
                 problems.append(Problem(f"{spec.name}.parquet", None, "missing file (no .parquet or .csv)"))
             continue
-        lf, probs = _check_table(f, spec, deep, natives)
+        lf, probs = _check_table(f, spec, deep, natives, deferred=spec.name in defer)
         problems += probs
         if lf is not None:
             frames[spec.name], files[spec.name] = lf, f
@@ -412,18 +423,18 @@ def load_world(path: str | Path, tables: tuple[TableSpec, ...] = DETECTION_TABLE
         acc = frames["accounts"]
         for name in frames:
             ref = TABLES[name].account_ref
-            if ref and name != "labels":
+            if ref and name != "labels" and name not in defer:
                 p = _check_reference(natives[name], ref, acc, "account_id", files[name].name, "accounts.account_id")
                 problems += [p] if p else []
         if "labels" in frames:
             p = _check_reference(acc, "account_id", frames["labels"], "account_id", files["accounts"].name,
                                  "labels.account_id (every account needs a label)")
             problems += [p] if p else []
-        if "requests" in frames and "asns" in frames:
+        if "requests" in frames and "asns" in frames and "requests" not in defer:
             p = _check_reference(natives["requests"], "asn", frames["asns"], "asn", files["requests"].name,
                                  "asns.asn")
             problems += [p] if p else []
-        if "requests" in frames and "api_keys" in frames:
+        if "requests" in frames and "api_keys" in frames and "requests" not in defer:
             p = _check_reference(natives["requests"], "key_id", frames["api_keys"], "key_id",
                                  files["requests"].name, "api_keys.key_id")
             problems += [p] if p else []

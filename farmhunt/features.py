@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from farmhunt.contract import World, as_strings
+from farmhunt.contract import World
+from farmhunt.request_store import RequestStore, codes_of
 from farmhunt.settings import FeatureSettings
 from farmhunt.templates import template_share
 
@@ -32,24 +33,30 @@ def account_utc_offset(accounts: pl.LazyFrame) -> pl.LazyFrame:
                            .replace_strict(COUNTRY_UTC_OFFSET, default=0, return_dtype=pl.Int64).alias("offset"))
 
 
-def local_week_profile(requests: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.LazyFrame:
-    """Requests per account and *local* hour of the week (0 = Monday 00h).
+def local_week_profile(requests: pl.LazyFrame, offsets: pl.LazyFrame) -> pl.DataFrame:
+    """Requests per account (`acct`) and *local* hour of the week (0 = Monday 00h).
 
     Counted by UTC hour of week first and shifted afterwards, so the request table is never joined.
+    `offsets` maps acct to the UTC offset of the account's country.
     """
     epoch = pl.col("ts").dt.epoch("s")
     how = ((epoch // 86_400 + 3) % 7) * 24 + (epoch % 86_400) // 3_600  # 1970-01-01 was a Thursday
-    return (as_strings(requests.group_by("account_id", how.alias("how")).agg(pl.len().alias("n")), "account_id")
-            .join(account_utc_offset(accounts), on="account_id", how="left")
-            .with_columns(((pl.col("how") + pl.col("offset").fill_null(0)) % 168).alias("how")))
+    return (requests.group_by("acct", how.alias("how")).agg(pl.len().alias("n"))
+            .join(offsets, on="acct", how="left")
+            .select("acct", ((pl.col("how") + pl.col("offset").fill_null(0)) % 168).alias("how"), "n")
+            .collect(engine="streaming"))
 
 
-def request_features(world: World, settings: FeatureSettings) -> pl.LazyFrame:
-    """Per-account usage features from the request table (one streaming pass plus a few small ones)."""
-    asns = world["asns"].select("asn", pl.col("kind").alias("asn_kind"))
-    req = world.native("requests").join(asns, on="asn", how="left")  # text columns as stored: faster
+def request_features(store: RequestStore, world: World, settings: FeatureSettings) -> pl.LazyFrame:
+    """Per-account usage features from the coded request table (a few streaming passes over integers).
+
+    Each aggregation runs on its own: one plan holding them all needs the memory of all their hash
+    tables at once.
+    """
+    req = store.scan()
+    kinds = world["asns"].select("asn", pl.col("kind").alias("asn_kind"))
     epoch = pl.col("ts").dt.epoch("s")
-    main = req.group_by("account_id").agg(
+    main = req.join(kinds, on="asn", how="left").group_by("acct").agg(
         pl.len().alias("n_requests"),
         pl.col("ts").min().alias("first_request"),
         pl.col("ts").max().alias("last_request"),
@@ -60,49 +67,45 @@ def request_features(world: World, settings: FeatureSettings) -> pl.LazyFrame:
         pl.col("asn").n_unique().alias("n_asns"),
         pl.col("user_agent").n_unique().alias("n_user_agents"),
         pl.col("key_id").n_unique().alias("n_keys_used"),
-        pl.col("model").n_unique().alias("n_models"),
-        pl.col("topic").n_unique().alias("n_topics"),
-        pl.col("topic").is_in(list(settings.capability_topics)).mean().alias("capability_share"),
         pl.col("prompt_hash").approx_n_unique().alias("n_prompt_hashes"),
         *[(pl.col("asn_kind") == k).mean().alias(f"{k}_share") for k in ASN_KIND_SHARES],
-    )
-    main = as_strings(main, "account_id")
-    week = local_week_profile(world.native("requests"), world["accounts"])
+    ).collect(engine="streaming")
+    ips = req.group_by("acct").agg(pl.col("ip").n_unique().alias("n_ips"),
+                                   pl.col("prefix").n_unique().alias("n_prefixes")).collect(engine="streaming")
+    offsets = store.accounts().join(account_utc_offset(world["accounts"]), on="account_id").select("acct", "offset")
+    week = local_week_profile(req, offsets).lazy()
     hour, day = pl.col("how") % 24, pl.col("how") // 24
     share = lambda cond: (pl.col("n").filter(cond).sum() / pl.col("n").sum())  # noqa: E731
-    timing = week.group_by("account_id").agg(
+    timing = week.group_by("acct").agg(
         share(hour.is_in(list(settings.night_hours))).alias("night_share"),
         share(day >= 5).alias("weekend_share"),
         share((hour >= 9) & (hour < 18) & (day < 5)).alias("office_hours_share"))
-    hours = (week.group_by("account_id", hour.alias("h")).agg(pl.col("n").sum())
-             .group_by("account_id").agg(
+    hours = (week.group_by("acct", hour.alias("h")).agg(pl.col("n").sum())
+             .group_by("acct").agg(
                  (_entropy_expr() / pl.lit(24).log()).alias("hour_entropy"),
                  (pl.col("n").max() / pl.col("n").sum()).alias("peak_hour_share")))
-    topics = as_strings(req.group_by("account_id", "topic").agg(pl.len().alias("n"))
-                        .group_by("account_id").agg((_entropy_expr() / pl.lit(9).log()).alias("topic_entropy")),
-                        "account_id")
-    models = as_strings(req.group_by("account_id", "model").agg(pl.len().alias("n"))
-                        .group_by("account_id").agg((pl.col("n").max() / pl.col("n").sum()).alias("top_model_share")),
-                        "account_id")
-    # Network spread from the distinct (account, ip) pairs: the /24 regex runs on few rows, not every request.
-    ips = (as_strings(world.native("requests").select("account_id", "ip").unique(), "account_id", "ip")
-           .group_by("account_id").agg(pl.len().alias("n_ips"),
-                                       pl.col("ip").str.replace(r"\.\d+$", "").n_unique().alias("n_prefixes")))
-    # Each aggregation over the request table runs on its own: one plan holding them all at once needs
-    # the memory of all their hash tables together (about 17 GB at 160M requests).
-    main, timing, hours, ips, topics, models = (
-        part.collect(engine="streaming").lazy() for part in (main, timing, hours, ips, topics, models))
-    return (main.join(timing, on="account_id", how="left")
-            .join(hours, on="account_id", how="left")
-            .join(ips, on="account_id", how="left")
-            .join(topics, on="account_id", how="left")
-            .join(models, on="account_id", how="left")
-            .with_columns(
-                (pl.col("n_requests") / pl.col("active_hours")).alias("requests_per_active_hour"),
-                (pl.col("n_requests") / pl.col("active_days")).alias("requests_per_active_day"),
-                ((pl.col("output_tokens") + 1) / (pl.col("input_tokens") + 1)).alias("output_input_ratio"),
-                (pl.col("n_prompt_hashes") / pl.col("n_requests")).alias("prompt_diversity"),
-            ))
+    # Topic and model mix from one small table of (account, topic, model) counts.
+    mix = req.group_by("acct", "topic", "model").agg(pl.len().alias("n")).collect(engine="streaming").lazy()
+    capability = codes_of(list(settings.capability_topics))
+    topics = (mix.group_by("acct", "topic").agg(pl.col("n").sum())
+              .group_by("acct").agg((_entropy_expr() / pl.lit(9).log()).alias("topic_entropy"),
+                                    pl.len().alias("n_topics"),
+                                    share(pl.col("topic").is_in(capability)).alias("capability_share")))
+    models = (mix.group_by("acct", "model").agg(pl.col("n").sum())
+              .group_by("acct").agg((pl.col("n").max() / pl.col("n").sum()).alias("top_model_share"),
+                                    pl.len().alias("n_models")))
+    joined = (main.lazy().join(timing, on="acct", how="left")
+              .join(hours, on="acct", how="left")
+              .join(ips.lazy(), on="acct", how="left")
+              .join(topics, on="acct", how="left")
+              .join(models, on="acct", how="left")
+              .with_columns(
+                  (pl.col("n_requests") / pl.col("active_hours")).alias("requests_per_active_hour"),
+                  (pl.col("n_requests") / pl.col("active_days")).alias("requests_per_active_day"),
+                  ((pl.col("output_tokens") + 1) / (pl.col("input_tokens") + 1)).alias("output_input_ratio"),
+                  (pl.col("n_prompt_hashes") / pl.col("n_requests")).alias("prompt_diversity"),
+              ))
+    return store.with_account_id(joined)
 
 
 def _entropy_expr() -> pl.Expr:
@@ -151,17 +154,19 @@ def signup_features(world: World) -> pl.LazyFrame:
     return out
 
 
-def account_features(world: World, templates: pl.DataFrame, settings: FeatureSettings) -> pl.LazyFrame:
+def account_features(world: World, store: RequestStore, templates: pl.DataFrame,
+                     settings: FeatureSettings) -> pl.LazyFrame:
     """All account features, one row per account of `world` (accounts with no usage get zeros).
 
-    `templates` is the prompt-template table of `templates.find_templates`.
+    `store` holds the world's requests (`request_store.build_store`); `templates` is the
+    prompt-template table of `templates.find_templates`.
     """
     acc = world["accounts"].select("account_id", "created_at", "country", "plan",
                                    pl.col("org_id").is_not_null().alias("has_org"),
                                    pl.col("phone").is_not_null().alias("has_phone"))
-    tmpl = template_share(world.native("requests"), templates, settings).collect(engine="streaming").lazy()
-    feats = (acc.join(request_features(world, settings), on="account_id", how="left")
-             .join(tmpl, on="account_id", how="left")
+    tmpl = store.with_account_id(template_share(store.scan(), templates, settings)).collect(engine="streaming")
+    feats = (acc.join(request_features(store, world, settings), on="account_id", how="left")
+             .join(tmpl.lazy(), on="account_id", how="left")
              .join(payment_features(world), on="account_id", how="left")
              .join(key_features(world), on="account_id", how="left")
              .join(signup_features(world), on="account_id", how="left"))

@@ -23,7 +23,8 @@ import dataclasses
 
 import polars as pl
 
-from farmhunt.contract import World, as_strings
+from farmhunt.contract import World
+from farmhunt.request_store import RequestStore, text_code
 from farmhunt.settings import FeatureSettings, LinkageSettings
 from farmhunt.templates import account_templates
 
@@ -43,7 +44,7 @@ def email_pattern(email: pl.Expr) -> pl.Expr:
     return canonical_email(email).str.replace_all(r"\d+", "#")
 
 
-def shared_values(world: World, templates: pl.DataFrame, features: FeatureSettings,
+def shared_values(world: World, store: RequestStore, templates: pl.DataFrame, features: FeatureSettings,
                   settings: LinkageSettings) -> pl.LazyFrame:
     """Distinct (account_id, signal, value) rows for every enabled value-sharing signal."""
     acc = world["accounts"]
@@ -64,28 +65,28 @@ def shared_values(world: World, templates: pl.DataFrame, features: FeatureSettin
     add("email_domain", acc, pl.col("email").str.to_lowercase().str.extract(r"@(.*)$", 1))
     add("org", acc, pl.col("org_id"))
     add("card", world["payments"], pl.col("card_fingerprint"))
-    add("request_ip", as_strings(world.native("requests").select("account_id", "ip").unique(), "account_id", "ip"),
-        pl.col("ip"))
+    if "request_ip" in on:  # the IP's code stands for it: only equality matters here
+        add("request_ip", store.with_account_id(store.scan().select("acct", "ip").unique()), pl.col("ip"))
     if "signup_burst" in on:
-        parts.append(signup_bursts(world, settings))
+        parts.append(signup_bursts(world, store, settings))
     if "prompt_template" in on:
-        parts.append(account_templates(world.native("requests"), templates, features)
+        parts.append(store.with_account_id(account_templates(store.scan(), templates, features))
                      .select("account_id", pl.lit("prompt_template").alias("signal"), "value"))
     if not parts:
         return pl.LazyFrame(schema={"account_id": pl.String, "signal": pl.String, "value": pl.String})
     return pl.concat(parts).drop_nulls().filter(pl.col("value") != "").unique()
 
 
-def signup_bursts(world: World, settings: LinkageSettings) -> pl.LazyFrame:
+def signup_bursts(world: World, store: RequestStore, settings: LinkageSettings) -> pl.LazyFrame:
     """(account_id, "signup_burst", value) for signups in a burst: more signups from one network in one
     window than that network's own signup rate explains (at least 3, and `burst_excess` times the rate).
 
     The network is the signup address's ASN when the address appears in requests, else its /24.
     """
     window = settings.signup_burst_minutes * 60
-    ip_asn = as_strings(world.native("requests").select(pl.col("ip").alias("signup_ip"), "asn").unique("signup_ip"),
-                        "signup_ip")
-    acc = (world["accounts"].join(ip_asn, on="signup_ip", how="left")
+    ip_asn = store.scan().group_by(pl.col("ip").alias("__ip")).agg(pl.col("asn").min())
+    acc = (world["accounts"].with_columns(text_code(pl.col("signup_ip")).alias("__ip"))
+           .join(ip_asn, on="__ip", how="left")
            .select("account_id", "created_at",
                    pl.coalesce(pl.col("asn").cast(pl.String), pl.col("signup_ip").str.replace(_PREFIX24, ""))
                    .alias("net"),
@@ -136,27 +137,29 @@ def value_edges(values: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame
 
 
 def activity_buckets(requests: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
-    """Distinct (account_id, bucket) of activity in `sync_bucket_seconds` buckets."""
-    return requests.select("account_id", (pl.col("ts").dt.epoch("s") // settings.sync_bucket_seconds)
+    """Distinct (acct, bucket) of activity in `sync_bucket_seconds` buckets."""
+    return requests.select("acct", (pl.col("ts").dt.epoch("s") // settings.sync_bucket_seconds)
                            .alias("bucket")).unique()
 
 
-def sync_edges(requests: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
-    """SynchroTrap-style edges between accounts active in the same time buckets beyond chance."""
+def sync_edges(requests: pl.LazyFrame, accounts: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
+    """SynchroTrap-style edges between accounts active in the same time buckets beyond chance.
+
+    `requests`: coded requests (acct, ts); `accounts`: acct -> account_id.
+    """
     if "sync" not in settings.signals:
         return pl.LazyFrame(schema=EDGE_SCHEMA)
     buckets = activity_buckets(requests, settings)
     span = buckets.select((pl.col("bucket").max() - pl.col("bucket").min() + 1).alias("span")).collect()
     n_buckets_total = float(span["span"][0] or 1)
     k = settings.sync_minhashes
-    sig = (buckets.group_by("account_id").agg(
+    sig = (buckets.group_by("acct").agg(
         pl.len().alias("n_buckets"),
         *[pl.col("bucket").hash(seed=1000 + i).min().alias(f"m{i}") for i in range(k)])
         .filter(pl.col("n_buckets") >= settings.sync_min_buckets,
                 # Accounts busy in most buckets (a bot, a relay) coincide with everyone: not evidence.
                 pl.col("n_buckets") <= settings.sync_max_density * n_buckets_total)
-        .with_columns(pl.col("account_id").cast(pl.String))
-        .collect(engine="streaming"))
+        .join(accounts, on="acct").drop("acct").collect(engine="streaming"))
     if sig.height < 2:
         return pl.LazyFrame(schema=EDGE_SCHEMA)
     rows = settings.sync_band_rows
@@ -197,12 +200,15 @@ def combine_edges(signal_edges: pl.LazyFrame, settings: LinkageSettings) -> pl.L
         .sort("src", "dst"))
 
 
-def build_edges(world: World, templates: pl.DataFrame, features: FeatureSettings,
+def build_edges(world: World, store: RequestStore, templates: pl.DataFrame, features: FeatureSettings,
                 settings: LinkageSettings) -> pl.LazyFrame:
-    """The linkage graph of `world`: edges src, dst, weight, reasons (src < dst, one per pair)."""
+    """The linkage graph of `world`: edges src, dst, weight, reasons (src < dst, one per pair).
+
+    `store` holds the world's requests (`request_store.build_store`).
+    """
     # Materialised once: polars would otherwise plan the shared scans of requests more than once.
-    values = shared_values(world, templates, features, settings).collect(engine="streaming")
+    values = shared_values(world, store, templates, features, settings).collect(engine="streaming")
     edges = pl.concat([value_edges(values.lazy(), settings).collect(engine="streaming"),
-                       sync_edges(world.native("requests"), settings).collect(engine="streaming")])
+                       sync_edges(store.scan(), store.accounts(), settings).collect(engine="streaming")])
     return combine_edges(edges.lazy(), settings)
 

@@ -11,25 +11,28 @@ import hashlib
 import platform
 import resource
 import time
+import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
 
 from farmhunt import __version__
+from farmhunt.atomic import atomic_dir
 from farmhunt.communities import graph_metrics, leiden, map_to_previous
-from farmhunt.contract import MANIFEST_FILE, World, load_world
+from farmhunt.contract import MANIFEST_FILE, REQUESTS, World, load_world
 from farmhunt.features import account_features
 from farmhunt.linkage import build_edges
-from farmhunt.results import Results, load_results, write_results
+from farmhunt.request_store import RequestStore, build_store
+from farmhunt.results import STORE_DIR, Results, load_results, write_tables
 from farmhunt.scoring import account_risk, baselines, cluster_aggregates, score_clusters
 from farmhunt.settings import DetectSettings, settings_dict
 from farmhunt.templates import find_templates
 
 Progress = Callable[[str, str], None]  # (stage name, "start" | "done")
-STAGES = ("templates", "features", "linkage", "communities", "scoring", "results")
+STAGES = ("store", "templates", "features", "linkage", "communities", "scoring", "results")
 
 
 def _peak_rss_mb() -> float:
@@ -60,20 +63,31 @@ def _manifest_hash(world: World) -> str | None:
 
 
 def detect(world: World, settings: DetectSettings | None = None, progress: Progress | None = None,
-           previous: Results | None = None) -> Results:
-    """Run every stage on a loaded world and return the results (nothing is written).
+           previous: Results | None = None, store_dir: Path | None = None) -> Results:
+    """Run every stage on a loaded world and return the results (only the request store is written).
 
     `previous`: an earlier run's results; clusters overlapping an earlier cluster keep its id.
+    `store_dir`: where the request store goes (a new directory; `detect_path` puts it in the results
+    so the console can page through requests); by default a temporary directory, removed at the end.
     """
-    s = settings or DetectSettings()
+    with ExitStack() as stack:
+        if store_dir is None:
+            store_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="farmhunt-"))) / STORE_DIR
+        return _detect(world, settings or DetectSettings(), progress, previous, store_dir)
+
+
+def _detect(world: World, s: DetectSettings, progress: Progress | None, previous: Results | None,
+            store_dir: Path) -> Results:
     timer = _Timer(progress)
     started = datetime.now(timezone.utc)
+    with timer.stage("store"):
+        store = build_store(world, store_dir, s.features.store_rows_per_part)
     with timer.stage("templates"):
-        templates = find_templates(world.native("requests"), s.features)
+        templates = find_templates(store.scan(), s.features)
     with timer.stage("features"):
-        features = account_features(world, templates, s.features).collect(engine="streaming")
+        features = account_features(world, store, templates, s.features).collect(engine="streaming")
     with timer.stage("linkage"):
-        edges = build_edges(world, templates, s.features, s.linkage).collect(engine="streaming")
+        edges = build_edges(world, store, templates, s.features, s.linkage).collect(engine="streaming")
     with timer.stage("communities"):
         membership = leiden(edges.select("src", "dst", "weight"), s.communities)
         if previous is not None:
@@ -100,7 +114,7 @@ def detect(world: World, settings: DetectSettings | None = None, progress: Progr
         "versions": _versions(),
         "stages": timer.stages,
         "counts": {
-            "accounts": accounts.height, "edges": edges.height, "clusters": clusters.height,
+            "accounts": accounts.height, "requests": store.n_rows, "edges": edges.height, "clusters": clusters.height,
             "flagged_clusters": int(clusters["flagged"].sum()) if clusters.height else 0,
             "flagged_accounts": int(accounts["flagged"].sum()), "templates": templates.height,
         },
@@ -146,13 +160,22 @@ def _versions() -> dict[str, str]:
 
 def detect_path(world: str | Path, out: str | Path | None = None, settings: DetectSettings | None = None,
                 progress: Progress | None = None, previous: str | Path | None = None) -> Results:
-    """Load and validate `world`, detect, and (if `out`) write the results directory atomically."""
+    """Load and validate `world`, detect, and (if `out`) write the results directory atomically.
+
+    The request table's own checks (nulls, unknown ids) run while the request store encodes it.
+    """
     timer = _Timer(progress)
     with timer.stage("load"):
-        w = load_world(world)
+        w = load_world(world, defer=(REQUESTS.name,))
     prev = load_results(previous) if previous is not None else None
-    results = detect(w, settings, progress, prev)
+    if out is None:
+        results = detect(w, settings, progress, prev)
+    else:
+        with atomic_dir(out) as tmp:
+            results = detect(w, settings, progress, prev, store_dir=tmp / STORE_DIR)
+            results.run["stages"] = {**timer.stages, **results.run["stages"]}
+            write_tables(results, tmp)
+        results.path = Path(out).resolve()
+        return results
     results.run["stages"] = {**timer.stages, **results.run["stages"]}
-    if out is not None:
-        results.path = write_results(results, out)
     return results

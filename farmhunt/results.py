@@ -42,12 +42,21 @@ _FILES: dict[str, TableSpec] = {
 }
 
 
+#: Subdirectory of a results directory holding the request store (see `request_store`).
+STORE_DIR = "requests"
+
+
+def write_tables(results: Results, directory: Path) -> None:
+    """Write the four tables and run.json into `directory` (the caller makes it atomic)."""
+    for name in _FILES:
+        getattr(results, name).write_parquet(directory / f"{name}.parquet")
+    (directory / RUN_FILE).write_text(json.dumps(results.run, indent=2, default=str, sort_keys=True))
+
+
 def write_results(results: Results, out: str | Path) -> Path:
     """Write `results` to directory `out` atomically (temporary directory, then rename)."""
     with atomic_dir(out) as tmp:
-        for name in _FILES:
-            getattr(results, name).write_parquet(tmp / f"{name}.parquet")
-        (tmp / RUN_FILE).write_text(json.dumps(results.run, indent=2, default=str, sort_keys=True))
+        write_tables(results, tmp)
     return Path(out).resolve()
 
 

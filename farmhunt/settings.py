@@ -24,6 +24,7 @@ SIGNALS: tuple[str, ...] = (
 class FeatureSettings:
     """Account features."""
 
+    store_rows_per_part: int = 3_000_000  # request store: requests per part (the console reads one part per account)
     night_hours: tuple[int, ...] = (0, 1, 2, 3, 4, 5)  # local hours counted as night-time
     capability_topics: tuple[str, ...] = ("coding", "agentic", "cybersecurity", "math")
     template_band_bits: int = 16  # SimHash banding: 64 bits in 64/16 = 4 bands (<= 3 flipped bits always share one)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from farmhunt.contract import as_strings
 from farmhunt.settings import FeatureSettings
 
 
@@ -23,6 +22,8 @@ def _bands(settings: FeatureSettings) -> list[tuple[int, pl.Expr]]:
 
 def find_templates(requests: pl.LazyFrame, settings: FeatureSettings) -> pl.DataFrame:
     """Band values that mark prompt templates: band, value, n_requests, n_accounts (a small table).
+
+    `requests` is the coded request table of the request store (accounts as `acct`).
 
     Two passes: integer counts of every band value (cheap), then distinct accounts only for the
     few values that are hot.
@@ -43,9 +44,9 @@ def find_templates(requests: pl.LazyFrame, settings: FeatureSettings) -> pl.Data
     if hot.is_empty():
         return pl.DataFrame(schema=schema)
     users = pl.concat([
-        requests.select("account_id", expr.alias("value"))
+        requests.select("acct", expr.alias("value"))
         .filter(pl.col("value").is_in(hot.filter(pl.col("band") == b)["value"].implode()))
-        .group_by("value").agg(pl.col("account_id").n_unique().alias("n_accounts"))
+        .group_by("value").agg(pl.col("acct").n_unique().alias("n_accounts"))
         .with_columns(pl.lit(b, pl.Int32).alias("band"))
         for b, expr in _bands(settings)]).collect(engine="streaming")
     return (hot.join(users, on=["band", "value"], how="left")
@@ -60,34 +61,32 @@ def _is_templated(templates: pl.DataFrame, settings: FeatureSettings) -> pl.Expr
 
 
 def template_share(requests: pl.LazyFrame, templates: pl.DataFrame, settings: FeatureSettings) -> pl.LazyFrame:
-    """Per account, the share of its requests whose prompt matches a template."""
-    return as_strings(requests.group_by("account_id").agg(
-        _is_templated(templates, settings).mean().alias("templated_share")), "account_id")
+    """Per account (`acct`), the share of its requests whose prompt matches a template."""
+    return requests.group_by("acct").agg(_is_templated(templates, settings).mean().alias("templated_share"))
 
 
 def account_templates(requests: pl.LazyFrame, templates: pl.DataFrame, settings: FeatureSettings,
                       ) -> pl.LazyFrame:
-    """(account_id, template) pairs for templates used by several accounts; template = 'band:value'.
+    """(acct, template) pairs for templates used by several accounts; template = 'band:value'.
 
     An account is tied to a template only when it *uses* it: at least `template_min_uses` requests
     and `template_min_share` of its traffic. A heavy organic user whose random hash meets a template's
     band once or twice by chance is not tied to it.
     """
     shared = templates.filter(pl.col("n_accounts") >= settings.template_min_accounts)
-    totals = requests.group_by("account_id").agg(pl.len().alias("__total"))
+    totals = requests.group_by("acct").agg(pl.len().alias("__total"))
     parts = []
     for b, expr in _bands(settings):
         values = shared.filter(pl.col("band") == b)["value"]
         if values.is_empty():
             continue
-        parts.append(requests.select("account_id", expr.alias("value"))
+        parts.append(requests.select("acct", expr.alias("value"))
                      .filter(pl.col("value").is_in(values.implode()))
-                     .group_by("account_id", "value").agg(pl.len().alias("__uses"))
+                     .group_by("acct", "value").agg(pl.len().alias("__uses"))
                      .with_columns(pl.lit(b).alias("__band")))
     if not parts:
-        return pl.LazyFrame(schema={"account_id": pl.String, "value": pl.String})
-    return as_strings(pl.concat(parts).join(totals, on="account_id")
-                      .filter(pl.col("__uses") >= settings.template_min_uses,
-                              pl.col("__uses") >= settings.template_min_share * pl.col("__total"))
-                      .select("account_id", (pl.col("__band").cast(pl.String) + ":" + pl.col("value").cast(pl.String))
-                              .alias("value")), "account_id")
+        return pl.LazyFrame(schema={"acct": pl.UInt32, "value": pl.String})
+    return (pl.concat(parts).join(totals, on="acct")
+            .filter(pl.col("__uses") >= settings.template_min_uses,
+                    pl.col("__uses") >= settings.template_min_share * pl.col("__total"))
+            .select("acct", (pl.col("__band").cast(pl.String) + ":" + pl.col("value").cast(pl.String)).alias("value")))

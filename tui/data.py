@@ -2,8 +2,11 @@
 
 Results (accounts, clusters, evidence, edges) are small enough to hold in memory. The world is opened
 shallow (`load_world(..., deep=False)`: files and dtypes only) and every question about it is a lazy
-polars filter, so the request table (up to 100M rows) is never loaded whole. Answers per cluster and
-per account are cached; everything here is safe to call from a worker thread.
+polars filter, so the request table (up to 100M rows) is never loaded whole. Requests are read from
+the results' request store (the request table as detection encoded it, split by account: one
+account's requests are one small read) when the results have one for this world, else from the world
+file. Answers per cluster and per account are cached; everything here is safe to call from a worker
+thread.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import polars as pl
 from farmhunt.contract import TABLES, World, as_strings, load_world
 from farmhunt.errors import InputError
 from farmhunt.linkage import email_pattern
-from farmhunt.results import Results, load_results
+from farmhunt.request_store import RequestStore, open_store
+from farmhunt.results import STORE_DIR, Results, load_results
 
 #: The top of the queue the table shows (the rest is reachable through filters and search).
 QUEUE_LIMIT = 2000
@@ -56,6 +60,9 @@ class CaseData:
             raise InputError(f"world directory '{wpath}' not found ({origin}): pass --world WORLD")
         self.world: World = load_world(wpath, deep=False)
         self.world_path = wpath
+        same_world = self.results.world_path is not None and self.results.world_path.resolve() == wpath.resolve()
+        self.store: RequestStore | None = (open_store(self.results.path / STORE_DIR)
+                                           if same_world and self.results.path else None)
         self._lock = threading.Lock()
         self._population_hours: pl.DataFrame | None = None
         acc = self.results.accounts
@@ -72,6 +79,12 @@ class CaseData:
         cond = pl.col(col) == value if isinstance(value, str) else pl.col(col).is_in(value.implode())
         text = [c for c, t in TABLES[name].columns.items() if t == pl.String]
         return as_strings(self.world.native(name).filter(cond), *text)
+
+    def requests_of(self, ids: pl.Series) -> pl.LazyFrame:
+        """Requests of these accounts (canonical dtypes; from the request store when there is one)."""
+        if self.store is not None:
+            return self.store.requests_of(ids.to_list()).lazy()
+        return self.rows("requests", "account_id", ids)
 
     # ------------------------------------------------------------------ queue
     def _queue_table(self) -> pl.DataFrame:
@@ -135,7 +148,7 @@ class CaseData:
             ["risk", "account_id"], descending=[True, False])
 
     def _volume(self, ids: pl.Series) -> pl.DataFrame:
-        n = (self.rows("requests", "account_id", ids).group_by("account_id")
+        n = (self.requests_of(ids).group_by("account_id")
              .agg(pl.len().cast(pl.Int64).alias("n_requests")))
         s = (self.rows("payments", "account_id", ids).filter(pl.col("status") == "succeeded")
              .group_by("account_id").agg(pl.col("amount_usd").sum().alias("spend_usd")))
@@ -158,7 +171,7 @@ class CaseData:
                     .group_by("value").agg(pl.col("account_id").n_unique().cast(pl.Int64).alias("members"))
                     .filter(pl.col("members") >= 2).with_columns(pl.lit(what).alias("what")))
 
-        req = self.rows("requests", "account_id", ids)
+        req = self.requests_of(ids)
         parts = [
             shared(self.rows("payments", "account_id", ids), "card", pl.col("card_fingerprint")),
             shared(acc, "device", pl.col("device_id")),
@@ -184,7 +197,7 @@ class CaseData:
     def activity(self, cid: int) -> dict[str, pl.DataFrame]:
         """Hour-of-day share (cluster), daily request volume and daily signups of the cluster."""
         ids = self._members_lf(cid)
-        req = self.rows("requests", "account_id", ids)
+        req = self.requests_of(ids)
         hours = req.group_by(pl.col("ts").dt.hour().alias("hour")).agg(pl.len().alias("n"))
         daily = req.group_by(pl.col("ts").dt.date().alias("day")).agg(pl.len().alias("n"))
         signups = (self.rows("accounts", "account_id", ids)
@@ -196,7 +209,8 @@ class CaseData:
         """Hour-of-day share over all requests (one streaming pass, computed once)."""
         with self._lock:
             if self._population_hours is None:
-                h = (self.world["requests"].group_by(pl.col("ts").dt.hour().alias("hour")).agg(pl.len().alias("n"))
+                req = self.store.scan() if self.store is not None else self.world["requests"]
+                h = (req.group_by(pl.col("ts").dt.hour().alias("hour")).agg(pl.len().alias("n"))
                      .collect(engine="streaming"))
                 self._population_hours = _full_hours(h)
             return self._population_hours
@@ -255,15 +269,23 @@ class CaseData:
                 .select("key_id", "created_at", "revoked_at").sort("created_at").collect())
 
     def requests(self, aid: str, page: int = 0, size: int = REQUEST_PAGE) -> pl.DataFrame:
-        """One page of the account's requests in file order (time order for a sorted export), with ASN kind."""
+        """One page of the account's requests with ASN kind: in time order from the request store, else in
+        file order (time order for a sorted export)."""
         w = self.world
         if self.request_count(aid) == 0:  # known from the results: skip a scan of the whole request table
             size = 0
-        lf = (self.rows("requests", "account_id", aid).slice(page * size, size)
+        src = self._account_requests(aid).lazy() if self.store is not None else self.rows("requests", "account_id", aid)
+        lf = (src.slice(page * size, size)
               .select("ts", "model", "input_tokens", "output_tokens", "ip", "asn", "topic", "key_id"))
         lf = lf.join(w["asns"].select("asn", pl.col("kind").alias("asn_kind")), on="asn", how="left",
                      maintain_order="left")
         return lf.collect()
+
+    @lru_cache(maxsize=8)
+    def _account_requests(self, aid: str) -> pl.DataFrame:
+        """All requests of one account from the request store (read once, then paged)."""
+        assert self.store is not None
+        return self.store.requests_of([aid])
 
     @lru_cache(maxsize=256)
     def request_count(self, aid: str) -> int | None:
@@ -328,9 +350,12 @@ class CaseData:
                      .sort("account_id").head(limit).collect())
             out += [Match("card", q, a, cluster_of(a)) for a in cards["account_id"]]
         if not out and _looks_like_ip(q):
-            hits = (self.rows("requests", "ip", q).select("account_id").head(10_000).unique()
-                    .sort("account_id").head(limit).collect())
-            out += [Match("request IP", q, a, cluster_of(a)) for a in hits["account_id"]]
+            if self.store is not None:
+                hits = self.store.accounts_with("ip", q).head(limit)
+            else:
+                hits = (self.rows("requests", "ip", q).select("account_id").head(10_000).unique()
+                        .sort("account_id").head(limit).collect()["account_id"])
+            out += [Match("request IP", q, a, cluster_of(a)) for a in hits]
         return out[:limit]
 
 

@@ -1,0 +1,316 @@
+"""The request store: the request table re-encoded once as integers, split by account.
+
+The request table is the only big table (hundreds of millions of rows). Decoding its text columns
+(account ids, IPs, user agents...) from Parquet is what costs, and every feature, template and
+synchronisation pass would pay it again. So detection reads the table once, in batches, and writes
+a compact copy where
+
+* `acct` (UInt32) is the account's position in the sorted accounts table,
+* every other text column (key_id, model, ip, user_agent, topic) is a 64-bit hash code of its text
+  (`text_code`), plus `prefix`, the code of the IP's /24 network,
+* numbers and times keep the contract's dtypes.
+
+Text is hashed once per distinct value of a batch (Parquet's dictionary), not once per row. The same
+pass checks the table: empty, nulls in required columns, account, key and ASN ids that do not exist.
+
+The copy is split into parts by ranges of `acct`, so one account's requests are all in one part: the
+console reads one part to page through an account. Code -> text lookups for the columns an
+investigator reads (model, topic, ip, key_id) are kept beside the parts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from farmhunt.contract import REQUESTS, ContractError, Problem, World, cast_to_contract
+
+#: Text columns of the request table stored as 64-bit codes.
+CODED = ("key_id", "model", "ip", "user_agent", "topic")
+#: Coded columns whose text is kept in a lookup (what the console shows of a request).
+LOOKUPS = ("key_id", "model", "ip", "topic")
+STORE_SCHEMA = pl.Schema({
+    "acct": pl.UInt32, "ts": pl.Datetime("us", "UTC"), "key_id": pl.UInt64, "model": pl.UInt64,
+    "input_tokens": pl.Int32, "output_tokens": pl.Int32, "ip": pl.UInt64, "prefix": pl.UInt64, "asn": pl.Int32,
+    "user_agent": pl.UInt64, "prompt_hash": pl.UInt64, "topic": pl.UInt64,
+})
+#: What `RequestStore.requests_of` returns: the contract's request columns but the user agent.
+_DECODED = pl.Schema({c: t for c, t in REQUESTS.columns.items() if c != "user_agent"})
+INDEX_FILE = "store.json"
+_HASH_SEED = 0x5EED
+_PREFIX24 = r"\.\d+$"
+_EXAMPLES = 5
+
+
+def text_code(values: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
+    """The store's 64-bit code of text values (an expression or a String series)."""
+    return values.cast(pl.String).hash(seed=_HASH_SEED)
+
+
+def codes_of(texts: list[str]) -> list[int]:
+    """Codes of literal texts, to compare against a coded column (e.g. the capability topics)."""
+    return text_code(pl.Series(texts, dtype=pl.String)).to_list()
+
+
+@dataclass(frozen=True)
+class RequestStore:
+    """A built store: its directory, the account index and the part boundaries."""
+
+    path: Path
+    n_rows: int
+    bounds: tuple[int, ...]  # part i holds acct in [bounds[i], bounds[i + 1])
+
+    def scan(self) -> pl.LazyFrame:
+        """Every request, coded (see STORE_SCHEMA)."""
+        if self.n_rows == 0:
+            return pl.LazyFrame(schema=STORE_SCHEMA)
+        return pl.scan_parquet([self.path / p for p in self.part_files()], schema=STORE_SCHEMA)
+
+    def part_files(self) -> list[str]:
+        return [f"part-{i:04d}.parquet" for i in range(len(self.bounds) - 1)]
+
+    def accounts(self) -> pl.LazyFrame:
+        """acct -> account_id for every account of the world."""
+        return pl.scan_parquet(self.path / "accounts.parquet")
+
+    def with_account_id(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        """Replace column `acct` of an aggregate by the account's id (String)."""
+        cols = [c for c in lf.collect_schema().names() if c != "acct"]
+        return lf.join(self.accounts(), on="acct", how="left").select("account_id", *cols)
+
+    def lookup(self, column: str) -> pl.LazyFrame:
+        """code -> text of one of the LOOKUPS columns."""
+        return pl.scan_parquet(self.path / f"lookup_{column}.parquet")
+
+    def requests_of(self, account_ids: Sequence[str]) -> pl.DataFrame:
+        """The requests of these accounts in time order, text decoded (no user agent).
+
+        Reads only the parts holding them, then decodes the few codes they use.
+        """
+        ids = pl.Series("account_id", list(account_ids), pl.String)
+        accts = self.accounts().filter(pl.col("account_id").is_in(ids.implode())).collect()
+        if accts.is_empty() or self.n_rows == 0:
+            return pl.DataFrame(schema=_DECODED)
+        starts = pl.Series(self.bounds[1:-1], dtype=pl.UInt32)
+        parts = sorted(set(starts.search_sorted(accts["acct"], side="right").to_list()))
+        files = self.part_files()
+        rows = (pl.scan_parquet([self.path / files[p] for p in parts], schema=STORE_SCHEMA)
+                .filter(pl.col("acct").is_in(accts["acct"].implode())).collect())
+        out = rows.join(accts, on="acct", how="left")
+        for col in LOOKUPS:
+            used = out[col].unique().implode()
+            text = self.lookup(col).filter(pl.col("code").is_in(used)).collect()
+            out = out.join(text.rename({"code": col, "text": f"__{col}"}), on=col, how="left")
+        return (out.sort("ts", "account_id", maintain_order=True)
+                .select(*[pl.col(f"__{c}").alias(c) if c in LOOKUPS else pl.col(c) for c in _DECODED]))
+
+    def accounts_with(self, column: str, text: str, limit: int = 10_000) -> pl.Series:
+        """Ids of accounts with a request whose `column` (one of LOOKUPS) is `text` (at most `limit`)."""
+        code = text_code(pl.Series([text], dtype=pl.String)).item()
+        accts = self.scan().filter(pl.col(column) == code).select("acct").head(limit).unique()
+        return (accts.join(self.accounts(), on="acct").select("account_id").collect()
+                .to_series().sort())
+
+
+def open_store(path: str | Path) -> RequestStore | None:
+    """An existing store (for readers such as the console), or None when `path` holds none."""
+    p = Path(path)
+    f = p / INDEX_FILE
+    if not f.exists():
+        return None
+    meta = json.loads(f.read_text())
+    return RequestStore(p, int(meta["rows"]), tuple(meta["bounds"]))
+
+
+def _batches(world: World, batch_rows: int) -> Iterator[pa.Table]:
+    """The world's request table in batches as Arrow, text columns dictionary-encoded."""
+    f = world.files["requests"]
+    if f.suffix == ".parquet":
+        pf = pq.ParquetFile(f, read_dictionary=[c for c in ("account_id", *CODED)])
+        cols = list(REQUESTS.columns)
+        ts = REQUESTS.columns["ts"]
+        for rb in pf.iter_batches(batch_size=batch_rows, columns=cols):
+            table = pa.Table.from_batches([rb])
+            if world.until is not None:  # a world cut at a time (replay)
+                raw = pl.from_arrow(table.select(["ts"]))
+                t = raw.select(cast_to_contract("ts", raw.schema["ts"], ts)).to_series()
+                table = table.filter(pa.array((t < world.until).fill_null(False)))
+            yield table
+    else:  # CSV: parsed and checked by the contract's loader; text as strings
+        for df in world["requests"].collect_batches(chunk_size=batch_rows):
+            yield df.to_arrow()
+
+
+def _dictionary(col: pa.ChunkedArray) -> tuple[pl.Series, pl.Series]:
+    """(distinct texts, per-row index into them) of a text column."""
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if not pa.types.is_dictionary(arr.type):
+        arr = pc.dictionary_encode(arr)
+    return pl.Series(arr.dictionary).cast(pl.String), pl.Series(arr.indices).cast(pl.UInt32)
+
+
+class _Checks:
+    """Problems found while encoding: null counts and unknown ids (distinct, with a few examples)."""
+
+    def __init__(self, fname: str):
+        self.fname = fname
+        self.nulls: dict[str, int] = {}
+        self.missing: dict[str, set] = {}
+
+    def null(self, col: str, n: int) -> None:
+        if n:
+            self.nulls[col] = self.nulls.get(col, 0) + n
+
+    def unknown(self, col: str, values: pl.Series) -> None:
+        seen = self.missing.setdefault(col, set())
+        if values.len() and len(seen) < 10_000:
+            seen.update(values.head(10_000).to_list())
+
+    def problems(self, rows: int) -> list[Problem]:
+        if rows == 0:
+            return [Problem(self.fname, None, "empty table (no rows)")]
+        out = [Problem(self.fname, c, "null values in a required column", n) for c, n in self.nulls.items()]
+        what = {"account_id": "accounts.account_id", "key_id": "api_keys.key_id", "asn": "asns.asn"}
+        for col, seen in self.missing.items():
+            if seen:
+                n = f"{len(seen):,}" if len(seen) < 10_000 else "10,000 or more"
+                out.append(Problem(self.fname, col, f"{n} distinct value(s) not found in {what[col]}", None,
+                                   sorted(seen)[:_EXAMPLES]))
+        return out
+
+
+def _part_bounds(n_accounts: int, n_rows: int, rows_per_part: int) -> tuple[int, ...]:
+    """acct ranges of the parts: about `rows_per_part` requests each, cut at equal account counts."""
+    n = max(1, min(n_accounts, math.ceil(n_rows / rows_per_part)))
+    return tuple(round(i * n_accounts / n) for i in range(n + 1))
+
+
+class _CodeIndex:
+    """Sorted codes of known ids (accounts, keys): membership and position by binary search.
+
+    A hash join against a million ids per batch would rebuild its hash table every batch.
+    """
+
+    def __init__(self, ids: pl.Series):
+        codes = text_code(ids).to_numpy()
+        self.order = np.argsort(codes, kind="stable").astype(np.uint32)
+        self.codes = codes[self.order]
+
+    def find(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(found mask, row of `ids` for the found) for each text."""
+        c = text_code(texts).to_numpy()
+        if self.codes.size == 0:
+            return np.zeros(c.size, bool), np.zeros(c.size, np.uint32)
+        pos = np.minimum(np.searchsorted(self.codes, c), self.codes.size - 1)
+        return self.codes[pos] == c, self.order[pos]
+
+
+def _encode(batch: pa.Table, accounts: _CodeIndex, keys: _CodeIndex | None, asns: pl.Series | None,
+            checks: _Checks, lookups: dict[str, list[pl.DataFrame]]) -> pl.DataFrame:
+    """One batch of requests in the store's columns (rows of unknown accounts dropped, reported)."""
+    cols: dict[str, pl.Series] = {}
+    texts, idx = _dictionary(batch.column("account_id"))
+    found, row = accounts.find(texts)
+    if not found.all():
+        checks.unknown("account_id", texts.filter(pl.Series(~found)))
+    cols["acct"] = pl.Series("acct", row, pl.UInt32).set(pl.Series(~found), None).gather(idx)
+    for c in CODED:
+        texts, idx = _dictionary(batch.column(c))
+        code = text_code(texts)
+        cols[c] = code.gather(idx)
+        if c in LOOKUPS:
+            lookups[c].append(pl.DataFrame({"code": code, "text": texts}))
+        if c == "ip":
+            cols["prefix"] = text_code(texts.str.replace(_PREFIX24, "")).gather(idx)
+        if c == "key_id" and keys is not None:
+            known, _ = keys.find(texts)
+            if not known.all():
+                checks.unknown("key_id", texts.filter(pl.Series(~known)))
+    nums = pl.from_arrow(batch.select(["ts", "input_tokens", "output_tokens", "asn", "prompt_hash"]))
+    nums = nums.select(cast_to_contract(c, t, REQUESTS.columns[c]).alias(c) for c, t in nums.schema.items())
+    if asns is not None:
+        distinct = nums["asn"].drop_nulls().unique()
+        checks.unknown("asn", distinct.filter(~distinct.is_in(asns.implode())))
+    out = nums.with_columns(**cols).select(list(STORE_SCHEMA))
+    return out if found.all() else out.filter(pl.col("acct").is_not_null())
+
+
+def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
+                batch_rows: int = 2_000_000) -> RequestStore:
+    """Encode the world's request table into a store at `path` (a new directory); see module doc.
+
+    Raises `ContractError` listing every problem of the request table (nulls, unknown ids, empty).
+    """
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=False)
+    src = world.files["requests"]
+    accounts = (world["accounts"].select("account_id").collect().sort("account_id")
+                .with_row_index("acct").with_columns(pl.col("acct").cast(pl.UInt32)))
+    accounts.write_parquet(out / "accounts.parquet")
+    account_index = _CodeIndex(accounts["account_id"])
+    keys = _CodeIndex(world["api_keys"].select("key_id").collect()["key_id"]) if "api_keys" in world else None
+    asns = world["asns"].select("asn").collect()["asn"] if "asns" in world else None
+    n_rows = pq.ParquetFile(src).metadata.num_rows if src.suffix == ".parquet" else rows_per_part
+    bounds = _part_bounds(accounts.height, n_rows, rows_per_part)
+    starts = pl.Series(bounds[1:-1], dtype=pl.UInt32)
+    checks = _Checks(src.name)
+    lookups: dict[str, list[pl.DataFrame]] = {c: [] for c in LOOKUPS}
+    writers: dict[int, pq.ParquetWriter] = {}
+
+    def write(pieces: dict[tuple[int, ...], pl.DataFrame]) -> None:
+        for (p,), piece in pieces.items():
+            table = piece.to_arrow()
+            if p not in writers:
+                # Codes are near-unique integers: dictionary encoding them costs time and saves nothing.
+                writers[p] = pq.ParquetWriter(out / f"part-{p:04d}.parquet", table.schema, compression="lz4",
+                                              use_dictionary=["acct", "model", "topic", "asn"])
+            writers[p].write_table(table)
+
+    rows = 0
+    # Writing overlaps encoding the next batch (both release the GIL); at most one batch waits.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        try:
+            for batch in _batches(world, batch_rows):
+                rows += batch.num_rows
+                for c in REQUESTS.columns:
+                    checks.null(c, batch.column(c).null_count)
+                coded = _encode(batch, account_index, keys, asns, checks, lookups)
+                coded = coded.with_columns(starts.search_sorted(coded["acct"], side="right").alias("__part"))
+                pieces = coded.partition_by("__part", as_dict=True, include_key=False)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(write, pieces)
+                for c in LOOKUPS:  # keep the lookups small while they grow
+                    if sum(df.height for df in lookups[c]) > 2_000_000:
+                        lookups[c] = [pl.concat(lookups[c]).unique("code", keep="first")]
+            if pending is not None:
+                pending.result()
+        finally:
+            for w in writers.values():
+                w.close()
+    # A world cut at a time (replay) may hold requests of accounts or keys it has not created yet
+    # (clock skew between tables): those rows were dropped above, they are not contract violations.
+    problems = checks.problems(rows) if world.until is None else []
+    if problems:
+        raise ContractError(problems, source=str(world.path))
+    empty = pl.DataFrame(schema=STORE_SCHEMA).to_arrow()
+    for i in range(len(bounds) - 1):
+        if i not in writers:  # every part exists, so readers never miss a file
+            pq.write_table(empty, out / f"part-{i:04d}.parquet")
+    for c in LOOKUPS:
+        table = (pl.concat(lookups[c]).unique("code", keep="first").sort("code") if lookups[c]
+                 else pl.DataFrame(schema={"code": pl.UInt64, "text": pl.String}))
+        table.write_parquet(out / f"lookup_{c}.parquet", row_group_size=65_536)  # sorted: readers prune
+    (out / INDEX_FILE).write_text(json.dumps({"rows": rows, "bounds": list(bounds), "source": str(src)}))
+    return RequestStore(out, rows, bounds)

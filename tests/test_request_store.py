@@ -1,0 +1,112 @@
+"""The request store: a lossless, account-partitioned encoding of the request table, and its checks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from farmhunt.cli import main
+from farmhunt.contract import REQUESTS, ContractError, load_world
+from farmhunt.request_store import STORE_SCHEMA, build_store, codes_of, open_store
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny"
+DECODED = [c for c in REQUESTS.columns if c != "user_agent"]
+
+
+@pytest.fixture(scope="module")
+def world():
+    return load_world(FIXTURE, defer=("requests",))
+
+
+@pytest.fixture(scope="module")
+def store(world, tmp_path_factory):
+    # Small parts, so that the tiny world is split like a big one.
+    return build_store(world, tmp_path_factory.mktemp("store") / "requests", rows_per_part=20_000,
+                       batch_rows=7_000)
+
+
+def test_every_request_is_stored_once_in_its_accounts_part(world, store) -> None:
+    n = world["requests"].select(pl.len()).collect().item()
+    assert store.n_rows == n
+    assert len(store.bounds) - 1 > 3  # really split
+    coded = store.scan().collect()
+    assert coded.schema == STORE_SCHEMA
+    assert coded.height == n
+    files = store.part_files()
+    for i, f in enumerate(files):
+        accts = pl.read_parquet(store.path / f)["acct"]
+        if accts.len():
+            assert accts.min() >= store.bounds[i] and accts.max() < store.bounds[i + 1]
+
+
+def test_requests_of_an_account_match_the_world(world, store) -> None:
+    busy = (world["requests"].group_by("account_id").len().sort("len", "account_id", descending=[True, False])
+            .collect())
+    for aid in (busy["account_id"][0], busy["account_id"][busy.height // 2], busy["account_id"][-1]):
+        want = (world["requests"].filter(pl.col("account_id") == aid).select(DECODED)
+                .sort("ts", "prompt_hash").collect())
+        got = store.requests_of([aid]).sort("ts", "prompt_hash")
+        assert got.height == want.height > 0
+        assert got.equals(want), aid
+
+
+def test_codes_are_the_texts_hash(store) -> None:
+    topics = pl.read_parquet(store.path / "lookup_topic.parquet")
+    assert set(codes_of(topics["text"].to_list())) == set(topics["code"].to_list())
+
+
+def test_store_reopens_and_searches_by_ip(world, store) -> None:
+    again = open_store(store.path)
+    assert again == store
+    ip, aid = world["requests"].select("ip", "account_id").head(1).collect().row(0)
+    assert aid in again.accounts_with("ip", ip).to_list()
+    assert open_store(store.path.parent / "nowhere") is None
+
+
+def test_same_requests_same_store(world, store, tmp_path: Path) -> None:
+    other = build_store(world, tmp_path / "again", rows_per_part=20_000, batch_rows=7_000)
+    assert other.scan().collect().equals(store.scan().collect())
+
+
+def test_cut_world_keeps_only_earlier_requests(world, tmp_path: Path) -> None:
+    lo, hi = world["requests"].select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).collect().row(0)
+    until = lo + (hi - lo) / 2
+    cut = world.cut(until)
+    st = build_store(cut, tmp_path / "cut")
+    want = cut["requests"].select(pl.len()).collect().item()
+    assert 0 < st.n_rows == want < world["requests"].select(pl.len()).collect().item()
+    assert st.scan().select(pl.col("ts").max()).collect().item() < until
+
+
+def _broken_world(tmp_path: Path) -> Path:
+    w = tmp_path / "w"
+    shutil.copytree(FIXTURE, w)
+    req = pl.read_parquet(w / "requests.parquet")
+    req = req.with_columns(
+        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("acct_does_not_exist")).otherwise(pl.col("account_id"))
+        .alias("account_id"),
+        pl.when(pl.int_range(pl.len()) == 5).then(None).otherwise(pl.col("model")).alias("model"))
+    req.write_parquet(w / "requests.parquet")
+    return w
+
+
+def test_unknown_accounts_and_nulls_are_reported(tmp_path: Path) -> None:
+    w = _broken_world(tmp_path)
+    with pytest.raises(ContractError) as err:
+        build_store(load_world(w, defer=("requests",)), tmp_path / "s")
+    msg = str(err.value)
+    assert "requests.parquet, column 'account_id': 1 distinct value(s) not found in accounts.account_id" in msg
+    assert "'acct_does_not_exist'" in msg
+    assert "requests.parquet, column 'model': null values in a required column (1" in msg
+
+
+def test_detect_on_bad_requests_exits_2_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    w = _broken_world(tmp_path)
+    out = tmp_path / "out"
+    assert main(["detect", str(w), "--out", str(out), "--quiet"]) == 2
+    assert "acct_does_not_exist" in capsys.readouterr().err
+    assert not out.exists()
+    assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
