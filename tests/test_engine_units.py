@@ -59,11 +59,15 @@ def test_combine_keeps_reasons_and_sums_signals() -> None:
     assert out["reasons"][0].to_list() == ["card", "device"]
 
 
-def _requests(rows: list[tuple[str, int, int]]) -> pl.LazyFrame:
+def _requests(rows: list[tuple[str, int, int]]) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Coded requests (acct, ts, prompt_hash) as the request store holds them, and acct -> account_id."""
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    return pl.LazyFrame(
+    accounts = (pl.DataFrame({"account_id": sorted({r[0] for r in rows})})
+                .with_row_index("acct").with_columns(pl.col("acct").cast(pl.UInt32)))
+    req = pl.DataFrame(
         {"account_id": [r[0] for r in rows], "ts": [t0 + dt.timedelta(seconds=r[1]) for r in rows],
          "prompt_hash": pl.Series([r[2] for r in rows], dtype=pl.UInt64)})
+    return req.join(accounts, on="account_id").drop("account_id").lazy(), accounts.lazy()
 
 
 def test_sync_edges_find_lockstep_accounts_not_independent_ones() -> None:
@@ -74,7 +78,7 @@ def test_sync_edges_find_lockstep_accounts_not_independent_ones() -> None:
         rows += [(acct, int(s) * 600 + int(rng.integers(0, 600)), 0) for s in slots]
     for acct in ("solo1", "solo2"):
         rows += [(acct, int(s) * 600, 0) for s in rng.choice(6 * 24 * 14, 200, replace=False)]
-    edges = sync_edges(_requests(rows), LinkageSettings()).collect()
+    edges = sync_edges(*_requests(rows), LinkageSettings()).collect()
     pairs = {tuple(sorted(p)) for p in edges.select("src", "dst").iter_rows()}
     assert pairs == {("farm1", "farm2"), ("farm1", "farm3"), ("farm2", "farm3")}
     assert edges["weight"].min() > 0.8
@@ -89,12 +93,13 @@ def test_templates_found_by_banding_with_bit_flips() -> None:
         rows.append((f"t{i % 8}", i, base ^ flips))
     for i in range(4000):  # organic prompts
         rows.append((f"o{i % 50}", i, int(rng.integers(0, 2**63))))
-    req = _requests(rows)
+    req, accounts = _requests(rows)
     s = FeatureSettings()
     templates = find_templates(req, s)
     assert templates.height >= 1
     assert templates["n_accounts"].min() >= 8  # (an organic prompt may collide with one band by chance)
-    share = dict(template_share(req, templates, s).collect().iter_rows())
+    share = dict(template_share(req, templates, s).join(accounts, on="acct")
+                 .select("account_id", "templated_share").collect().iter_rows())
     assert min(share[f"t{i}"] for i in range(8)) == 1.0
     assert max(share[f"o{i}"] for i in range(50)) < 0.05
 
