@@ -33,47 +33,43 @@ def account_utc_offset(accounts: pl.LazyFrame) -> pl.LazyFrame:
                            .replace_strict(COUNTRY_UTC_OFFSET, default=0, return_dtype=pl.Int64).alias("offset"))
 
 
-def local_week_profile(requests: pl.LazyFrame, offsets: pl.LazyFrame) -> pl.DataFrame:
-    """Requests per account (`acct`) and *local* hour of the week (0 = Monday 00h).
+def hour_of_week(ts: pl.Expr) -> pl.Expr:
+    """UTC hour of the week of a time (0 = Monday 00h)."""
+    epoch = ts.dt.epoch("s")
+    return ((epoch // 86_400 + 3) % 7) * 24 + (epoch % 86_400) // 3_600  # 1970-01-01 was a Thursday
 
-    Counted by UTC hour of week first and shifted afterwards, so the request table is never joined.
-    `offsets` maps acct to the UTC offset of the account's country.
+
+def request_features(store: RequestStore, world: World, templates: pl.DataFrame,
+                     settings: FeatureSettings) -> pl.LazyFrame:
+    """Per-account usage features from the request store, computed part by part (`RequestStore.per_account`).
+
+    Local-time features count requests per UTC hour of the week first and shift by the account's
+    country offset afterwards, so the request table is never joined to the accounts.
     """
+    kinds = world["asns"].select("asn", pl.col("kind").alias("asn_kind")).collect()
     epoch = pl.col("ts").dt.epoch("s")
-    how = ((epoch // 86_400 + 3) % 7) * 24 + (epoch % 86_400) // 3_600  # 1970-01-01 was a Thursday
-    return (requests.group_by("acct", how.alias("how")).agg(pl.len().alias("n"))
-            .join(offsets, on="acct", how="left")
-            .select("acct", ((pl.col("how") + pl.col("offset").fill_null(0)) % 168).alias("how"), "n")
-            .collect(engine="streaming"))
-
-
-def request_features(store: RequestStore, world: World, settings: FeatureSettings) -> pl.LazyFrame:
-    """Per-account usage features from the coded request table (a few streaming passes over integers).
-
-    Each aggregation runs on its own: one plan holding them all needs the memory of all their hash
-    tables at once.
-    """
-    req = store.scan()
-    kinds = world["asns"].select("asn", pl.col("kind").alias("asn_kind"))
-    epoch = pl.col("ts").dt.epoch("s")
-    main = req.join(kinds, on="asn", how="left").group_by("acct").agg(
-        pl.len().alias("n_requests"),
-        pl.col("ts").min().alias("first_request"),
-        pl.col("ts").max().alias("last_request"),
-        (epoch // 86_400).n_unique().alias("active_days"),
-        (epoch // 3_600).approx_n_unique().alias("active_hours"),  # HyperLogLog: 2x faster, ~1% error
-        pl.col("input_tokens").cast(pl.Int64).sum().alias("input_tokens"),
-        pl.col("output_tokens").cast(pl.Int64).sum().alias("output_tokens"),
-        pl.col("asn").n_unique().alias("n_asns"),
-        pl.col("user_agent").n_unique().alias("n_user_agents"),
-        pl.col("key_id").n_unique().alias("n_keys_used"),
-        pl.col("prompt_hash").approx_n_unique().alias("n_prompt_hashes"),
-        *[(pl.col("asn_kind") == k).mean().alias(f"{k}_share") for k in ASN_KIND_SHARES],
-    ).collect(engine="streaming")
-    ips = req.group_by("acct").agg(pl.col("ip").n_unique().alias("n_ips"),
-                                   pl.col("prefix").n_unique().alias("n_prefixes")).collect(engine="streaming")
+    main, ips, week, mix, tmpl = store.per_account(
+        lambda r: r.join(kinds.lazy(), on="asn", how="left").group_by("acct").agg(
+            pl.len().alias("n_requests"),
+            pl.col("ts").min().alias("first_request"),
+            pl.col("ts").max().alias("last_request"),
+            (epoch // 86_400).n_unique().alias("active_days"),
+            (epoch // 3_600).n_unique().alias("active_hours"),
+            pl.col("input_tokens").cast(pl.Int64).sum().alias("input_tokens"),
+            pl.col("output_tokens").cast(pl.Int64).sum().alias("output_tokens"),
+            pl.col("asn").n_unique().alias("n_asns"),
+            pl.col("user_agent").n_unique().alias("n_user_agents"),
+            pl.col("key_id").n_unique().alias("n_keys_used"),
+            pl.col("prompt_hash").n_unique().alias("n_prompt_hashes"),
+            *[(pl.col("asn_kind") == k).mean().alias(f"{k}_share") for k in ASN_KIND_SHARES]),
+        lambda r: r.select("acct", "ip").unique(),
+        lambda r: r.group_by("acct", hour_of_week(pl.col("ts")).alias("how")).agg(pl.len().alias("n")),
+        lambda r: r.group_by("acct", "topic", "model").agg(pl.len().alias("n")),
+        lambda r: template_share(r, templates, settings),
+    )
     offsets = store.accounts().join(account_utc_offset(world["accounts"]), on="account_id").select("acct", "offset")
-    week = local_week_profile(req, offsets).lazy()
+    week = (week.lazy().join(offsets, on="acct", how="left")
+            .select("acct", ((pl.col("how") + pl.col("offset").fill_null(0)) % 168).alias("how"), "n"))
     hour, day = pl.col("how") % 24, pl.col("how") // 24
     share = lambda cond: (pl.col("n").filter(cond).sum() / pl.col("n").sum())  # noqa: E731
     timing = week.group_by("acct").agg(
@@ -84,21 +80,22 @@ def request_features(store: RequestStore, world: World, settings: FeatureSetting
              .group_by("acct").agg(
                  (_entropy_expr() / pl.lit(24).log()).alias("hour_entropy"),
                  (pl.col("n").max() / pl.col("n").sum()).alias("peak_hour_share")))
-    # Topic and model mix from one small table of (account, topic, model) counts.
-    mix = req.group_by("acct", "topic", "model").agg(pl.len().alias("n")).collect(engine="streaming").lazy()
+    networks = (ips.lazy().join(store.ip_prefixes(), on="ip", how="left").group_by("acct")
+                .agg(pl.len().alias("n_ips"), pl.col("prefix").n_unique().alias("n_prefixes")))
     capability = codes_of(list(settings.capability_topics))
-    topics = (mix.group_by("acct", "topic").agg(pl.col("n").sum())
+    topics = (mix.lazy().group_by("acct", "topic").agg(pl.col("n").sum())
               .group_by("acct").agg((_entropy_expr() / pl.lit(9).log()).alias("topic_entropy"),
                                     pl.len().alias("n_topics"),
                                     share(pl.col("topic").is_in(capability)).alias("capability_share")))
-    models = (mix.group_by("acct", "model").agg(pl.col("n").sum())
+    models = (mix.lazy().group_by("acct", "model").agg(pl.col("n").sum())
               .group_by("acct").agg((pl.col("n").max() / pl.col("n").sum()).alias("top_model_share"),
                                     pl.len().alias("n_models")))
     joined = (main.lazy().join(timing, on="acct", how="left")
               .join(hours, on="acct", how="left")
-              .join(ips.lazy(), on="acct", how="left")
+              .join(networks, on="acct", how="left")
               .join(topics, on="acct", how="left")
               .join(models, on="acct", how="left")
+              .join(tmpl.lazy(), on="acct", how="left")
               .with_columns(
                   (pl.col("n_requests") / pl.col("active_hours")).alias("requests_per_active_hour"),
                   (pl.col("n_requests") / pl.col("active_days")).alias("requests_per_active_day"),
@@ -164,9 +161,7 @@ def account_features(world: World, store: RequestStore, templates: pl.DataFrame,
     acc = world["accounts"].select("account_id", "created_at", "country", "plan",
                                    pl.col("org_id").is_not_null().alias("has_org"),
                                    pl.col("phone").is_not_null().alias("has_phone"))
-    tmpl = store.with_account_id(template_share(store.scan(), templates, settings)).collect(engine="streaming")
-    feats = (acc.join(request_features(store, world, settings), on="account_id", how="left")
-             .join(tmpl.lazy(), on="account_id", how="left")
+    feats = (acc.join(request_features(store, world, templates, settings), on="account_id", how="left")
              .join(payment_features(world), on="account_id", how="left")
              .join(key_features(world), on="account_id", how="left")
              .join(signup_features(world), on="account_id", how="left"))

@@ -20,6 +20,7 @@ edges at all. Edge weights are the sum over signals of the strongest value each 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -44,8 +45,7 @@ def email_pattern(email: pl.Expr) -> pl.Expr:
     return canonical_email(email).str.replace_all(r"\d+", "#")
 
 
-def shared_values(world: World, store: RequestStore, templates: pl.DataFrame, features: FeatureSettings,
-                  settings: LinkageSettings) -> pl.LazyFrame:
+def shared_values(world: World, usage: RequestUsage, settings: LinkageSettings) -> pl.LazyFrame:
     """Distinct (account_id, signal, value) rows for every enabled value-sharing signal."""
     acc = world["accounts"]
     on = set(settings.signals)
@@ -65,28 +65,26 @@ def shared_values(world: World, store: RequestStore, templates: pl.DataFrame, fe
     add("email_domain", acc, pl.col("email").str.to_lowercase().str.extract(r"@(.*)$", 1))
     add("org", acc, pl.col("org_id"))
     add("card", world["payments"], pl.col("card_fingerprint"))
-    if "request_ip" in on:  # the IP's code stands for it: only equality matters here
-        add("request_ip", store.with_account_id(store.scan().select("acct", "ip").unique()), pl.col("ip"))
+    add("request_ip", usage.account_ips, pl.col("ip"))  # the IP's code stands for it: only equality matters
     if "signup_burst" in on:
-        parts.append(signup_bursts(world, store, settings))
+        parts.append(signup_bursts(world, usage.ip_asn, settings))
     if "prompt_template" in on:
-        parts.append(store.with_account_id(account_templates(store.scan(), templates, features))
-                     .select("account_id", pl.lit("prompt_template").alias("signal"), "value"))
+        parts.append(usage.account_templates.select("account_id", pl.lit("prompt_template").alias("signal"), "value"))
     if not parts:
         return pl.LazyFrame(schema={"account_id": pl.String, "signal": pl.String, "value": pl.String})
     return pl.concat(parts).drop_nulls().filter(pl.col("value") != "").unique()
 
 
-def signup_bursts(world: World, store: RequestStore, settings: LinkageSettings) -> pl.LazyFrame:
+def signup_bursts(world: World, ip_asn: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
     """(account_id, "signup_burst", value) for signups in a burst: more signups from one network in one
     window than that network's own signup rate explains (at least 3, and `burst_excess` times the rate).
 
     The network is the signup address's ASN when the address appears in requests, else its /24.
+    `ip_asn`: (ip code, asn) of the addresses seen in requests.
     """
     window = settings.signup_burst_minutes * 60
-    ip_asn = store.scan().group_by(pl.col("ip").alias("__ip")).agg(pl.col("asn").min())
-    acc = (world["accounts"].with_columns(text_code(pl.col("signup_ip")).alias("__ip"))
-           .join(ip_asn, on="__ip", how="left")
+    acc = (world["accounts"].with_columns(text_code(pl.col("signup_ip")).alias("ip"))
+           .join(ip_asn, on="ip", how="left")
            .select("account_id", "created_at",
                    pl.coalesce(pl.col("asn").cast(pl.String), pl.col("signup_ip").str.replace(_PREFIX24, ""))
                    .alias("net"),
@@ -136,30 +134,30 @@ def value_edges(values: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame
     return _pair_edges(members, weight, settings)
 
 
-def activity_buckets(requests: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
-    """Distinct (acct, bucket) of activity in `sync_bucket_seconds` buckets."""
-    return requests.select("acct", (pl.col("ts").dt.epoch("s") // settings.sync_bucket_seconds)
-                           .alias("bucket")).unique()
+def sync_signatures(requests: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
+    """Per account (`acct`): its active `sync_bucket_seconds` buckets as a count, first and last bucket,
+    and `sync_minhashes` MinHash values of the set (per account: computable part by part)."""
+    buckets = requests.select("acct", (pl.col("ts").dt.epoch("s") // settings.sync_bucket_seconds)
+                              .alias("bucket")).unique()
+    return buckets.group_by("acct").agg(
+        pl.len().alias("n_buckets"), pl.col("bucket").min().alias("first"), pl.col("bucket").max().alias("last"),
+        *[pl.col("bucket").hash(seed=1000 + i).min().alias(f"m{i}") for i in range(settings.sync_minhashes)])
 
 
-def sync_edges(requests: pl.LazyFrame, accounts: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
+def sync_edges(signatures: pl.DataFrame, accounts: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
     """SynchroTrap-style edges between accounts active in the same time buckets beyond chance.
 
-    `requests`: coded requests (acct, ts); `accounts`: acct -> account_id.
+    `signatures`: `sync_signatures` of every account; `accounts`: acct -> account_id.
     """
-    if "sync" not in settings.signals:
+    if "sync" not in settings.signals or signatures.is_empty():
         return pl.LazyFrame(schema=EDGE_SCHEMA)
-    buckets = activity_buckets(requests, settings)
-    span = buckets.select((pl.col("bucket").max() - pl.col("bucket").min() + 1).alias("span")).collect()
-    n_buckets_total = float(span["span"][0] or 1)
+    n_buckets_total = float(signatures["last"].max() - signatures["first"].min() + 1)
     k = settings.sync_minhashes
-    sig = (buckets.group_by("acct").agg(
-        pl.len().alias("n_buckets"),
-        *[pl.col("bucket").hash(seed=1000 + i).min().alias(f"m{i}") for i in range(k)])
-        .filter(pl.col("n_buckets") >= settings.sync_min_buckets,
-                # Accounts busy in most buckets (a bot, a relay) coincide with everyone: not evidence.
-                pl.col("n_buckets") <= settings.sync_max_density * n_buckets_total)
-        .join(accounts, on="acct").drop("acct").collect(engine="streaming"))
+    sig = (signatures.lazy().filter(
+        pl.col("n_buckets") >= settings.sync_min_buckets,
+        # Accounts busy in most buckets (a bot, a relay) coincide with everyone: not evidence.
+        pl.col("n_buckets") <= settings.sync_max_density * n_buckets_total)
+        .join(accounts, on="acct").drop("acct", "first", "last").collect())
     if sig.height < 2:
         return pl.LazyFrame(schema=EDGE_SCHEMA)
     rows = settings.sync_band_rows
@@ -200,15 +198,38 @@ def combine_edges(signal_edges: pl.LazyFrame, settings: LinkageSettings) -> pl.L
         .sort("src", "dst"))
 
 
+@dataclass(frozen=True)
+class RequestUsage:
+    """What linkage needs from the request table, gathered in one pass over the request store."""
+
+    account_ips: pl.LazyFrame  # account_id, ip (code): distinct
+    ip_asn: pl.LazyFrame  # ip (code), asn
+    account_templates: pl.LazyFrame  # account_id, value ("band:value" of a template the account uses)
+    signatures: pl.DataFrame  # acct, n_buckets, first, last, m0.. (`sync_signatures`)
+
+
+def request_usage(store: RequestStore, templates: pl.DataFrame, features: FeatureSettings,
+                  settings: LinkageSettings) -> RequestUsage:
+    """One pass over the store's parts for every request-side input of linkage."""
+    ips, ip_asn, uses, sigs = store.per_account(
+        lambda r: r.select("acct", "ip").unique(),
+        lambda r: r.group_by("ip").agg(pl.col("asn").min()),
+        lambda r: account_templates(r, templates, features),
+        lambda r: sync_signatures(r, settings))
+    return RequestUsage(account_ips=store.with_account_id(ips.lazy()),
+                        ip_asn=ip_asn.lazy().group_by("ip").agg(pl.col("asn").min()),
+                        account_templates=store.with_account_id(uses.lazy()), signatures=sigs)
+
+
 def build_edges(world: World, store: RequestStore, templates: pl.DataFrame, features: FeatureSettings,
                 settings: LinkageSettings) -> pl.LazyFrame:
     """The linkage graph of `world`: edges src, dst, weight, reasons (src < dst, one per pair).
 
     `store` holds the world's requests (`request_store.build_store`).
     """
-    # Materialised once: polars would otherwise plan the shared scans of requests more than once.
-    values = shared_values(world, store, templates, features, settings).collect(engine="streaming")
+    usage = request_usage(store, templates, features, settings)
+    # Materialised once: polars would otherwise plan the shared inputs more than once.
+    values = shared_values(world, usage, settings).collect(engine="streaming")
     edges = pl.concat([value_edges(values.lazy(), settings).collect(engine="streaming"),
-                       sync_edges(store.scan(), store.accounts(), settings).collect(engine="streaming")])
+                       sync_edges(usage.signatures, store.accounts(), settings).collect(engine="streaming")])
     return combine_edges(edges.lazy(), settings)
-

@@ -83,7 +83,7 @@ def _detect(world: World, s: DetectSettings, progress: Progress | None, previous
     with timer.stage("store"):
         store = build_store(world, store_dir, s.features.store_rows_per_part)
     with timer.stage("templates"):
-        templates = find_templates(store.scan(), s.features)
+        templates = find_templates(store.parts, s.features)
     with timer.stage("features"):
         features = account_features(world, store, templates, s.features).collect(engine="streaming")
     with timer.stage("linkage"):

@@ -7,7 +7,7 @@ a compact copy where
 
 * `acct` (UInt32) is the account's position in the sorted accounts table,
 * every other text column (key_id, model, ip, user_agent, topic) is a 64-bit hash code of its text
-  (`text_code`), plus `prefix`, the code of the IP's /24 network,
+  (`text_code`),
 * numbers and times keep the contract's dtypes.
 
 Text is hashed once per distinct value of a batch (Parquet's dictionary), not once per row. The same
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +41,7 @@ CODED = ("key_id", "model", "ip", "user_agent", "topic")
 LOOKUPS = ("key_id", "model", "ip", "topic")
 STORE_SCHEMA = pl.Schema({
     "acct": pl.UInt32, "ts": pl.Datetime("us", "UTC"), "key_id": pl.UInt64, "model": pl.UInt64,
-    "input_tokens": pl.Int32, "output_tokens": pl.Int32, "ip": pl.UInt64, "prefix": pl.UInt64, "asn": pl.Int32,
+    "input_tokens": pl.Int32, "output_tokens": pl.Int32, "ip": pl.UInt64, "asn": pl.Int32,
     "user_agent": pl.UInt64, "prompt_hash": pl.UInt64, "topic": pl.UInt64,
 })
 #: What `RequestStore.requests_of` returns: the contract's request columns but the user agent.
@@ -79,6 +79,23 @@ class RequestStore:
     def part_files(self) -> list[str]:
         return [f"part-{i:04d}.parquet" for i in range(len(self.bounds) - 1)]
 
+    def parts(self) -> Iterator[pl.LazyFrame]:
+        """The coded requests one part at a time, each read into memory once.
+
+        Every account's requests are in one part, so any per-account aggregate computed part by part
+        and concatenated is exact; and a part's hash tables are small (fast, little memory).
+        """
+        for f in self.part_files():
+            yield pl.read_parquet(self.path / f).lazy()
+
+    def per_account(self, *plans: Callable[[pl.LazyFrame], pl.LazyFrame]) -> list[pl.DataFrame]:
+        """Run per-account aggregations on every part (see `parts`) and concatenate each one's results."""
+        out: list[list[pl.DataFrame]] = [[] for _ in plans]
+        for part in self.parts():
+            for acc, frame in zip(out, pl.collect_all([plan(part) for plan in plans])):
+                acc.append(frame)
+        return [pl.concat(frames) for frames in out]
+
     def accounts(self) -> pl.LazyFrame:
         """acct -> account_id for every account of the world."""
         return pl.scan_parquet(self.path / "accounts.parquet")
@@ -113,6 +130,11 @@ class RequestStore:
             out = out.join(text.rename({"code": col, "text": f"__{col}"}), on=col, how="left")
         return (out.sort("ts", "account_id", maintain_order=True)
                 .select(*[pl.col(f"__{c}").alias(c) if c in LOOKUPS else pl.col(c) for c in _DECODED]))
+
+    def ip_prefixes(self) -> pl.LazyFrame:
+        """ip code -> code of its /24 network (text up to the last dot), for every IP seen."""
+        return self.lookup("ip").select(pl.col("code").alias("ip"),
+                                        text_code(pl.col("text").str.replace(_PREFIX24, "")).alias("prefix"))
 
     def accounts_with(self, column: str, text: str, limit: int = 10_000) -> pl.Series:
         """Ids of accounts with a request whose `column` (one of LOOKUPS) is `text` (at most `limit`)."""
@@ -230,8 +252,6 @@ def _encode(batch: pa.Table, accounts: _CodeIndex, keys: _CodeIndex | None, asns
         cols[c] = code.gather(idx)
         if c in LOOKUPS:
             lookups[c].append(pl.DataFrame({"code": code, "text": texts}))
-        if c == "ip":
-            cols["prefix"] = text_code(texts.str.replace(_PREFIX24, "")).gather(idx)
         if c == "key_id" and keys is not None:
             known, _ = keys.find(texts)
             if not known.all():

@@ -9,7 +9,12 @@ test still holds when real prompt SimHashes are not uniformly distributed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
+import numpy as np
 import polars as pl
+
+from farmhunt.errors import ConfigError
 
 from farmhunt.settings import FeatureSettings
 
@@ -20,17 +25,34 @@ def _bands(settings: FeatureSettings) -> list[tuple[int, pl.Expr]]:
     return [(b, (pl.col("prompt_hash") // (2 ** (bits * b))) % size) for b in range(64 // bits)]
 
 
-def find_templates(requests: pl.LazyFrame, settings: FeatureSettings) -> pl.DataFrame:
+def band_counts(parts: Callable[[], Iterable[pl.LazyFrame]], settings: FeatureSettings) -> pl.DataFrame:
+    """Requests per SimHash band value: band, value, n_requests (values never seen left out).
+
+    A bincount per band and part: band values are small integers (2**bits of them).
+    """
+    bits = settings.template_band_bits
+    if not 1 <= bits <= 20 or 64 % bits:
+        raise ConfigError(f"features.template_band_bits = {bits}: must divide 64 and be at most 20")
+    size, nb = 2**bits, 64 // bits
+    totals = np.zeros((nb, size), np.int64)
+    for part in parts():
+        h = part.select("prompt_hash").collect().to_series().to_numpy()
+        for b in range(nb):
+            totals[b] += np.bincount(((h >> np.uint64(bits * b)) & np.uint64(size - 1)).astype(np.int64),
+                                     minlength=size)
+    band, value = np.nonzero(totals)
+    return pl.DataFrame({"band": band.astype(np.int32), "value": value.astype(np.uint64),
+                         "n_requests": totals[band, value]})
+
+
+def find_templates(parts: Callable[[], Iterable[pl.LazyFrame]], settings: FeatureSettings) -> pl.DataFrame:
     """Band values that mark prompt templates: band, value, n_requests, n_accounts (a small table).
 
-    `requests` is the coded request table of the request store (accounts as `acct`).
-
-    Two passes: integer counts of every band value (cheap), then distinct accounts only for the
-    few values that are hot.
+    `parts()` yields the coded request table (accounts as `acct`) in parts that each hold whole
+    accounts (`RequestStore.parts`). Two passes: counts of every band value (cheap), then distinct
+    accounts only for the few values that are hot, added up over parts.
     """
-    bands = pl.concat([requests.select(pl.lit(b, pl.Int32).alias("band"), expr.alias("value"))
-                       for b, expr in _bands(settings)])
-    counts = bands.group_by("band", "value").agg(pl.len().alias("n_requests")).collect(engine="streaming")
+    counts = band_counts(parts, settings)
     schema = {"band": pl.Int32, "value": pl.UInt64, "n_requests": pl.UInt32, "n_accounts": pl.UInt32}
     if counts.is_empty():
         return pl.DataFrame(schema=schema)
@@ -43,12 +65,13 @@ def find_templates(requests: pl.LazyFrame, settings: FeatureSettings) -> pl.Data
            .select("band", "value", "n_requests"))
     if hot.is_empty():
         return pl.DataFrame(schema=schema)
-    users = pl.concat([
-        requests.select("acct", expr.alias("value"))
+    users = [pl.concat([
+        part.select("acct", expr.alias("value"))
         .filter(pl.col("value").is_in(hot.filter(pl.col("band") == b)["value"].implode()))
         .group_by("value").agg(pl.col("acct").n_unique().alias("n_accounts"))
         .with_columns(pl.lit(b, pl.Int32).alias("band"))
-        for b, expr in _bands(settings)]).collect(engine="streaming")
+        for b, expr in _bands(settings)]).collect() for part in parts()]
+    users = pl.concat(users).group_by("band", "value").agg(pl.col("n_accounts").sum())
     return (hot.join(users, on=["band", "value"], how="left")
             .with_columns(pl.col("n_accounts").fill_null(0).cast(pl.UInt32), pl.col("n_requests").cast(pl.UInt32))
             .select(list(schema)).sort("band", "value"))

@@ -11,7 +11,7 @@ import pytest
 
 from farmhunt.communities import leiden, map_to_previous, stable_cluster_id
 from farmhunt.errors import ConfigError
-from farmhunt.linkage import canonical_email, combine_edges, email_pattern, sync_edges, value_edges
+from farmhunt.linkage import canonical_email, combine_edges, email_pattern, sync_edges, sync_signatures, value_edges
 from farmhunt.settings import CommunitySettings, FeatureSettings, LinkageSettings, load_settings
 from farmhunt.templates import find_templates, template_share
 
@@ -78,7 +78,9 @@ def test_sync_edges_find_lockstep_accounts_not_independent_ones() -> None:
         rows += [(acct, int(s) * 600 + int(rng.integers(0, 600)), 0) for s in slots]
     for acct in ("solo1", "solo2"):
         rows += [(acct, int(s) * 600, 0) for s in rng.choice(6 * 24 * 14, 200, replace=False)]
-    edges = sync_edges(*_requests(rows), LinkageSettings()).collect()
+    req, accounts = _requests(rows)
+    s = LinkageSettings()
+    edges = sync_edges(sync_signatures(req, s).collect(), accounts, s).collect()
     pairs = {tuple(sorted(p)) for p in edges.select("src", "dst").iter_rows()}
     assert pairs == {("farm1", "farm2"), ("farm1", "farm3"), ("farm2", "farm3")}
     assert edges["weight"].min() > 0.8
@@ -95,7 +97,7 @@ def test_templates_found_by_banding_with_bit_flips() -> None:
         rows.append((f"o{i % 50}", i, int(rng.integers(0, 2**63))))
     req, accounts = _requests(rows)
     s = FeatureSettings()
-    templates = find_templates(req, s)
+    templates = find_templates(lambda: [req], s)
     assert templates.height >= 1
     assert templates["n_accounts"].min() >= 8  # (an organic prompt may collide with one band by chance)
     share = dict(template_share(req, templates, s).join(accounts, on="acct")
