@@ -72,6 +72,19 @@ WEEK_TABLE = np.array([WEEK[n] for n in PROFILE_NAMES])
 QUANT = 4096  # resolution of the inverse-CDF lookup tables
 
 
+class Categorical:
+    """Category indices drawn with fixed probabilities `p`: exactly what `rng.choice(len(p), n, p=p)`
+    returns for the same generator state, without validating `p` again on every call (that
+    validation costs more than the draw for the small groups rings make)."""
+
+    def __init__(self, p: np.ndarray | list[float]):
+        cdf = np.asarray(p, float).cumsum()
+        self.cdf = cdf / cdf[-1]
+
+    def __call__(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return self.cdf.searchsorted(rng.random(n), side="right")
+
+
 def quantile_table(weights: np.ndarray) -> np.ndarray:
     """Rows of categorical weights -> (rows, QUANT) lookup: value = table[row, int(u * QUANT)]."""
     w = np.asarray(weights, float)

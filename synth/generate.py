@@ -8,6 +8,7 @@ an id, a row position or a dictionary order tells which group an account came fr
 from __future__ import annotations
 
 import concurrent.futures as cf
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,31 +28,78 @@ from synth.behaviour import MODELS
 from synth.config import WorldConfig, config_to_dict, ring_params
 from synth.identity import COUNTRY_CODES
 from synth.population import generate_population
-from synth.requests import RequestEmitter
+from synth.requests import RequestChunk, RequestEmitter
 from synth.rings import KINDS
 from synth.rings.base import RingContext
 from synth.world import US_PER_DAY, US_PER_H, US_PER_S, AccountBlock, Builder, concat_blocks
-from synth.writer import RequestWriter, write_manifest, write_table
+from synth.writer import COMPACT_COLUMNS, RequestWriter, compact_codes, write_manifest, write_table
 
 Progress = Callable[[str, int, int], None]
+
+
+# byte -> its two lower-case hex digits, as one little-endian uint16 (first digit in the low byte)
+_HEX2 = np.array([ord(f"{b:02x}"[0]) | ord(f"{b:02x}"[1]) << 8 for b in range(256)], np.uint16)
 
 
 def hex_ids(rng: np.random.Generator, n: int, prefix: str, nbytes: int) -> pl.Series:
     """n random-looking ids `prefix` + 2*nbytes hex chars (unique with overwhelming probability)."""
     if n == 0:
         return pl.Series([], dtype=pl.String)
-    raw = np.frombuffer(rng.bytes(n * nbytes).hex().encode(), dtype=f"S{2 * nbytes}")
-    s = pl.Series(raw).cast(pl.String)
-    out = (prefix + s) if prefix else s
-    if out.n_unique() != n:  # astronomically unlikely; keep ids unique anyway
-        return hex_ids(rng, n, prefix, nbytes + 1)
-    return out
+    raw = np.frombuffer(rng.bytes(n * nbytes), np.uint8).reshape(n, nbytes)
+    head = np.zeros((n, 8), np.uint8)  # distinct first 8 bytes: distinct ids (else compare whole ids)
+    head[:, :min(8, nbytes)] = raw[:, :8]
+    h = np.sort(head.view(np.uint64).ravel())
+    if (h[1:] == h[:-1]).any() and len(np.unique(raw.view(np.dtype((np.void, nbytes))).ravel())) != n:
+        return hex_ids(rng, n, prefix, nbytes + 1)  # astronomically unlikely; keep ids unique anyway
+    # fixed-width strings written straight into an Arrow buffer: prefix, then two hex digits per byte
+    p = np.frombuffer(prefix.encode(), np.uint8)
+    w = len(p) + 2 * nbytes
+    buf = np.empty((n, w), np.uint8)
+    buf[:, :len(p)] = p
+    buf[:, len(p):] = _HEX2[raw].view(np.uint8)
+    return _string_series(np.arange(0, (n + 1) * w, w, dtype=np.int64), buf)
+
+
+def _string_series(offsets: np.ndarray, data: np.ndarray) -> pl.Series:
+    """A String series over int64 `offsets` into the utf-8 bytes `data` (zero-copy, via Arrow)."""
+    arr = pa.Array.from_buffers(pa.large_string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return pl.Series(_CArray(arr))
+
+
+class _CArray:
+    """Hands an Arrow array to polars through the Arrow C data interface only (zero-copy): polars'
+    pyarrow path (`pl.from_arrow`) first imports pyarrow.compute, a tenth of a second per run."""
+
+    def __init__(self, array: pa.Array):
+        self.array = array
+
+    def __arrow_c_array__(self, requested_schema: object = None) -> tuple[object, object]:
+        return self.array.__arrow_c_array__(requested_schema)
+
+
+_OCTET_LEN = np.array([len(str(v)) for v in range(256)])
+_OCTET_DIGITS = np.array([[ord(c) for c in f"{v:<3}"] for v in range(256)], np.uint8)  # left-aligned
 
 
 def ip_strings(ips: np.ndarray) -> pl.Series:
-    s = pl.Series(ips.astype(np.int64))
-    return pl.select(pl.concat_str([((s // (1 << sh)) % 256).cast(pl.String) for sh in (24, 16, 8, 0)],
-                                   separator=".")).to_series()
+    """Dotted-quad strings of IPv4 addresses (ints), written straight into an Arrow string buffer."""
+    ips = np.asarray(ips, np.int64)
+    n = len(ips)
+    octets = np.stack([(ips >> sh) & 255 for sh in (24, 16, 8, 0)], axis=1)
+    lens = _OCTET_LEN[octets]
+    off = np.zeros(n + 1, np.int64)
+    np.cumsum(lens.sum(axis=1) + 3, out=off[1:])
+    data = np.empty(int(off[-1]), np.uint8)
+    pos = off[:-1].copy()
+    for k in range(4):
+        if k:
+            data[pos] = ord(".")
+            pos += 1
+        for j in range(3):
+            m = lens[:, k] > j
+            data[pos[m] + j] = _OCTET_DIGITS[octets[m, k], j]
+        pos += lens[:, k]
+    return _string_series(off, data)
 
 
 def build_blocks(b: Builder, cfg: WorldConfig) -> tuple[list[AccountBlock], list[dict]]:
@@ -75,6 +123,13 @@ def build_blocks(b: Builder, cfg: WorldConfig) -> tuple[list[AccountBlock], list
             rings.append({"ring_id": ring_id, "kind": spec.kind, "is_fraud": kind.is_fraud, "size": size,
                           "camouflage": spec.camouflage, "config_index": i})
     return blocks, rings
+
+
+# Chunks made ahead of the writer: enough that the emitter thread keeps working while the main
+# thread builds and writes the account-level tables, bounded in rows so big worlds stay within memory.
+_AHEAD_ROWS = 2_000_000
+_AHEAD_MAX = 16
+_WORKERS = 1
 
 
 def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
@@ -107,12 +162,115 @@ def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
     acc["created"] = np.minimum(acc["created"], b.t_end - US_PER_S)
     acc["start_day"] = np.maximum(acc["start_day"], np.maximum(b.day_of(acc["created"]) + 1, 0))
 
-    account_id = hex_ids(rng, n, "acct_", 8)
     ip_int, ip_asn_idx = b.ip_table()
     uniq, ip_unique = np.unique(ip_int, return_inverse=True)
     ip_asn_number = np.zeros(len(uniq), np.int32)
     ip_asn_number[ip_unique] = b.asn_number[ip_asn_idx]
-    ip_str = ip_strings(uniq)
+
+    # ---- api keys: a first key after signup, rotations at day boundaries, revoked at bans
+    krng = b.rng("keys")
+    rot = acc["rotation_days"]
+    span = np.maximum(acc["end_day"] - acc["start_day"], 0)
+    n_rot = np.where(np.isfinite(rot), np.floor(span / np.where(np.isfinite(rot), rot, 1.0)), 0).astype(np.int64)
+    n_rot = np.minimum(n_rot, np.maximum(span - 1, 0))
+    key_n = 1 + n_rot
+    key_acct = np.repeat(np.arange(n), key_n)
+    key_off = np.concatenate([[0], np.cumsum(key_n)[:-1]]).astype(np.int64)
+    kj = np.arange(len(key_acct)) - key_off[key_acct]
+    rot_k = np.where(np.isfinite(rot), rot, 1.0)[key_acct]
+    key_start = np.where(kj == 0, -10**6, acc["start_day"][key_acct] + np.maximum(1, np.round(kj * rot_k))).astype(np.int64)
+    # keep starts strictly increasing per account
+    key_start = np.where(kj == 0, key_start, np.maximum(key_start, acc["start_day"][key_acct] + kj))
+
+    # ---- requests are made in a worker thread from here on (numpy releases the GIL), while this
+    # thread builds the account-level tables and then writes chunk after chunk
+    emitter = RequestEmitter(
+        seed=config.seed, t0=b.t0, days=b.days, acc=acc, ip_unique=ip_unique, ip_asn_number=ip_asn_number,
+        key_off=key_off, key_n=key_n, key_start=key_start, tgroups=b.tgroups,
+        tpl_hash=np.array(b.tpl_hash, np.uint64), tpl_topic=np.array(b.tpl_topic, np.int64),
+        sync_slots=np.array(b.sync_slots, np.int64), sync_jitter=np.array(b.sync_jitter, float),
+        sample_rate=config.prompt_sample_rate, sample_cap=config.prompt_sample_cap)
+    chunks = [range(d, min(d + config.chunk_days, b.days)) for d in range(0, b.days, config.chunk_days)]
+    live_days = np.clip(np.minimum(acc["end_day"], b.days) - np.maximum(acc["start_day"], 0), 0, None)
+    per_chunk = max(float(acc["rate"] @ (acc["p_active"] * live_days)) / len(chunks), 1.0)
+    ahead = int(np.clip(_AHEAD_ROWS / per_chunk, 2, _AHEAD_MAX))
+    n_values = {"account_id": n, "key_id": len(key_acct), "ip": len(uniq), "user_agent": len(b.ua)}
+
+    def make(i: int) -> tuple[RequestChunk, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Chunk i and its per-row-group dictionary codes (made in the worker, to spare the writer)."""
+        ch = emitter.chunk(i, chunks[i])
+        return ch, {col: compact_codes(getattr(ch, attr), n_values[col]) for col, attr in COMPACT_COLUMNS.items()}
+
+    with cf.ThreadPoolExecutor(_WORKERS, thread_name_prefix="synth-requests") as pool:
+        futures: deque[cf.Future] = deque()
+        submitted = 0
+
+        def submit_ahead() -> None:
+            nonlocal submitted
+            while submitted < len(chunks) and len(futures) < ahead:
+                futures.append(pool.submit(make, submitted))
+                submitted += 1
+
+        submit_ahead()
+        try:
+            # ids first: the request writer needs the dictionaries of account, key and IP strings
+            account_id = hex_ids(rng, n, "acct_", 8)  # the stream that drew the signup-order tie-breaks
+            key_ids = hex_ids(b.rng("key-ids"), len(key_acct), "key_", 12)  # key index (account order) -> id
+            ip_str = ip_strings(uniq)
+            dicts = {
+                "account_id": account_id.to_arrow(), "key_id": key_ids.to_arrow(), "model": pa.array(list(MODELS)),
+                "ip": ip_str.to_arrow(), "user_agent": pa.array(list(b.ua)), "topic": pa.array(list(TOPICS)),
+            }
+            out = Path(out)
+            rows: dict[str, int] = {}
+            samples: list[dict[str, np.ndarray]] = []
+            with atomic_dir(out) as tmp:
+                writer = RequestWriter(tmp, fmt, dicts)
+
+                def write_requests() -> int:
+                    """Write chunk after chunk as they come (in a thread: pyarrow releases the GIL)."""
+                    step("requests", 0, len(chunks))
+                    for i in range(len(chunks)):
+                        ch, compacted = futures.popleft().result()
+                        submit_ahead()
+                        writer.write(ch, compacted)
+                        samples.append({"ts": ch.ts[ch.sample], "account": ch.account[ch.sample],
+                                        "hash": ch.prompt_hash[ch.sample], "tpl": ch.sample_tpl,
+                                        "topic": ch.topic[ch.sample]})
+                        step("requests", i + 1, len(chunks))
+                    writer.close()
+                    return writer.rows
+
+                with cf.ThreadPoolExecutor(1, thread_name_prefix="synth-writer") as wpool:
+                    written = wpool.submit(write_requests)
+                    tables = _account_tables(b, blocks, acc, which, inv, account_id, key_ids, ip_str, ip_unique,
+                                             key_acct, key_n, key_start, kj, krng)
+                    for name in ("accounts", "payments", "api_keys", "asns", "labels"):
+                        write_table(tables[name], tmp, name, fmt)
+                        rows[name] = tables[name].height
+                    rows["requests"] = written.result()
+                prompts = _prompts(b, samples, account_id, acc)
+                write_table(prompts, tmp, "prompts", fmt)
+                rows["prompts"] = prompts.height
+                manifest = write_manifest(tmp, version=GENERATOR_VERSION, config=config_to_dict(config),
+                                          seed=config.seed, rows=rows, rings=rings, fmt=fmt)
+        finally:
+            for f in futures:
+                f.cancel()
+    step("done", 1, 1)
+    labels = tables["labels"]
+    assert (labels["ring_kind"] == BENIGN_KIND).sum() == config.benign.accounts
+    per_kind = labels.group_by("ring_kind").agg(pl.len().alias("accounts"), pl.col("ring_id").n_unique().alias("rings"))
+    return {"out": str(out), "rows": rows, "rings": rings, "manifest": manifest,
+            "accounts_per_kind": {r["ring_kind"]: r["accounts"] for r in per_kind.iter_rows(named=True)}}
+
+
+def _account_tables(b: Builder, blocks: list[AccountBlock], acc: dict[str, np.ndarray], which: np.ndarray,
+                    inv: np.ndarray, account_id: pl.Series, key_ids: pl.Series, ip_str: pl.Series,
+                    ip_unique: np.ndarray, key_acct: np.ndarray, key_n: np.ndarray, key_start: np.ndarray,
+                    kj: np.ndarray, krng: np.random.Generator) -> dict[str, pl.DataFrame]:
+    """The accounts, payments, api_keys, labels and asns tables."""
+    n = len(which)
 
     # ---- accounts
     dev_ids = hex_ids(b.rng("devices"), b.n_devices, "", 16)
@@ -162,20 +320,7 @@ def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
             np.concatenate([bl.pay_status for bl in blocks])[porder]], dtype=pl.String),
     }, schema=PAYMENTS.schema)
 
-    # ---- api keys: a first key after signup, rotations at day boundaries, revoked at bans
-    krng = b.rng("keys")
-    rot = acc["rotation_days"]
-    span = np.maximum(acc["end_day"] - acc["start_day"], 0)
-    n_rot = np.where(np.isfinite(rot), np.floor(span / np.where(np.isfinite(rot), rot, 1.0)), 0).astype(np.int64)
-    n_rot = np.minimum(n_rot, np.maximum(span - 1, 0))
-    key_n = 1 + n_rot
-    key_acct = np.repeat(np.arange(n), key_n)
-    key_off = np.concatenate([[0], np.cumsum(key_n)[:-1]]).astype(np.int64)
-    kj = np.arange(len(key_acct)) - key_off[key_acct]
-    rot_k = np.where(np.isfinite(rot), rot, 1.0)[key_acct]
-    key_start = np.where(kj == 0, -10**6, acc["start_day"][key_acct] + np.maximum(1, np.round(kj * rot_k))).astype(np.int64)
-    # keep starts strictly increasing per account
-    key_start = np.where(kj == 0, key_start, np.maximum(key_start, acc["start_day"][key_acct] + kj))
+    # ---- api keys (their schedule was drawn with the emitter's inputs)
     created_first = acc["created"][key_acct] + (krng.uniform(60, 2 * 3600, len(key_acct)) * US_PER_S).astype(np.int64)
     created_first = np.minimum(created_first, np.maximum(b.t0 + acc["start_day"][key_acct] * US_PER_DAY - US_PER_S,
                                                          acc["created"][key_acct] + US_PER_S))
@@ -190,7 +335,6 @@ def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
     last = ~has_next & (ban >= 0)
     revoked[last] = ban[last]
     korder = np.lexsort((key_acct, key_created))
-    key_ids = hex_ids(b.rng("key-ids"), len(key_acct), "key_", 12)
     api_keys = pl.DataFrame({
         "key_id": key_ids.gather(korder),
         "account_id": account_id.gather(key_acct[korder]),
@@ -211,54 +355,7 @@ def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
         "asn": b.asn_number, "org": b.asn_org,
         "kind": pl.Series(np.array(ASN_KINDS, dtype=object)[b.asn_kind], dtype=pl.String),
     }, schema=ASNS.schema).sort("asn")
-    assert (kinds[which] == BENIGN_KIND).sum() == config.benign.accounts
-
-    emitter = RequestEmitter(
-        seed=config.seed, t0=b.t0, days=b.days, acc=acc, ip_unique=ip_unique, ip_asn_number=ip_asn_number,
-        key_off=key_off, key_n=key_n, key_start=key_start, tgroups=b.tgroups,
-        tpl_hash=np.array(b.tpl_hash, np.uint64), tpl_topic=np.array(b.tpl_topic, np.int64),
-        sync_slots=np.array(b.sync_slots, np.int64), sync_jitter=np.array(b.sync_jitter, float),
-        sample_rate=config.prompt_sample_rate, sample_cap=config.prompt_sample_cap)
-    key_dict = pa.array(key_ids.to_arrow()).take(pa.array(np.argsort(korder)))  # key index (account order) -> id
-    dicts = {
-        "account_id": account_id.to_arrow(), "key_id": key_dict, "model": pa.array(list(MODELS)),
-        "ip": ip_str.to_arrow(), "user_agent": pa.array(list(b.ua)), "topic": pa.array(list(TOPICS)),
-    }
-
-    out = Path(out)
-    rows: dict[str, int] = {}
-    samples: list[dict[str, np.ndarray]] = []
-    chunks = [range(d, min(d + config.chunk_days, b.days)) for d in range(0, b.days, config.chunk_days)]
-    with atomic_dir(out) as tmp:
-        for name, df in (("accounts", accounts), ("payments", payments), ("api_keys", api_keys),
-                         ("asns", asns), ("labels", labels)):
-            write_table(df, tmp, name, fmt)
-            rows[name] = df.height
-        step("requests", 0, len(chunks))
-        writer = RequestWriter(tmp, fmt, dicts)
-        # Make chunk k+1 in a thread while chunk k is written (numpy and pyarrow release the GIL).
-        with cf.ThreadPoolExecutor(1) as pool:
-            fut = pool.submit(emitter.chunk, 0, chunks[0])
-            for i in range(len(chunks)):
-                ch = fut.result()
-                if i + 1 < len(chunks):
-                    fut = pool.submit(emitter.chunk, i + 1, chunks[i + 1])
-                writer.write(ch)
-                samples.append({"ts": ch.ts[ch.sample], "account": ch.account[ch.sample],
-                                "hash": ch.prompt_hash[ch.sample], "tpl": ch.sample_tpl,
-                                "topic": ch.topic[ch.sample]})
-                step("requests", i + 1, len(chunks))
-        writer.close()
-        rows["requests"] = writer.rows
-        prompts = _prompts(b, samples, account_id, acc)
-        write_table(prompts, tmp, "prompts", fmt)
-        rows["prompts"] = prompts.height
-        manifest = write_manifest(tmp, version=GENERATOR_VERSION, config=config_to_dict(config), seed=config.seed,
-                                  rows=rows, rings=rings, fmt=fmt)
-    step("done", 1, 1)
-    per_kind = labels.group_by("ring_kind").agg(pl.len().alias("accounts"), pl.col("ring_id").n_unique().alias("rings"))
-    return {"out": str(out), "rows": rows, "rings": rings, "manifest": manifest,
-            "accounts_per_kind": {r["ring_kind"]: r["accounts"] for r in per_kind.iter_rows(named=True)}}
+    return {"accounts": accounts, "payments": payments, "api_keys": api_keys, "asns": asns, "labels": labels}
 
 
 def _prompts(b: Builder, samples: list[dict[str, np.ndarray]], account_id: pl.Series,
@@ -268,7 +365,9 @@ def _prompts(b: Builder, samples: list[dict[str, np.ndarray]], account_id: pl.Se
     m = len(s["ts"])
     rng = b.rng("prompt-text")
     pools = b.pools
-    tpl_text = np.array(b.tpl_text + [""], dtype=object)
+    used = np.flatnonzero(np.bincount(s["tpl"][s["tpl"] >= 0], minlength=len(b.tpl_hash)))
+    tpl_text = np.full(len(b.tpl_hash) + 1, "", dtype=object)  # index -1 (organic) -> ""
+    tpl_text[used] = b.template_text(used)
     words = pools.words
     filler = words[rng.integers(0, len(words), m)] + " " + words[rng.integers(0, len(words), m)]
     sent = pools.sentences

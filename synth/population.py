@@ -11,7 +11,7 @@ import numpy as np
 
 from synth.behaviour import P
 from synth.config import BenignConfig
-from synth.world import US_PER_DAY, AccountBlock, Builder, phones
+from synth.world import US_PER_DAY, AccountBlock, Builder
 
 
 def generate_population(b: Builder, cfg: BenignConfig) -> AccountBlock:
@@ -22,7 +22,7 @@ def generate_population(b: Builder, cfg: BenignConfig) -> AccountBlock:
     # Existing accounts: older ones rarer (growth), up to history_days before the window.
     before = (rng.random(n) ** 1.6) * cfg.history_days
     created = b.t0 - (before * US_PER_DAY).astype(np.int64)
-    blk = b.block(n, rng, created=created)
+    blk = b.block(n, rng, created=created, phone_frac=cfg.phone_frac)
     if new.any():
         blk.created[new] = b.signup_times(int(new.sum()), rng, 0, b.days, tz=blk.tz[new])
     blk.start_day = np.maximum(b.day_of(blk.created) + 1, 0)
@@ -35,7 +35,6 @@ def generate_population(b: Builder, cfg: BenignConfig) -> AccountBlock:
     blk.p_active = np.clip(rng.beta(a, a * (1 - m) / m, n), 0.02, 1.0)
     dormant = rng.random(n) < cfg.dormant_frac
     blk.rate[dormant] = 0.0
-    blk.phone = phones(blk.country, rng, cfg.phone_frac)
 
     # Diurnal habits.
     u = rng.random(n)

@@ -3,6 +3,11 @@
 No per-row Python: counts come from Poisson draws per account-day, every column from numpy index
 arrays into small tables. Each chunk has its own RNG stream (seed, chunk), so chunks can be made in
 any order (or ahead, in a thread) and the output is identical for the same config and seed.
+
+A chunk is made in two passes: first who sends a request and when (per day), then the rows are put
+in time order and every other column is drawn directly in that order, so no column has to be
+permuted afterwards. The time order is a plain sort of unique 64-bit keys (time, then row number),
+i.e. exactly the stable order by time, without a stable argsort.
 """
 
 from __future__ import annotations
@@ -13,7 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.behaviour import HOUR_Q, MODEL_Q, QUANT, TOKENS_IN, TOKENS_OUT, TOPIC_Q, WEEK_TABLE
-from synth.world import US_PER_DAY, US_PER_S
+from synth.world import US_PER_DAY, US_PER_H, US_PER_S
+
+_LANE = 1 << 16          # random lanes are uint16: probabilities become thresholds out of 65,536
+_QSHIFT = 16 - QUANT.bit_length() + 1  # lane >> _QSHIFT is a quantile-table column (QUANT = 4096: 12 bits)
+assert 1 << (16 - _QSHIFT) == QUANT
 
 
 @dataclass
@@ -38,6 +47,11 @@ class RequestChunk:
         return len(self.ts)
 
 
+def _threshold(p: np.ndarray) -> np.ndarray:
+    """Per-account probability as a uint16-lane threshold: lane < threshold with probability p."""
+    return np.round(np.clip(np.asarray(p, float), 0.0, 1.0) * _LANE).astype(np.int32)
+
+
 class RequestEmitter:
     """Holds the per-account behaviour arrays (signup order) and emits request chunks."""
 
@@ -46,111 +60,153 @@ class RequestEmitter:
                  tgroups: list[np.ndarray], tpl_hash: np.ndarray, tpl_topic: np.ndarray,
                  sync_slots: np.ndarray, sync_jitter: np.ndarray, sample_rate: float, sample_cap: int):
         self.seed, self.t0, self.days = seed, t0, days
-        self.a = acc
-        self.ip_off = np.concatenate([[0], np.cumsum(acc["ip_lens"])[:-1]]).astype(np.int64)
-        self.ip_unique = ip_unique          # IP id -> unique IP index
-        self.ip_asn_number = ip_asn_number  # unique IP index -> ASN number
-        self.key_off, self.key_n, self.key_start = key_off, key_n, key_start
-        lens = np.array([len(g) for g in tgroups], np.int64)
-        self.tg_len = lens
-        self.tg_off = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64) if len(lens) else lens
-        self.tg_vals = np.concatenate(tgroups).astype(np.int64) if tgroups else np.zeros(0, np.int64)
-        self.tpl_hash, self.tpl_topic = tpl_hash.astype(np.uint64), tpl_topic.astype(np.int64)
+        n_acc = len(acc["rate"])
+        # when: activity and time of day
+        self.start_day, self.end_day = acc["start_day"], acc["end_day"]
+        self.rate, self.p_active, self.burst = acc["rate"], acc["p_active"], acc["burst"]
+        self.profile = acc["profile"].astype(np.intp)
+        self.hour_us = (HOUR_Q.astype(np.int64) * US_PER_H).ravel()  # (profile, column) -> local hour, in us
+        self.tz_us = np.round(acc["tz"] * US_PER_H).astype(np.int64)
+        self.sync = acc["sync"].astype(np.int32)
         self.sync_slots, self.sync_jitter = sync_slots, sync_jitter
+        # what: prompts, topics, models, tokens, network, client (small dtypes: these are gathered per row)
+        self.tgroup = acc["tgroup"].astype(np.int32)
+        has_tg = self.tgroup >= 0
+        self.thr_tpl = _threshold(np.where(has_tg, acc["p_tpl"], 0.0))
+        self.thr_t1 = _threshold(acc["p1"])
+        # template-group users' organic prompts: the first topic or the popularity mix (no second topic)
+        self.thr_t12 = _threshold(np.where(has_tg, acc["p1"], acc["p1"] + acc["p2"]))
+        self.t1, self.t2 = acc["t1"].astype(np.int8), acc["t2"].astype(np.int8)
+        self.thr_model = _threshold(acc["p_model"])
+        self.model_pref = acc["model_pref"].astype(np.int8)
+        self.thr_ua1 = _threshold(acc["p_ua1"])
+        self.ua1, self.ua2 = acc["ua1"].astype(np.int16), acc["ua2"].astype(np.int16)
+        self.ip_off = np.concatenate([[0], np.cumsum(acc["ip_lens"])[:-1]]).astype(np.int32)
+        self.ip_lens = acc["ip_lens"].astype(np.float32)
+        self.ip_vals = ip_unique[acc["ip_vals"]].astype(np.int32)  # the account's IPs as unique-IP indices
+        self.ip_asn_number = ip_asn_number.astype(np.int32)   # unique IP index -> ASN number
+        self.home_bias = acc["ip_exp"] > 1.0
+        lens = np.array([len(g) for g in tgroups], np.int64)
+        self.tg_len = lens.astype(np.float32)
+        self.tg_off = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.intp) if len(lens) else lens
+        self.tg_vals = np.concatenate(tgroups).astype(np.intp) if tgroups else np.zeros(0, np.intp)
+        self.tpl_hash, self.tpl_topic = tpl_hash.astype(np.uint64), tpl_topic.astype(np.int8)
         self.sample_rate, self.sample_cap = sample_rate, sample_cap
         q = (np.arange(QUANT) + 0.5) / QUANT
         from statistics import NormalDist
         zq = np.array([NormalDist().inv_cdf(x) for x in q])
-        self.tok_in = np.exp(TOKENS_IN[:, :1] + TOKENS_IN[:, 1:] * zq).astype(np.float32)
-        self.tok_out = np.exp(TOKENS_OUT[:, :1] + TOKENS_OUT[:, 1:] * zq).astype(np.float32)
+        self.tok_in = np.exp(TOKENS_IN[:, :1] + TOKENS_IN[:, 1:] * zq).astype(np.float32).ravel()
+        self.tok_out = np.exp(TOKENS_OUT[:, :1] + TOKENS_OUT[:, 1:] * zq).astype(np.float32).ravel()
+        self.model_q = MODEL_Q.astype(np.int8).ravel()
+        self.topic_q = TOPIC_Q.astype(np.int8)
         self.f_in = np.exp(acc["in_shift"]).astype(np.float32)
         self.f_out = np.exp(acc["out_shift"]).astype(np.float32)
-        self.home_bias = acc["ip_exp"] > 1.0
+        # keys: an account uses its first key until each later one takes over (rotation day)
+        kacct = np.repeat(np.arange(n_acc), key_n)
+        later = np.arange(len(kacct)) > np.repeat(key_off, key_n)
+        order = np.argsort(key_start[later], kind="stable")
+        self.rot_day, self.rot_acct = key_start[later][order], kacct[later][order]
+        self.key_off = key_off.astype(np.int32)
         self.weekday0 = dt.datetime.fromtimestamp(t0 / US_PER_S, dt.timezone.utc).weekday()
 
     def chunk(self, index: int, days: range) -> RequestChunk:
         """All requests of `days` (window-relative day numbers), sorted by timestamp."""
         rng = np.random.default_rng([self.seed, 0x5EC, index])
-        parts = [self._day(d, rng) for d in days]
-        cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        order = np.argsort(cols["ts"], kind="stable")
-        cols = {k: v[order] for k, v in cols.items()}
-        n = len(order)
-        cap = int(np.ceil(self.sample_cap * len(days) / max(self.days, 1)))
-        sample = np.flatnonzero(rng.random(n) < self.sample_rate)[:cap]
-        tpl = cols.pop("tpl")
-        return RequestChunk(sample=sample, sample_tpl=tpl[sample], **cols)
+        d0 = days[0]
+        parts = [self._when(d, d0, rng) for d in days]
+        acc = np.concatenate([p[0] for p in parts])
+        rel = np.concatenate([p[1] for p in parts])  # us since the chunk's first midnight
+        n = len(acc)
+        shift = max(1, int(n - 1).bit_length())
+        if n and int(rel.max()) >= 1 << (63 - shift):  # cannot happen for chunks of up to ~1,000 days
+            raise ValueError("chunk too large for 64-bit sort keys; use a smaller chunk_days")
+        key = np.sort((rel << shift) | np.arange(n, dtype=np.int64))
+        acc = acc[key & ((1 << shift) - 1)]
+        ts = self.t0 + d0 * US_PER_DAY + (key >> shift)
+        # the day of each row: rows are in time order, so every day is one slice
+        bounds = np.searchsorted(ts, self.t0 + np.arange(d0, days[-1] + 2) * US_PER_DAY)
+        return self._what(rng, ts, acc, days, bounds)
 
-    def _day(self, d: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        a = self.a
-        live = np.flatnonzero((a["start_day"] <= d) & (d < a["end_day"]) & (a["rate"] > 0))
+    def _when(self, d: int, d0: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Accounts sending a request on day `d` (one entry per request) and each request's time,
+        in us since the midnight of day `d0`."""
+        live = np.flatnonzero((self.start_day <= d) & (d < self.end_day) & (self.rate > 0))
+        live = live[rng.random(len(live)) < self.p_active[live]]  # accounts active that day
         dow = (self.weekday0 + d) % 7
-        lam = a["rate"][live] * WEEK_TABLE[a["profile"][live], dow]
-        on = rng.random(len(live)) < a["p_active"][live]
-        k = a["burst"][live]
-        lam = lam * rng.gamma(k, 1.0 / k) * on
-        cnt = rng.poisson(lam)
+        prof = self.profile[live]
+        k = self.burst[live]
+        cnt = rng.poisson(self.rate[live] * WEEK_TABLE[prof, dow] * rng.gamma(k, 1.0 / k))
         acc = np.repeat(live, cnt)
         n = len(acc)
-        u = rng.random((8, n), dtype=np.float32)
-        # Time of day: local-hour profile shifted to UTC, wrapped within the UTC day.
-        hour = HOUR_Q[a["profile"][acc], (u[0] * QUANT).astype(np.int64)] + u[1]
-        sec = np.mod(hour - a["tz"][acc], 24.0) * 3600.0
-        sy = a["sync"][acc]
+        # one 64-bit draw per request: 12 bits pick the local hour (the profile's quantile table),
+        # 32 bits the instant within that hour, 20 bits the scheduler slot of synchronised accounts
+        r = rng.bit_generator.random_raw(n)
+        col = (r >> np.uint64(52)).astype(np.intp)
+        within = ((r & np.uint64(0xFFFFFFFF)) * np.uint64(US_PER_H) >> np.uint64(32)).view(np.int64)
+        local = self.hour_us[np.repeat(prof * QUANT, cnt) + col] + within
+        utc = np.mod(local - np.repeat(self.tz_us[live], cnt), US_PER_DAY)
+        sy = np.repeat(self.sync[live], cnt)
         synced = np.flatnonzero(sy >= 0)
         if len(synced):
             g = sy[synced]
             slots = np.random.default_rng([self.seed, 0x51C, d]).random((len(self.sync_slots), 512))
-            j = (u[2][synced] * self.sync_slots[g]).astype(np.int64)
-            base = slots[g, j] * 86400.0
-            sec[synced] = np.mod(base + np.abs(rng.normal(0, 1, len(synced))) * self.sync_jitter[g], 86400.0)
-        ts = self.t0 + d * US_PER_DAY + (sec * US_PER_S).astype(np.int64)
+            lane = ((r[synced] >> np.uint64(32)) & np.uint64(0xFFFFF)).astype(np.int64)
+            j = (lane * self.sync_slots[g]) >> 20
+            sec = np.mod(slots[g, j] * 86400.0 + np.abs(rng.normal(0, 1, len(synced))) * self.sync_jitter[g], 86400.0)
+            utc[synced] = (sec * US_PER_S).astype(np.int64)
+        if d != d0:
+            utc += (d - d0) * US_PER_DAY
+        return acc, utc
+
+    def _what(self, rng: np.random.Generator, ts: np.ndarray, acc: np.ndarray, days: range,
+              bounds: np.ndarray) -> RequestChunk:
+        """Every other column of the time-ordered rows `acc`."""
+        n = len(acc)
+        # twelve independent uint16 lanes per row (three 64-bit draws)
+        lanes = rng.bit_generator.random_raw(3 * n).view(np.uint16).reshape(12, n)
         # Key in use that day (accounts rotating keys have several).
-        key = self.key_off[acc].copy()
-        multi = np.flatnonzero(self.key_n[acc] > 1)
-        if len(multi):
-            ka = acc[multi]
-            kb = self.key_off[ka]
-            for j in range(1, int(self.key_n[ka].max())):
-                has = (j < self.key_n[ka])
-                nxt = np.where(has, kb + j, kb)
-                key[multi] += (has & (self.key_start[nxt] <= d)).astype(np.int64)
+        key = np.empty(n, np.int32)
+        for i, d in enumerate(days):
+            cur = self.key_off.copy()
+            np.add.at(cur, self.rot_acct[:np.searchsorted(self.rot_day, d, side="right")], 1)
+            key[bounds[i]:bounds[i + 1]] = cur[acc[bounds[i]:bounds[i + 1]]]
         # Templated or organic prompt.
-        tg = a["tgroup"][acc]
-        is_tpl = (tg >= 0) & (u[3] < a["p_tpl"][acc])
-        ti = np.flatnonzero(is_tpl)
-        tpl = np.full(n, -1, np.int64)
-        g = tg[ti]
-        tpl[ti] = self.tg_vals[self.tg_off[g] + (u[4][ti] * self.tg_len[g]).astype(np.int64)]
-        h = rng.bit_generator.random_raw(n).astype(np.uint64, copy=False)
+        ti = np.flatnonzero(lanes[0] < self.thr_tpl[acc])
+        tpl = np.full(n, -1, np.intp)
+        g = self.tgroup[acc[ti]]
+        pick = (lanes[1][ti] * (1.0 / _LANE) * self.tg_len[g]).astype(np.intp)
+        tpl[ti] = self.tg_vals[self.tg_off[g] + pick]
+        h = rng.bit_generator.random_raw(n)
         if len(ti):
-            nflip = rng.integers(0, 5, len(ti))
-            pos = rng.integers(0, 64, (4, len(ti))).astype(np.uint64)
-            mask = np.zeros(len(ti), np.uint64)
+            # near duplicates: the template's hash with 0-4 bits flipped (6 bits of `r` per position)
+            r = rng.bit_generator.random_raw(len(ti))
+            masks = [np.zeros(len(ti), np.uint64)]
             for i in range(4):
-                mask |= np.where(nflip > i, np.left_shift(np.uint64(1), pos[i]), np.uint64(0))
-            h[ti] = self.tpl_hash[tpl[ti]] ^ mask
-        p1, p2 = a["p1"][acc], a["p2"][acc]
-        topic = np.where(u[3] < p1, a["t1"][acc],
-                         np.where(u[3] < p1 + p2, a["t2"][acc], TOPIC_Q[(u[5] * QUANT).astype(np.int64)]))
-        # u[3] was used for the template decision too: redraw the organic topic for template-group users.
-        topic = np.where(tg >= 0, np.where(u[6] < p1, a["t1"][acc], TOPIC_Q[(u[5] * QUANT).astype(np.int64)]), topic)
+                masks.append(masks[-1] | np.left_shift(np.uint64(1), (r >> np.uint64(6 * i)) & np.uint64(63)))
+            nflip = (lanes[10][ti].astype(np.uint32) * 5) >> 16
+            h[ti] = self.tpl_hash[tpl[ti]] ^ np.choose(nflip, masks)
+        # Topic: the account's first or second favourite, else the popularity mix; templates fix it.
+        u = lanes[2]
+        topic = np.where(u < self.thr_t1[acc], self.t1[acc],
+                         np.where(u < self.thr_t12[acc], self.t2[acc], self.topic_q[lanes[3] >> _QSHIFT]))
         topic[ti] = self.tpl_topic[tpl[ti]]
-        model = np.where(u[6] < a["p_model"][acc], a["model_pref"][acc],
-                         MODEL_Q[topic, (u[7] * QUANT).astype(np.int64)])
+        tq = topic.astype(np.intp) * QUANT
+        model = np.where(lanes[4] < self.thr_model[acc], self.model_pref[acc],
+                         self.model_q[tq + (lanes[5] >> _QSHIFT)])
         # Token lengths: per-topic lognormal quantile tables times the account's own factor.
-        z = rng.random((4, n), dtype=np.float32)
-        tin = self.tok_in[topic, (z[0] * QUANT).astype(np.int64)] * self.f_in[acc]
-        tout = self.tok_out[topic, (z[1] * QUANT).astype(np.int64)] * self.f_out[acc]
+        tin = self.tok_in[tq + (lanes[6] >> _QSHIFT)] * self.f_in[acc]
+        tout = self.tok_out[tq + (lanes[7] >> _QSHIFT)] * self.f_out[acc]
         # Network and client: home-biased accounts mostly use their first IP.
-        w = np.where(self.home_bias[acc], z[2] * z[2], z[2])
-        ip_id = a["ip_vals"][self.ip_off[acc] + (w * a["ip_lens"][acc]).astype(np.int64)]
-        ip = self.ip_unique[ip_id]
-        ua = np.where(z[3] < a["p_ua1"][acc], a["ua1"][acc], a["ua2"][acc])
-        return {
-            "ts": ts, "account": acc, "key": key, "model": model.astype(np.int64),
-            "input_tokens": np.clip(tin, 1, 200_000).astype(np.int32),
-            "output_tokens": np.clip(tout, 1, 32_000).astype(np.int32),
-            "ip": ip, "asn": self.ip_asn_number[ip], "ua": ua.astype(np.int64), "prompt_hash": h,
-            "topic": topic.astype(np.int64), "tpl": tpl,
-        }
+        w = lanes[8] * np.float32(1.0 / _LANE)
+        w = np.where(self.home_bias[acc], w * w, w)
+        ip = self.ip_vals[self.ip_off[acc] + (w * self.ip_lens[acc]).astype(np.int32)]
+        ua = np.where(lanes[9] < self.thr_ua1[acc], self.ua1[acc], self.ua2[acc])
+        k = rng.binomial(n, self.sample_rate) if n else 0
+        cap = int(np.ceil(self.sample_cap * len(days) / max(self.days, 1)))
+        sample = np.sort(rng.choice(n, k, replace=False))[:cap] if k else np.zeros(0, np.intp)
+        return RequestChunk(
+            ts=ts, account=acc, key=key, model=model,
+            input_tokens=np.clip(tin, 1, 200_000).astype(np.int32),
+            output_tokens=np.clip(tout, 1, 32_000).astype(np.int32),
+            ip=ip, asn=self.ip_asn_number[ip], ua=ua, prompt_hash=h,
+            topic=topic, sample=sample, sample_tpl=tpl[sample])

@@ -7,6 +7,7 @@ Groups (the benign population and every ring) ask the `Builder` for shared resou
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass, field, fields
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from farmhunt.contract import ASN_KINDS, CARD_FUNDING
 from synth.behaviour import (
-    CAPABILITY_TOPICS, CAPABILITY_WEIGHTS, LANGS, P, TEMPLATE_TEXT, TOPIC_POPULARITY, T,
+    CAPABILITY_TOPICS, CAPABILITY_WEIGHTS, LANGS, P, TEMPLATE_TEXT, TOPIC_POPULARITY, Categorical, T,
 )
 from synth.config import WorldConfig
 from synth.identity import COUNTRIES, COUNTRY_CODES, COUNTRY_WEIGHTS, IdentityPools, build_pools
@@ -33,6 +34,14 @@ _HOSTING = ("Amazon.com, Inc.", "Google LLC", "Microsoft Corporation", "DigitalO
 _BUSINESS_ISP = ("Comcast Business", "Zayo Bandwidth", "Lumen Technologies", "Cogent Communications",
                  "GTT Communications", "Colt Technology Services", "NTT America", "Telia Carrier",
                  "BT Business", "Deutsche Telekom Business", "Orange Business", "Verizon Business")
+
+# UTC offset of each country (the first of its zones); countries with several zones (US, CA) pick one
+_TZ_FIRST = np.array([COUNTRIES[c][1][0] for c in COUNTRY_CODES], float)
+_COUNTRY = Categorical(COUNTRY_WEIGHTS)
+_TOPIC = Categorical(TOPIC_POPULARITY)
+_MODEL_PREF = Categorical([0.25, 0.4, 0.2, 0.1, 0.05])
+_STATUS_OF_BAND = np.array([1, 2, 3, 0])
+_TZ_MULTI = [(i, np.array(COUNTRIES[c][1], float)) for i, c in enumerate(COUNTRY_CODES) if len(COUNTRIES[c][1]) > 1]
 
 
 @dataclass
@@ -144,6 +153,8 @@ class Builder:
         rng.shuffle(self.asn_number)  # numbers unrelated to kind
         # each ASN owns 8 random /16 prefixes
         self.asn_prefix = rng.choice(np.arange(256 * 1, 256 * 223), (n_asn, 8), replace=False)
+        self._country_asns = {k: np.stack([self.asns_of(k, c) for c in range(len(COUNTRY_CODES))])
+                              for k in ("residential", "mobile")}
         self._ip_chunks: list[np.ndarray] = []
         self._ip_asn_chunks: list[np.ndarray] = []
         self.n_ips = 0
@@ -155,7 +166,9 @@ class Builder:
         self.n_orgs = 0
         self.tpl_hash: list[int] = []
         self.tpl_topic: list[int] = []
-        self.tpl_text: list[str] = []
+        self.tpl_words: list[np.ndarray] = []   # per registration: (m, 3) word indices, text pick, language
+        self.tpl_pick: list[np.ndarray] = []
+        self.tpl_lang: list[np.ndarray] = []
         self.tgroups: list[np.ndarray] = []
         self.sync_slots: list[int] = []
         self.sync_jitter: list[float] = []
@@ -205,12 +218,9 @@ class Builder:
 
     def home_ips(self, country: np.ndarray, rng: np.random.Generator, kind: str = "residential") -> np.ndarray:
         """One IP per account on a residential (or mobile) ASN of its country."""
-        asn = np.empty(len(country), np.int64)
-        for c in np.unique(country):
-            m = country == c
-            opts = self.asns_of(kind, int(c))
-            asn[m] = opts[rng.integers(0, len(opts), int(m.sum()))]
-        return self.new_ips(asn, rng)
+        table = self._country_asns[kind]  # (country, k): every country has k ASNs of the kind
+        country = np.asarray(country, np.int64)
+        return self.new_ips(table[country, rng.integers(0, table.shape[1], len(country))], rng)
 
     def ips_of_kind(self, kind: str, n: int, rng: np.random.Generator, asns: np.ndarray | None = None) -> np.ndarray:
         opts = self.asns_of(kind) if asns is None else asns
@@ -255,23 +265,32 @@ class Builder:
     # ------------------------------------------------------------------------ templates & schedulers
     def new_templates(self, topics: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Register prompt templates (a base 64-bit SimHash and readable text each)."""
-        from farmhunt.contract import TOPICS
-
         ids = np.arange(len(self.tpl_hash), len(self.tpl_hash) + len(topics))
         hashes = rng.integers(0, 2**63, len(topics), dtype=np.int64).astype(np.uint64) * np.uint64(2) + \
             rng.integers(0, 2, len(topics)).astype(np.uint64)
-        words = self.pools.words
         m = len(topics)
-        w = words[rng.integers(0, len(words), (m, 3))]
-        pick_text = rng.random(m)
-        lang = rng.integers(0, len(LANGS), m)
-        for i, t in enumerate(topics):
-            texts = TEMPLATE_TEXT[TOPICS[int(t)]]
-            text = texts[int(pick_text[i] * len(texts))].format(w=" ".join(w[i]), lang=LANGS[lang[i]])
-            self.tpl_text.append(text)
+        # readable text: drawn now, written out only for the templates the prompt sample shows
+        self.tpl_words.append(rng.integers(0, len(self.pools.words), (m, 3)))
+        self.tpl_pick.append(rng.random(m))
+        self.tpl_lang.append(rng.integers(0, len(LANGS), m))
         self.tpl_hash.extend(int(h) for h in hashes)
         self.tpl_topic.extend(int(t) for t in topics)
         return ids
+
+    def template_text(self, ids: np.ndarray) -> np.ndarray:
+        """Readable text of templates `ids`: the topic's skeleton filled with three words and a language."""
+        from farmhunt.contract import TOPICS
+
+        ids = np.asarray(ids, np.int64)
+        if not len(ids):
+            return np.zeros(0, dtype=object)
+        words = self.pools.words[np.concatenate(self.tpl_words)[ids]]
+        pick, lang = np.concatenate(self.tpl_pick)[ids], np.concatenate(self.tpl_lang)[ids]
+        out = []
+        for i, t in enumerate(np.asarray(self.tpl_topic)[ids]):
+            texts = TEMPLATE_TEXT[TOPICS[int(t)]]
+            out.append(texts[int(pick[i] * len(texts))].format(w=" ".join(words[i]), lang=LANGS[lang[i]]))
+        return np.array(out, dtype=object)
 
     def capability_templates(self, n: int, rng: np.random.Generator) -> np.ndarray:
         topics = CAPABILITY_TOPICS[rng.choice(len(CAPABILITY_TOPICS), n, p=CAPABILITY_WEIGHTS)]
@@ -302,16 +321,14 @@ class Builder:
         return np.floor_divide(np.asarray(ts) - self.t0, US_PER_DAY)
 
     def block(self, n: int, rng: np.random.Generator, *, country: np.ndarray | None = None,
-              created: np.ndarray | None = None) -> AccountBlock:
+              created: np.ndarray | None = None, phone_frac: float = 0.5) -> AccountBlock:
         """A block of `n` ordinary people (benign defaults); groups override what makes them special."""
         pools = self.pools
         if country is None:
-            country = rng.choice(len(COUNTRY_CODES), n, p=COUNTRY_WEIGHTS)
-        tz = np.array([COUNTRIES[COUNTRY_CODES[c]][1][0] for c in range(len(COUNTRY_CODES))])[country].astype(float)
-        multi = np.flatnonzero(np.array([len(COUNTRIES[c][1]) > 1 for c in COUNTRY_CODES]))
-        for c in multi:
+            country = _COUNTRY(rng, n)
+        tz = _TZ_FIRST[country]
+        for c, zones in _TZ_MULTI:
             m = country == c
-            zones = np.array(COUNTRIES[COUNTRY_CODES[c]][1], float)
             tz[m] = zones[rng.integers(0, len(zones), int(m.sum()))]
         first, last = sample_names_block(pools, country, rng)
         from synth.identity import benign_emails
@@ -321,19 +338,19 @@ class Builder:
             created = self.signup_times(n, rng, 0, self.days, tz=tz)
         start = np.maximum(self.day_of(created) + 1, 0)
         home = self.home_ips(country, rng)
-        t1 = rng.choice(len(TOPIC_POPULARITY), n, p=TOPIC_POPULARITY)
-        t2 = rng.choice(len(TOPIC_POPULARITY), n, p=TOPIC_POPULARITY)
+        t1 = _TOPIC(rng, n)
+        t2 = _TOPIC(rng, n)
         p1 = rng.beta(4, 2.5, n) * 0.85
         ua1 = rng.integers(0, self.n_browser_ua, n)
         ua2 = self.n_browser_ua + rng.integers(0, len(self.ua) - self.n_browser_ua, n)
-        phone = phones(country, rng, 0.5)
+        phone = phones(country, rng, phone_frac)
         b = AccountBlock(
             n=n, created=created.astype(np.int64), first=first, last=last, email=email, country=country,
             signup_ip=home, device=self.new_devices(n), phone=phone, org=np.full(n, -1), plan=np.zeros(n, np.int64),
             rate=rng.lognormal(np.log(2.5), 1.2, n), p_active=np.clip(rng.beta(1.2, 2.2, n), 0.03, 1.0),
             burst=np.full(n, 1.5), start_day=start.astype(np.int64), end_day=np.full(n, self.days, np.int64),
             tz=tz, profile=np.full(n, P["human"]), t1=t1, t2=t2, p1=p1, p2=(1 - p1) * rng.uniform(0.2, 0.6, n),
-            model_pref=rng.choice(5, n, p=[0.25, 0.4, 0.2, 0.1, 0.05]), p_model=rng.uniform(0.2, 0.8, n),
+            model_pref=_MODEL_PREF(rng, n), p_model=rng.uniform(0.2, 0.8, n),
             in_shift=rng.normal(0, 0.3, n), out_shift=rng.normal(0, 0.25, n),
             ip_vals=home.astype(np.int64), ip_lens=np.ones(n, np.int64), ip_exp=np.full(n, 2.5),
             ua1=ua1, ua2=ua2, p_ua1=rng.uniform(0.5, 1.0, n), tgroup=np.full(n, -1), p_tpl=np.zeros(n),
@@ -343,10 +360,10 @@ class Builder:
 
     def personal_cards(self, b: AccountBlock, rng: np.random.Generator, prepaid_frac: float = 0.05) -> np.ndarray:
         """One card per account in its country (credit/debit, some prepaid/virtual)."""
-        funding = rng.choice(4, b.n, p=[0.56, 0.44 - prepaid_frac, prepaid_frac * 0.7, prepaid_frac * 0.3])
+        funding = _funding(prepaid_frac)(rng, b.n)
         cc = b.country.copy()
         abroad = rng.random(b.n) < 0.04
-        cc[abroad] = rng.choice(len(COUNTRY_CODES), int(abroad.sum()), p=COUNTRY_WEIGHTS)
+        cc[abroad] = _COUNTRY(rng, int(abroad.sum()))
         return self.new_cards(cc, funding, rng)
 
     def topup_payments(self, b: AccountBlock, who: np.ndarray, card: np.ndarray, rng: np.random.Generator,
@@ -363,8 +380,15 @@ class Builder:
         ts = np.maximum(ts, b.created[acct] + 60 * US_PER_S)
         amount = np.round(rng.lognormal(amount_mu, amount_sigma, len(acct)) / 5) * 5 + 5
         u = rng.random(len(acct))
-        status = np.select([u < decline, u < decline + refund, u < decline + refund + dispute], [1, 2, 3], 0)
+        # declined (1) below `decline`, then refunded (2), disputed (3), else succeeded (0)
+        status = _STATUS_OF_BAND[np.searchsorted(np.cumsum([decline, refund, dispute]), u, side="right")]
         b.add_payments(acct, ts, amount, cards, status)
+
+
+@functools.lru_cache(maxsize=8)
+def _funding(prepaid_frac: float) -> Categorical:
+    """Card funding mix (credit, debit, prepaid, virtual) with `prepaid_frac` prepaid or virtual."""
+    return Categorical([0.56, 0.44 - prepaid_frac, prepaid_frac * 0.7, prepaid_frac * 0.3])
 
 
 def sample_names_block(pools: IdentityPools, country: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -373,15 +397,17 @@ def sample_names_block(pools: IdentityPools, country: np.ndarray, rng: np.random
     return sample_names(pools, country, rng)
 
 
+_DIAL = np.array(["+" + COUNTRIES[c][3] for c in COUNTRY_CODES], dtype=object)
+
+
 def phones(country: np.ndarray, rng: np.random.Generator, frac: float, voip: bool = False) -> np.ndarray:
     """E.164 phone numbers for a fraction `frac` of accounts (None for the rest)."""
     n = len(country)
-    codes = np.array([COUNTRIES[c][3] for c in COUNTRY_CODES], dtype=object)[country]
-    if voip:
-        codes = np.full(n, "1", dtype=object)
-    digits = rng.integers(10**8, 10**10 - 1, n).astype(str).astype(object)
-    out = "+" + codes + digits
-    out[rng.random(n) >= frac] = None
+    digits = rng.integers(10**8, 10**10 - 1, n)
+    has = np.flatnonzero(rng.random(n) < frac)
+    out = np.full(n, None, dtype=object)
+    codes = np.full(len(has), "+1", dtype=object) if voip else _DIAL[np.asarray(country)[has]]
+    out[has] = codes + digits[has].astype(str).astype(object)
     return out
 
 

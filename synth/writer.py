@@ -20,6 +20,19 @@ import pyarrow.parquet as pq
 from farmhunt.contract import MANIFEST_FILE, REQUESTS
 
 TS_TYPE = pa.timestamp("us", tz="UTC")
+DICT_COLUMNS = ["account_id", "key_id", "model", "ip", "user_agent", "topic"]
+# Parquet layout of requests (chosen for write speed at the same file size): string columns and the
+# ASN (a few hundred values) as dictionaries; timestamps (in time order) and token counts as
+# DELTA_BINARY_PACKED; zstd only where it pays, i.e. on the id, IP and user-agent columns whose
+# dictionary pages hold long strings. Random 64-bit prompt hashes do not compress at all.
+_ZSTD_COLUMNS = ("account_id", "key_id", "ip", "user_agent")
+_REQUEST_PARQUET: dict[str, Any] = {
+    "use_dictionary": DICT_COLUMNS + ["asn"],
+    "column_encoding": {c: "DELTA_BINARY_PACKED" for c in ("ts", "input_tokens", "output_tokens")},
+    "compression": {c: ("zstd" if c in _ZSTD_COLUMNS else "none") for c in REQUESTS.columns},
+    "compression_level": {c: 1 for c in _ZSTD_COLUMNS},
+    "write_statistics": ["ts"],
+}
 
 
 def write_table(df: pl.DataFrame, out: Path, name: str, fmt: str) -> Path:
@@ -32,15 +45,72 @@ def write_table(df: pl.DataFrame, out: Path, name: str, fmt: str) -> Path:
     return path
 
 
-def dict_column(codes: np.ndarray, values: pa.Array, compact: bool) -> pa.DictionaryArray:
-    """Dictionary array from integer codes into `values`; `compact` keeps only the values used."""
+class StringTable:
+    """An Arrow string array kept as numpy offsets and bytes, so that gathering a subset into a new
+    Arrow array is a numpy gather (no pyarrow.compute)."""
+
+    def __init__(self, values: pa.Array | pa.ChunkedArray):
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if values.null_count:
+            raise ValueError("dictionary values must not be null")
+        self.large = pa.types.is_large_string(values.type)
+        if not self.large and not pa.types.is_string(values.type):
+            raise TypeError(f"string array expected, got {values.type}")
+        self.type = values.type
+        self.n = n = len(values)
+        bufs = values.buffers()
+        off = np.frombuffer(bufs[1], np.int64 if self.large else np.int32)[values.offset:values.offset + n + 1]
+        self.off = off.astype(np.int64)
+        self.data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+        self.lens = np.diff(self.off)
+        width = int(self.lens[0]) if n else 0
+        self.width = width if n and width > 0 and bool((self.lens == width).all()) else None
+        if self.width is not None:  # fixed-width ids: one row of bytes per value
+            self.rows = self.data[self.off[0]:self.off[0] + n * width].reshape(n, width)
+
+    def take(self, idx: np.ndarray) -> pa.Array:
+        """The values at positions `idx`, as a new Arrow array of the same type."""
+        k = len(idx)
+        if self.width is not None:
+            data = self.rows.take(idx, axis=0).reshape(-1)
+            off = np.arange(0, (k + 1) * self.width, self.width, dtype=np.int64)
+        else:
+            lens = self.lens[idx]
+            off = np.zeros(k + 1, np.int64)
+            np.cumsum(lens, out=off[1:])
+            src = np.repeat(self.off[idx] - off[:-1], lens) + np.arange(off[-1], dtype=np.int64)
+            data = self.data[src]
+        off = off if self.large else off.astype(np.int32)
+        return pa.Array.from_buffers(self.type, k, [None, pa.py_buffer(off), pa.py_buffer(data)])
+
+
+def compact_codes(codes: np.ndarray, n_values: int) -> tuple[np.ndarray, np.ndarray]:
+    """(codes into the used values only, positions of the used values): a row group's dictionary
+    holds only its own values, in their original order."""
+    used = np.zeros(n_values, bool)
+    used[codes] = True
+    keep = np.flatnonzero(used)
+    remap = np.empty(n_values, np.int32)
+    remap[keep] = np.arange(len(keep), dtype=np.int32)
+    return remap[codes], keep
+
+
+# request columns whose dictionaries are compacted per row group -> RequestChunk attribute
+COMPACT_COLUMNS = {"account_id": "account", "key_id": "key", "ip": "ip", "user_agent": "ua"}
+
+
+def dict_column(codes: np.ndarray, values: StringTable | pa.Array, compact: bool,
+                compacted: tuple[np.ndarray, np.ndarray] | None = None) -> pa.DictionaryArray:
+    """Dictionary array from integer codes into `values`; `compact` keeps only the values used
+    (`compacted`: the result of `compact_codes` for these codes, if already made)."""
     if compact:
-        used = np.zeros(len(values), bool)
-        used[codes] = True
-        keep = np.flatnonzero(used)
-        remap = np.cumsum(used, dtype=np.int64) - 1
-        return pa.DictionaryArray.from_arrays(pa.array(remap[codes].astype(np.int32)), values.take(pa.array(keep)))
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), values)
+        table = values if isinstance(values, StringTable) else StringTable(values)
+        idx, keep = compacted if compacted is not None else compact_codes(codes, table.n)
+        return pa.DictionaryArray.from_arrays(pa.array(idx), table.take(keep), safe=False)
+    if isinstance(values, StringTable):
+        values = values.take(np.arange(values.n))
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32, copy=False)), values, safe=False)
 
 
 class RequestWriter:
@@ -49,29 +119,33 @@ class RequestWriter:
     def __init__(self, out: Path, fmt: str, dicts: dict[str, pa.Array]):
         self.path = out / f"requests.{fmt}"
         self.fmt = fmt
-        self.dicts = dicts
+        self.dicts = {k: StringTable(v) if k in COMPACT_COLUMNS else v for k, v in dicts.items()}
         self.rows = 0
         self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
         self._csv = None
 
-    def write(self, chunk: Any) -> None:
-        """Append one `RequestChunk`."""
+    def write(self, chunk: Any, compacted: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+        """Append one `RequestChunk` (`compacted`: `compact_codes` of its COMPACT_COLUMNS, if made)."""
         d = self.dicts
+        c = compacted or {}
         cols = {
-            "ts": pa.array(chunk.ts, pa.int64()).cast(TS_TYPE),
-            "account_id": dict_column(chunk.account, d["account_id"], True),
-            "key_id": dict_column(chunk.key, d["key_id"], True),
+            "ts": pa.Array.from_buffers(TS_TYPE, len(chunk.ts), [None, pa.py_buffer(np.ascontiguousarray(chunk.ts))]),
+            "account_id": dict_column(chunk.account, d["account_id"], True, c.get("account_id")),
+            "key_id": dict_column(chunk.key, d["key_id"], True, c.get("key_id")),
             "model": dict_column(chunk.model, d["model"], False),
-            "input_tokens": pa.array(chunk.input_tokens),
-            "output_tokens": pa.array(chunk.output_tokens),
-            "ip": dict_column(chunk.ip, d["ip"], True),
-            "asn": pa.array(chunk.asn.astype(np.int32)),
-            "user_agent": dict_column(chunk.ua, d["user_agent"], True),
+            "input_tokens": pa.array(chunk.input_tokens.astype(np.int32, copy=False)),
+            "output_tokens": pa.array(chunk.output_tokens.astype(np.int32, copy=False)),
+            "ip": dict_column(chunk.ip, d["ip"], True, c.get("ip")),
+            "asn": pa.array(chunk.asn.astype(np.int32, copy=False)),
+            "user_agent": dict_column(chunk.ua, d["user_agent"], True, c.get("user_agent")),
             "prompt_hash": pa.array(chunk.prompt_hash, pa.uint64()),
             "topic": dict_column(chunk.topic, d["topic"], False),
         }
         assert list(cols) == list(REQUESTS.columns)
-        table = pa.table(cols)
+        if self._schema is None:  # no column has nulls: "required" Parquet columns carry no definition levels
+            self._schema = pa.schema([pa.field(k, v.type, nullable=False) for k, v in cols.items()])
+        table = pa.Table.from_arrays(list(cols.values()), schema=self._schema)
         self.rows += table.num_rows
         if self.fmt == "csv":
             df = pl.from_arrow(table).with_columns(pl.col(pl.Categorical).cast(pl.String))
@@ -82,10 +156,7 @@ class RequestWriter:
                 df.write_csv(self._csv, include_header=False)
             return
         if self._writer is None:
-            self._writer = pq.ParquetWriter(
-                self.path, table.schema, compression="zstd", compression_level=1,
-                use_dictionary=["account_id", "key_id", "model", "ip", "user_agent", "topic"],
-                write_statistics=["ts"])
+            self._writer = pq.ParquetWriter(self.path, table.schema, **_REQUEST_PARQUET)
         self._writer.write_table(table, row_group_size=max(1, table.num_rows))
 
     def close(self) -> None:

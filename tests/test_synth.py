@@ -155,3 +155,82 @@ def test_cli_toml_overrides_preset(tmp_path: Path) -> None:
                  "-q"]) == 0
     m = json.loads((tmp_path / "w" / "manifest.json").read_text())
     assert m["seed"] == 5 and m["config"]["days"] == 2 and m["rings"][0]["size"] == 40
+
+
+def test_requests_use_their_own_accounts_keys_while_valid(tiny: Path) -> None:
+    req = pl.read_parquet(tiny / "requests.parquet", columns=["ts", "account_id", "key_id"]).with_columns(
+        pl.col(pl.Categorical).cast(pl.String))
+    j = req.join(pl.read_parquet(tiny / "api_keys.parquet"), on="key_id", suffix="_key")
+    assert j.height == req.height
+    assert (j["account_id"] == j["account_id_key"]).all()
+    assert (j["created_at"] <= j["ts"]).all()
+    assert (j["revoked_at"].is_null() | (j["ts"] < j["revoked_at"])).all()
+
+
+def test_multi_day_chunks_validate_in_time_order(tmp_path: Path) -> None:
+    cfg = preset("tiny")
+    cfg.days, cfg.chunk_days = 5, 2
+    generate(cfg, tmp_path / "w")
+    w = load_world(tmp_path / "w", tables=WORLD_TABLES)
+    ts = w["requests"].select("ts").collect()["ts"]
+    assert ts.len() > 1000 and ts.is_sorted()
+    assert ts.dt.date().n_unique() == 5
+
+
+def test_faker_snapshot_is_what_the_installed_faker_provides() -> None:
+    import faker
+
+    from synth.identity import faker_data, snapshot_faker_data
+
+    snap = faker_data()
+    if faker.VERSION != snap["faker_version"]:
+        pytest.skip(f"faker {faker.VERSION} installed, synth/faker_data.json is from {snap['faker_version']}: "
+                    "`python -m synth.identity --refresh-faker-data` takes the new lists (and changes worlds)")
+    assert snapshot_faker_data() == snap
+
+
+def test_names_per_country_and_emails_made_of_them(tiny: Path) -> None:
+    from synth.identity import COUNTRIES, build_pools, faker_data
+
+    pools = build_pools(3)
+    person = faker_data()["person"]
+    per = len(pools.first) // len(COUNTRIES)
+    for ci, (locale, *_rest) in enumerate(COUNTRIES.values()):
+        assert set(pools.first[ci * per:(ci + 1) * per]) <= set(person[locale]["first"])
+        assert set(pools.last[ci * per:(ci + 1) * per]) <= set(person[locale]["last"])
+    assert all(a.isascii() and a.isalnum() for a in [*pools.first_ascii, *pools.last_ascii])
+    acc = pl.read_parquet(tiny / "accounts.parquet").join(pl.read_parquet(tiny / "labels.parquet"), on="account_id")
+    benign = acc.filter(pl.col("ring_kind") == "benign")
+    local = benign["email"].str.split("@").list.first()
+    first = benign["name"].str.split(" ").list.first().map_elements(_fold, return_dtype=pl.String)
+    last = benign["name"].str.split(" ").list.last().map_elements(_fold, return_dtype=pl.String)
+    has_name = [f in e or la in e for e, f, la in zip(local, first, last)]
+    assert sum(has_name) / len(has_name) > 0.7   # all shapes but nicknames use the name
+
+
+def _fold(s: str) -> str:
+    from synth.identity import ascii_fold
+
+    return ascii_fold(s) or "user"
+
+
+def test_id_and_ip_strings_and_dictionary_gathers() -> None:
+    import ipaddress
+
+    import numpy as np
+    import pyarrow as pa
+
+    from synth.generate import hex_ids, ip_strings
+    from synth.writer import StringTable, compact_codes
+
+    rng = np.random.default_rng(0)
+    ids = hex_ids(rng, 1000, "key_", 12)
+    assert ids.n_unique() == 1000 and ids.str.contains(r"^key_[0-9a-f]{24}$").all()
+    ips = rng.integers(0, 2**32, 1000)
+    assert ip_strings(ips).to_list() == [str(ipaddress.IPv4Address(int(v))) for v in ips]
+    for values in (ids.to_arrow(), pa.array(["a", "", "ccc", "dd"] * 5), pa.array(["x", "yy"], pa.large_string())):
+        idx = rng.integers(0, len(values), 50)
+        assert StringTable(values).take(idx).to_pylist() == [values[int(i)].as_py() for i in idx]
+    codes = rng.integers(0, 100, 500)
+    small, keep = compact_codes(codes, 100)
+    assert (keep[small] == codes).all() and (np.diff(keep) > 0).all()

@@ -49,9 +49,14 @@ def generate(b: Builder, ctx: RingContext) -> AccountBlock:
     blk.email[edu] = benign_emails(b.pools, blk.first[edu], blk.last[edu], rng, domains=dom)
     nat = b.ips_of_kind("education", p.nat_ips, rng, edu_asn if len(edu_asn) else None)
     home = rng.random(n) < p.home_frac
-    lists = [np.concatenate([[pick(rng, nat, 1)[0]], [blk.ip_vals[i]] if home[i] else []]).astype(np.int64)
-             for i in range(n)]
-    blk.set_ips(lists)
+    # the campus NAT first, then the home IP of those who also study from home
+    first = pick(rng, nat, n).astype(np.int64)
+    lens = 1 + home.astype(np.int64)
+    vals = np.empty(int(lens.sum()), np.int64)
+    starts = np.cumsum(lens) - lens
+    vals[starts] = first
+    vals[starts[home] + 1] = blk.ip_vals[home]
+    blk.set_ips((vals, lens))
     blk.signup_ip = np.where(rng.random(n) < 0.7, pick(rng, nat, n), blk.ip_vals[np.cumsum(blk.ip_lens) - blk.ip_lens])
     blk.ip_exp = np.full(n, 1.8)
     blk.profile = np.full(n, P["student"])

@@ -41,7 +41,7 @@ def generate(b: Builder, ctx: RingContext) -> AccountBlock:
     same = rng.random(n) < p.same_device
     blk.device[same] = one.device[0]
     ips = np.concatenate([one.ip_vals[:1], b.home_ips(country[:1], rng, "mobile")])
-    blk.set_ips([ips[rng.permutation(2)] for _ in range(n)])
+    blk.set_ips((ips[np.argsort(rng.random((n, 2)), axis=1)].ravel(), np.full(n, 2, np.int64)))  # both, either first
     blk.signup_ip = np.full(n, ips[0])
     blk.rate = rng.lognormal(np.log(p.requests_per_day), 0.8, n)
     blk.plan = rng.choice(2, n, p=[0.6, 0.4])
