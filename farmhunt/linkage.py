@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from farmhunt.contract import World
@@ -134,32 +135,59 @@ def value_edges(values: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame
     return _pair_edges(members, weight, settings)
 
 
-def sync_signatures(requests: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
-    """Per account (`acct`): its active `sync_bucket_seconds` buckets as a count, first and last bucket,
-    and `sync_minhashes` MinHash values of the set (per account: computable part by part)."""
-    buckets = requests.select("acct", (pl.col("ts").dt.epoch("s") // settings.sync_bucket_seconds)
-                              .alias("bucket")).unique()
-    return buckets.group_by("acct").agg(
-        pl.len().alias("n_buckets"), pl.col("bucket").min().alias("first"), pl.col("bucket").max().alias("last"),
-        *[pl.col("bucket").hash(seed=1000 + i).min().alias(f"m{i}") for i in range(settings.sync_minhashes)])
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_GOLDEN = 0x9E3779B97F4A7C15
 
 
-def sync_edges(signatures: pl.DataFrame, accounts: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a fast, well-spread 64-bit hash (numpy uint64 arithmetic wraps)."""
+    x = (x ^ (x >> np.uint64(30))) * _MIX1
+    x = (x ^ (x >> np.uint64(27))) * _MIX2
+    return x ^ (x >> np.uint64(31))
+
+
+def sync_signatures(requests: pl.LazyFrame, span: tuple[int, int], settings: LinkageSettings) -> pl.DataFrame:
+    """Per account (`acct`) worth comparing: how many `sync_bucket_seconds` buckets it is active in, and
+    `sync_minhashes` MinHash values of that set of buckets.
+
+    `span`: first and last bucket of the whole world. Accounts active in fewer than `sync_min_buckets`
+    or in more than `sync_max_density` of all buckets (a bot, a relay coincides with everyone) are
+    left out. Per account, so computable part by part; vectorised with numpy over sorted
+    (account, bucket) keys, one `minimum.reduceat` per hash.
+    """
+    k = settings.sync_minhashes
+    schema = {"acct": pl.UInt32, "n_buckets": pl.UInt32, **{f"m{i}": pl.UInt64 for i in range(k)}}
+    bucket = pl.col("ts").dt.epoch("s") // settings.sync_bucket_seconds - span[0]
+    keys = (requests.select((pl.col("acct").cast(pl.UInt64) * 2**32 + bucket.cast(pl.UInt64)).alias("key"))
+            .collect().to_series().unique().sort().to_numpy())
+    if keys.size == 0:
+        return pl.DataFrame(schema=schema)
+    acct = (keys >> np.uint64(32)).astype(np.uint32)
+    starts = np.flatnonzero(np.r_[True, acct[1:] != acct[:-1]])
+    n = np.diff(np.r_[starts, keys.size])
+    ok = (n >= settings.sync_min_buckets) & (n <= settings.sync_max_density * (span[1] - span[0] + 1))
+    if not ok.any():
+        return pl.DataFrame(schema=schema)
+    h = _mix((keys & np.uint64(2**32 - 1))[np.repeat(ok, n)] + np.uint64(span[0]))
+    n_ok = n[ok]
+    at = np.r_[0, np.cumsum(n_ok)[:-1]]
+    salts = [np.uint64(_GOLDEN * (i + 1) % 2**64) for i in range(k)]
+    mins = {f"m{i}": np.minimum.reduceat(_mix(h ^ salt), at) for i, salt in enumerate(salts)}
+    return pl.DataFrame({"acct": acct[starts[ok]], "n_buckets": n_ok.astype(np.uint32), **mins}, schema=schema)
+
+
+def sync_edges(signatures: pl.DataFrame, accounts: pl.LazyFrame, span: tuple[int, int],
+               settings: LinkageSettings) -> pl.LazyFrame:
     """SynchroTrap-style edges between accounts active in the same time buckets beyond chance.
 
-    `signatures`: `sync_signatures` of every account; `accounts`: acct -> account_id.
+    `signatures`: `sync_signatures` of every account; `accounts`: acct -> account_id; `span`: first
+    and last bucket of the world.
     """
-    if "sync" not in settings.signals or signatures.is_empty():
+    if "sync" not in settings.signals or signatures.height < 2:
         return pl.LazyFrame(schema=EDGE_SCHEMA)
-    n_buckets_total = float(signatures["last"].max() - signatures["first"].min() + 1)
+    n_buckets_total = float(span[1] - span[0] + 1)
     k = settings.sync_minhashes
-    sig = (signatures.lazy().filter(
-        pl.col("n_buckets") >= settings.sync_min_buckets,
-        # Accounts busy in most buckets (a bot, a relay) coincide with everyone: not evidence.
-        pl.col("n_buckets") <= settings.sync_max_density * n_buckets_total)
-        .join(accounts, on="acct").drop("acct", "first", "last").collect())
-    if sig.height < 2:
-        return pl.LazyFrame(schema=EDGE_SCHEMA)
+    sig = signatures.lazy().join(accounts, on="acct").drop("acct").collect()
     rows = settings.sync_band_rows
     bands = pl.concat([
         sig.lazy().select("account_id", pl.lit("sync").alias("signal"),
@@ -205,20 +233,23 @@ class RequestUsage:
     account_ips: pl.LazyFrame  # account_id, ip (code): distinct
     ip_asn: pl.LazyFrame  # ip (code), asn
     account_templates: pl.LazyFrame  # account_id, value ("band:value" of a template the account uses)
-    signatures: pl.DataFrame  # acct, n_buckets, first, last, m0.. (`sync_signatures`)
+    signatures: pl.DataFrame  # acct, n_buckets, m0.. (`sync_signatures`)
+    span: tuple[int, int]  # first and last sync bucket of the world
 
 
 def request_usage(store: RequestStore, templates: pl.DataFrame, features: FeatureSettings,
                   settings: LinkageSettings) -> RequestUsage:
     """One pass over the store's parts for every request-side input of linkage."""
+    first, last = store.ts_range
+    span = (first // settings.sync_bucket_seconds, last // settings.sync_bucket_seconds)
     ips, ip_asn, uses, sigs = store.per_account(
         lambda r: r.select("acct", "ip").unique(),
         lambda r: r.group_by("ip").agg(pl.col("asn").min()),
         lambda r: account_templates(r, templates, features),
-        lambda r: sync_signatures(r, settings))
+        lambda r: sync_signatures(r, span, settings))
     return RequestUsage(account_ips=store.with_account_id(ips.lazy()),
                         ip_asn=ip_asn.lazy().group_by("ip").agg(pl.col("asn").min()),
-                        account_templates=store.with_account_id(uses.lazy()), signatures=sigs)
+                        account_templates=store.with_account_id(uses.lazy()), signatures=sigs, span=span)
 
 
 def build_edges(world: World, store: RequestStore, templates: pl.DataFrame, features: FeatureSettings,
@@ -231,5 +262,5 @@ def build_edges(world: World, store: RequestStore, templates: pl.DataFrame, feat
     # Materialised once: polars would otherwise plan the shared inputs more than once.
     values = shared_values(world, usage, settings).collect(engine="streaming")
     edges = pl.concat([value_edges(values.lazy(), settings).collect(engine="streaming"),
-                       sync_edges(usage.signatures, store.accounts(), settings).collect(engine="streaming")])
+                       sync_edges(usage.signatures, store.accounts(), usage.span, settings).collect(engine="streaming")])
     return combine_edges(edges.lazy(), settings)

@@ -69,6 +69,7 @@ class RequestStore:
     path: Path
     n_rows: int
     bounds: tuple[int, ...]  # part i holds acct in [bounds[i], bounds[i + 1])
+    ts_range: tuple[int, int] = (0, 0)  # first and last request time, epoch seconds
 
     def scan(self) -> pl.LazyFrame:
         """Every request, coded (see STORE_SCHEMA)."""
@@ -88,11 +89,18 @@ class RequestStore:
         for f in self.part_files():
             yield pl.read_parquet(self.path / f).lazy()
 
-    def per_account(self, *plans: Callable[[pl.LazyFrame], pl.LazyFrame]) -> list[pl.DataFrame]:
-        """Run per-account aggregations on every part (see `parts`) and concatenate each one's results."""
+    def per_account(self, *plans: Callable[[pl.LazyFrame], pl.LazyFrame | pl.DataFrame]) -> list[pl.DataFrame]:
+        """Run per-account aggregations on every part (see `parts`) and concatenate each one's results.
+
+        A plan returns a lazy frame (all of a part's are collected together) or an eager result.
+        """
         out: list[list[pl.DataFrame]] = [[] for _ in plans]
         for part in self.parts():
-            for acc, frame in zip(out, pl.collect_all([plan(part) for plan in plans])):
+            results = [plan(part) for plan in plans]
+            lazy = [i for i, r in enumerate(results) if isinstance(r, pl.LazyFrame)]
+            for i, frame in zip(lazy, pl.collect_all([results[i] for i in lazy])):
+                results[i] = frame
+            for acc, frame in zip(out, results):
                 acc.append(frame)
         return [pl.concat(frames) for frames in out]
 
@@ -151,7 +159,7 @@ def open_store(path: str | Path) -> RequestStore | None:
     if not f.exists():
         return None
     meta = json.loads(f.read_text())
-    return RequestStore(p, int(meta["rows"]), tuple(meta["bounds"]))
+    return RequestStore(p, int(meta["rows"]), tuple(meta["bounds"]), tuple(meta["ts_range"]))
 
 
 def _batches(world: World, batch_rows: int) -> Iterator[pa.Table]:
@@ -293,10 +301,12 @@ def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
             if p not in writers:
                 # Codes are near-unique integers: dictionary encoding them costs time and saves nothing.
                 writers[p] = pq.ParquetWriter(out / f"part-{p:04d}.parquet", table.schema, compression="lz4",
-                                              use_dictionary=["acct", "model", "topic", "asn"])
+                                              use_dictionary=["acct", "model", "topic", "asn", "user_agent"],
+                                              write_statistics=False)
             writers[p].write_table(table)
 
     rows = 0
+    spans: list[tuple[int, int]] = []
     # Writing overlaps encoding the next batch (both release the GIL); at most one batch waits.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
@@ -306,6 +316,9 @@ def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
                 for c in REQUESTS.columns:
                     checks.null(c, batch.column(c).null_count)
                 coded = _encode(batch, account_index, keys, asns, checks, lookups)
+                if coded.height:
+                    spans.append(coded.select(pl.col("ts").min().dt.epoch("s").alias("lo"),
+                                              pl.col("ts").max().dt.epoch("s").alias("hi")).row(0))
                 coded = coded.with_columns(starts.search_sorted(coded["acct"], side="right").alias("__part"))
                 pieces = coded.partition_by("__part", as_dict=True, include_key=False)
                 if pending is not None:
@@ -332,5 +345,7 @@ def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
         table = (pl.concat(lookups[c]).unique("code", keep="first").sort("code") if lookups[c]
                  else pl.DataFrame(schema={"code": pl.UInt64, "text": pl.String}))
         table.write_parquet(out / f"lookup_{c}.parquet", row_group_size=65_536)  # sorted: readers prune
-    (out / INDEX_FILE).write_text(json.dumps({"rows": rows, "bounds": list(bounds), "source": str(src)}))
-    return RequestStore(out, rows, bounds)
+    ts_range = (min(t[0] for t in spans), max(t[1] for t in spans)) if spans else (0, 0)
+    (out / INDEX_FILE).write_text(json.dumps({"rows": rows, "bounds": list(bounds), "ts_range": list(ts_range),
+                                              "source": str(src)}))
+    return RequestStore(out, rows, bounds, ts_range)

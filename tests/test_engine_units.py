@@ -80,7 +80,9 @@ def test_sync_edges_find_lockstep_accounts_not_independent_ones() -> None:
         rows += [(acct, int(s) * 600, 0) for s in rng.choice(6 * 24 * 14, 200, replace=False)]
     req, accounts = _requests(rows)
     s = LinkageSettings()
-    edges = sync_edges(sync_signatures(req, s).collect(), accounts, s).collect()
+    first = int(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc).timestamp()) // 600
+    span = (first, first + 6 * 24 * 14)  # the world's first and last 10-minute bucket
+    edges = sync_edges(sync_signatures(req, span, s), accounts, span, s).collect()
     pairs = {tuple(sorted(p)) for p in edges.select("src", "dst").iter_rows()}
     assert pairs == {("farm1", "farm2"), ("farm1", "farm3"), ("farm2", "farm3")}
     assert edges["weight"].min() > 0.8
