@@ -216,14 +216,20 @@ def sync_edges(signatures: pl.DataFrame, accounts: pl.LazyFrame, span: tuple[int
 
 
 def combine_edges(signal_edges: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
-    """One edge per account pair: per signal the strongest value counts; weights add up across signals."""
+    """One edge per account pair: per signal the strongest value counts; weights add up across signals.
+
+    A pair linked only by weak signals (`settings.corroborate`) makes no edge.
+    """
     per_signal = signal_edges.group_by("src", "dst", "signal").agg(pl.col("weight").max()).sort("src", "dst", "signal")
     # Summed in a fixed order and rounded: parallel float sums must not change clusters between runs.
-    return (per_signal.group_by("src", "dst", maintain_order=True).agg(
+    edges = (per_signal.group_by("src", "dst", maintain_order=True).agg(
         pl.col("weight").sum().round(9),
         pl.col("signal").alias("reasons"))
-        .filter(pl.col("weight") >= settings.min_weight)
-        .sort("src", "dst"))
+        .filter(pl.col("weight") >= settings.min_weight))
+    if settings.corroborate:
+        weak = pl.lit(pl.Series(list(settings.corroborate), dtype=pl.String)).implode()
+        edges = edges.filter(pl.col("reasons").list.set_difference(weak).list.len() > 0)
+    return edges.sort("src", "dst")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from farmhunt.communities import graph_metrics, leiden, map_to_previous
 from farmhunt.contract import MANIFEST_FILE, REQUESTS, World, load_world
 from farmhunt.features import account_features
 from farmhunt.linkage import build_edges
-from farmhunt.request_store import RequestStore, build_store
+from farmhunt.request_store import build_store
 from farmhunt.results import STORE_DIR, Results, load_results, write_tables
 from farmhunt.scoring import account_risk, baselines, cluster_aggregates, score_clusters
 from farmhunt.settings import DetectSettings, settings_dict

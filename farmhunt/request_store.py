@@ -15,7 +15,8 @@ pass checks the table: empty, nulls in required columns, account, key and ASN id
 
 The copy is split into parts by ranges of `acct`, so one account's requests are all in one part: the
 console reads one part to page through an account. Code -> text lookups for the columns an
-investigator reads (model, topic, ip, key_id) are kept beside the parts.
+investigator reads (model, topic, ip, key_id) are kept beside the parts. Codes are only compared
+within one store: readers go from text to code through these lookups, never by hashing again.
 """
 
 from __future__ import annotations
@@ -146,8 +147,9 @@ class RequestStore:
 
     def accounts_with(self, column: str, text: str, limit: int = 10_000) -> pl.Series:
         """Ids of accounts with a request whose `column` (one of LOOKUPS) is `text` (at most `limit`)."""
-        code = text_code(pl.Series([text], dtype=pl.String)).item()
-        accts = self.scan().filter(pl.col(column) == code).select("acct").head(limit).unique()
+        # Through the lookup, not `text_code`: a reader may run another polars version (another hash).
+        codes = self.lookup(column).filter(pl.col("text") == text).select("code").collect().to_series()
+        accts = self.scan().filter(pl.col(column).is_in(codes.implode())).select("acct").head(limit).unique()
         return (accts.join(self.accounts(), on="acct").select("account_id").collect()
                 .to_series().sort())
 
@@ -219,6 +221,26 @@ class _Checks:
         return out
 
 
+class _Lookup:
+    """code -> text pairs gathered batch by batch, deduplicated as they grow (amortised linear)."""
+
+    def __init__(self) -> None:
+        self.seen = pl.DataFrame(schema={"code": pl.UInt64, "text": pl.String})
+        self.pending: list[pl.DataFrame] = []
+        self.n_pending = 0
+
+    def add(self, code: pl.Series, text: pl.Series) -> None:
+        self.pending.append(pl.DataFrame({"code": code, "text": text}))
+        self.n_pending += code.len()
+        if self.n_pending > max(2_000_000, self.seen.height):
+            self.table()
+
+    def table(self) -> pl.DataFrame:
+        self.seen = pl.concat([self.seen, *self.pending]).unique("code", keep="first", maintain_order=True)
+        self.pending, self.n_pending = [], 0
+        return self.seen
+
+
 def _part_bounds(n_accounts: int, n_rows: int, rows_per_part: int) -> tuple[int, ...]:
     """acct ranges of the parts: about `rows_per_part` requests each, cut at equal account counts."""
     n = max(1, min(n_accounts, math.ceil(n_rows / rows_per_part)))
@@ -246,7 +268,7 @@ class _CodeIndex:
 
 
 def _encode(batch: pa.Table, accounts: _CodeIndex, keys: _CodeIndex | None, asns: pl.Series | None,
-            checks: _Checks, lookups: dict[str, list[pl.DataFrame]]) -> pl.DataFrame:
+            checks: _Checks, lookups: dict[str, _Lookup]) -> pl.DataFrame:
     """One batch of requests in the store's columns (rows of unknown accounts dropped, reported)."""
     cols: dict[str, pl.Series] = {}
     texts, idx = _dictionary(batch.column("account_id"))
@@ -259,7 +281,7 @@ def _encode(batch: pa.Table, accounts: _CodeIndex, keys: _CodeIndex | None, asns
         code = text_code(texts)
         cols[c] = code.gather(idx)
         if c in LOOKUPS:
-            lookups[c].append(pl.DataFrame({"code": code, "text": texts}))
+            lookups[c].add(code, texts)
         if c == "key_id" and keys is not None:
             known, _ = keys.find(texts)
             if not known.all():
@@ -292,7 +314,7 @@ def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
     bounds = _part_bounds(accounts.height, n_rows, rows_per_part)
     starts = pl.Series(bounds[1:-1], dtype=pl.UInt32)
     checks = _Checks(src.name)
-    lookups: dict[str, list[pl.DataFrame]] = {c: [] for c in LOOKUPS}
+    lookups = {c: _Lookup() for c in LOOKUPS}
     writers: dict[int, pq.ParquetWriter] = {}
 
     def write(pieces: dict[tuple[int, ...], pl.DataFrame]) -> None:
@@ -324,9 +346,6 @@ def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
                 if pending is not None:
                     pending.result()
                 pending = pool.submit(write, pieces)
-                for c in LOOKUPS:  # keep the lookups small while they grow
-                    if sum(df.height for df in lookups[c]) > 2_000_000:
-                        lookups[c] = [pl.concat(lookups[c]).unique("code", keep="first")]
             if pending is not None:
                 pending.result()
         finally:
@@ -342,9 +361,8 @@ def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
         if i not in writers:  # every part exists, so readers never miss a file
             pq.write_table(empty, out / f"part-{i:04d}.parquet")
     for c in LOOKUPS:
-        table = (pl.concat(lookups[c]).unique("code", keep="first").sort("code") if lookups[c]
-                 else pl.DataFrame(schema={"code": pl.UInt64, "text": pl.String}))
-        table.write_parquet(out / f"lookup_{c}.parquet", row_group_size=65_536)  # sorted: readers prune
+        # Sorted by code in small row groups: readers looking up a few codes skip most of the file.
+        lookups[c].table().sort("code").write_parquet(out / f"lookup_{c}.parquet", row_group_size=65_536)
     ts_range = (min(t[0] for t in spans), max(t[1] for t in spans)) if spans else (0, 0)
     (out / INDEX_FILE).write_text(json.dumps({"rows": rows, "bounds": list(bounds), "ts_range": list(ts_range),
                                               "source": str(src)}))

@@ -61,11 +61,19 @@ class LinkageSettings:
     sync_band_rows: int = 3  # ... in bands of this many rows (LSH candidate pairs)
     sync_max_bucket: int = 400  # LSH buckets larger than this are split by sampling
     min_weight: float = 0.05  # edges lighter than this are dropped
+    #: Weak signals: values that many unrelated people share by chance in a large population (a home
+    #: /24, a signup hour on a big network, a common email shape or domain). They add weight to a pair
+    #: that another signal links, but never link a pair alone: at a million accounts they would
+    #: otherwise knit unrelated accounts into farms' clusters and farms' accounts into theirs.
+    corroborate: tuple[str, ...] = ("signup_prefix", "signup_burst", "email_pattern", "email_domain")
 
     def validate(self) -> None:
         unknown = set(self.signals) - set(SIGNALS)
         if unknown:
             raise ConfigError(f"'linkage.signals': unknown signal {sorted(unknown)[0]!r} (known: {', '.join(SIGNALS)})")
+        unknown = set(self.corroborate) - set(SIGNALS)
+        if unknown:
+            raise ConfigError(f"'linkage.corroborate': unknown signal {sorted(unknown)[0]!r}")
         missing = set(SIGNALS) - set(self.weights)
         if missing:
             raise ConfigError(f"'linkage.weights': no weight for {sorted(missing)[0]!r}")

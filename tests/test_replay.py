@@ -81,8 +81,8 @@ def craft_world(out: Path, n_benign: int = 300, days: int = 10, farm_size: int =
                 times.append(t.replace(minute=(t.minute // 10) * 10, second=int(rng.integers(0, 30))))
                 t += timedelta(minutes=10)
             k = len(times)
-            flips = rng.integers(0, 64, k)
-            hashes = [int(templates[x]) for x in rng.integers(0, 3, k)]
+            flips = rng.integers(0, 64, k)  # near-duplicates: one bit of the template's SimHash flipped
+            hashes = [int(templates[x]) ^ (1 << int(f)) for x, f in zip(rng.integers(0, 3, k), flips)]
             add_requests(aid, kid, times, [f"45.{asn - 65000}.9.{rng.integers(1, 20)}" for _ in range(k)], [asn] * k,
                          hashes, ["coding"] * k, rng.integers(2000, 4000, k), "top")
             lab.append((aid, f"farm-{name}", "distillation_farm", True))
