@@ -118,27 +118,30 @@ class RequestStore:
         """code -> text of one of the LOOKUPS columns."""
         return pl.scan_parquet(self.path / f"lookup_{column}.parquet")
 
-    def requests_of(self, account_ids: Sequence[str]) -> pl.DataFrame:
+    def requests_of(self, account_ids: Sequence[str], columns: Sequence[str] | None = None) -> pl.DataFrame:
         """The requests of these accounts in time order, text decoded (no user agent).
 
-        Reads only the parts holding them, then decodes the few codes they use.
+        Reads only the parts holding them and only the `columns` asked for (default: all), then
+        decodes the few codes they use.
         """
+        want = [c for c in _DECODED if columns is None or c in columns or c in ("ts", "account_id")]
         ids = pl.Series("account_id", list(account_ids), pl.String)
         accts = self.accounts().filter(pl.col("account_id").is_in(ids.implode())).collect()
         if accts.is_empty() or self.n_rows == 0:
-            return pl.DataFrame(schema=_DECODED)
+            return pl.DataFrame(schema={c: _DECODED[c] for c in want})
         starts = pl.Series(self.bounds[1:-1], dtype=pl.UInt32)
         parts = sorted(set(starts.search_sorted(accts["acct"], side="right").to_list()))
         files = self.part_files()
         rows = (pl.scan_parquet([self.path / files[p] for p in parts], schema=STORE_SCHEMA)
-                .filter(pl.col("acct").is_in(accts["acct"].implode())).collect())
+                .filter(pl.col("acct").is_in(accts["acct"].implode()))
+                .select("acct", *[c for c in want if c != "account_id"]).collect())
         out = rows.join(accts, on="acct", how="left")
-        for col in LOOKUPS:
+        for col in (c for c in LOOKUPS if c in want):
             used = out[col].unique().implode()
             text = self.lookup(col).filter(pl.col("code").is_in(used)).collect()
             out = out.join(text.rename({"code": col, "text": f"__{col}"}), on=col, how="left")
         return (out.sort("ts", "account_id", maintain_order=True)
-                .select(*[pl.col(f"__{c}").alias(c) if c in LOOKUPS else pl.col(c) for c in _DECODED]))
+                .select(*[pl.col(f"__{c}").alias(c) if c in LOOKUPS else pl.col(c) for c in want]))
 
     def ip_prefixes(self) -> pl.LazyFrame:
         """ip code -> code of its /24 network (text up to the last dot), for every IP seen."""

@@ -80,10 +80,11 @@ class CaseData:
         text = [c for c, t in TABLES[name].columns.items() if t == pl.String]
         return as_strings(self.world.native(name).filter(cond), *text)
 
-    def requests_of(self, ids: pl.Series) -> pl.LazyFrame:
-        """Requests of these accounts (canonical dtypes; from the request store when there is one)."""
+    def requests_of(self, ids: pl.Series, columns: tuple[str, ...] | None = None) -> pl.LazyFrame:
+        """Requests of these accounts (canonical dtypes; from the request store when there is one, then
+        only `columns` besides ts and account_id are read)."""
         if self.store is not None:
-            return self.store.requests_of(ids.to_list()).lazy()
+            return self.store.requests_of(ids.to_list(), columns).lazy()
         return self.rows("requests", "account_id", ids)
 
     # ------------------------------------------------------------------ queue
@@ -148,7 +149,7 @@ class CaseData:
             ["risk", "account_id"], descending=[True, False])
 
     def _volume(self, ids: pl.Series) -> pl.DataFrame:
-        n = (self.requests_of(ids).group_by("account_id")
+        n = (self.requests_of(ids, ()).group_by("account_id")
              .agg(pl.len().cast(pl.Int64).alias("n_requests")))
         s = (self.rows("payments", "account_id", ids).filter(pl.col("status") == "succeeded")
              .group_by("account_id").agg(pl.col("amount_usd").sum().alias("spend_usd")))
@@ -171,7 +172,7 @@ class CaseData:
                     .group_by("value").agg(pl.col("account_id").n_unique().cast(pl.Int64).alias("members"))
                     .filter(pl.col("members") >= 2).with_columns(pl.lit(what).alias("what")))
 
-        req = self.requests_of(ids)
+        req = self.requests_of(ids, ("ip",))
         parts = [
             shared(self.rows("payments", "account_id", ids), "card", pl.col("card_fingerprint")),
             shared(acc, "device", pl.col("device_id")),
@@ -197,7 +198,7 @@ class CaseData:
     def activity(self, cid: int) -> dict[str, pl.DataFrame]:
         """Hour-of-day share (cluster), daily request volume and daily signups of the cluster."""
         ids = self._members_lf(cid)
-        req = self.requests_of(ids)
+        req = self.requests_of(ids, ())
         hours = req.group_by(pl.col("ts").dt.hour().alias("hour")).agg(pl.len().alias("n"))
         daily = req.group_by(pl.col("ts").dt.date().alias("day")).agg(pl.len().alias("n"))
         signups = (self.rows("accounts", "account_id", ids)
