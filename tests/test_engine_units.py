@@ -59,6 +59,17 @@ def test_combine_keeps_reasons_and_sums_signals() -> None:
     assert out["reasons"][0].to_list() == ["card", "device"]
 
 
+def test_weak_signals_only_corroborate() -> None:
+    e = pl.LazyFrame({"src": ["a", "a", "c", "e"], "dst": ["b", "b", "d", "f"],
+                      "signal": ["signup_prefix", "card", "email_pattern", "device"], "weight": [0.2, 0.5, 0.3, 0.4]})
+    out = combine_edges(e, LinkageSettings()).collect()
+    # c-d share only an email shape: no edge; a-b's /24 adds to the card that links them.
+    assert out.select("src", "dst").rows() == [("a", "b"), ("e", "f")]
+    assert out["weight"][0] == pytest.approx(0.7)
+    everything = combine_edges(e, LinkageSettings(corroborate=())).collect()
+    assert everything.height == 3
+
+
 def _requests(rows: list[tuple[str, int, int]]) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Coded requests (acct, ts, prompt_hash) as the request store holds them, and acct -> account_id."""
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)

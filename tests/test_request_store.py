@@ -53,6 +53,15 @@ def test_requests_of_an_account_match_the_world(world, store) -> None:
         assert got.equals(want), aid
 
 
+def test_requests_of_reads_only_the_columns_asked(world, store) -> None:
+    ids = world["accounts"].select("account_id").head(40).collect().to_series().to_list()
+    few = store.requests_of(ids, ("ip",))
+    assert few.columns == ["ts", "account_id", "ip"]
+    full = store.requests_of(ids)
+    assert few.equals(full.select(few.columns))
+    assert set(full["account_id"]) <= set(ids) and full["ts"].is_sorted()
+
+
 def test_codes_are_the_texts_hash(store) -> None:
     topics = pl.read_parquet(store.path / "lookup_topic.parquet")
     assert set(codes_of(topics["text"].to_list())) == set(topics["code"].to_list())
