@@ -85,7 +85,8 @@ SIGNALS: tuple[Signal, ...] = (
            "median {value:.0%} of activity in local office hours (population p95 {baseline:.0%})"),
     Signal("education_network", "education_share", "benign_org", -1.5, 0.2, 0.7,
            "{value:.0%} of traffic from education networks (a campus behind NAT)"),
-    Signal("diurnal_rhythm", "diurnal", "benign_org", -1.2, 0.5, 1.0,
+    # Half the weight of the other benign signals: a day/night rhythm is the one an operator fakes for free.
+    Signal("diurnal_rhythm", "diurnal", "benign_org", -0.6, 0.5, 1.0,
            "activity follows a human day/night rhythm ({value:.0%} of members with clear night-time lulls)"),
 )
 BIAS = -4.2  # log-odds of a cluster with no evidence at all
