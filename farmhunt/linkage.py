@@ -34,16 +34,32 @@ EDGE_SCHEMA = {"src": pl.String, "dst": pl.String, "signal": pl.String, "weight"
 _PREFIX24 = r"\.\d+$"
 
 
-def canonical_email(email: pl.Expr) -> pl.Expr:
-    """Mailbox identity: lower-case, plus-tag removed, dots in the local part removed."""
+#: Providers whose mailboxes ignore dots in the local part (john.smith@ and johnsmith@ are one inbox).
+DOT_INSENSITIVE = ("gmail.com", "googlemail.com", "proton.me", "protonmail.com", "pm.me")
+
+
+def _mailbox(email: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(local part without plus-tag, domain), lower-case."""
     e = email.str.to_lowercase().str.strip_chars()
-    local = e.str.extract(r"^([^@]*)@", 1).str.replace(r"\+.*$", "").str.replace_all(".", "", literal=True)
-    return local + "@" + e.str.extract(r"@(.*)$", 1)
+    return e.str.extract(r"^([^@]*)@", 1).str.replace(r"\+.*$", ""), e.str.extract(r"@(.*)$", 1)
+
+
+def canonical_email(email: pl.Expr) -> pl.Expr:
+    """Mailbox identity: lower-case, plus-tag removed, dots removed where the provider ignores them.
+
+    Elsewhere dots are kept: john.smith@outlook.com and johnsmith@outlook.com are two people, and
+    among a million accounts such pairs are common.
+    """
+    local, domain = _mailbox(email)
+    local = pl.when(domain.is_in(list(DOT_INSENSITIVE))).then(local.str.replace_all(".", "", literal=True)) \
+        .otherwise(local)
+    return local + "@" + domain
 
 
 def email_pattern(email: pl.Expr) -> pl.Expr:
-    """Local-part shape: the canonical mailbox with every run of digits replaced by '#'."""
-    return canonical_email(email).str.replace_all(r"\d+", "#")
+    """Local-part shape: lower-case, plus-tag and dots removed, every run of digits replaced by '#'."""
+    local, domain = _mailbox(email)
+    return local.str.replace_all(".", "", literal=True).str.replace_all(r"\d+", "#") + "@" + domain
 
 
 def shared_values(world: World, usage: RequestUsage, settings: LinkageSettings) -> pl.LazyFrame:

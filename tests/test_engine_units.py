@@ -18,11 +18,13 @@ from farmhunt.templates import find_templates, template_share
 
 def test_email_canonical_and_pattern() -> None:
     emails = pl.Series(["John.Smith+promo@Gmail.com", "johnsmith@gmail.com", "jake1234@proton.me",
-                        "jake9@proton.me", "j.a.k.e.77+x@proton.me"])
+                        "jake9@proton.me", "j.a.k.e.77+x@proton.me", "john.smith@outlook.com"])
     canon = pl.select(canonical_email(pl.lit(emails))).to_series().to_list()
     assert canon[:2] == ["johnsmith@gmail.com", "johnsmith@gmail.com"]
+    assert canon[5] == "john.smith@outlook.com"  # dots matter at most providers
     pattern = pl.select(email_pattern(pl.lit(emails))).to_series().to_list()
-    assert pattern[2:] == ["jake#@proton.me"] * 3
+    assert pattern[2:5] == ["jake#@proton.me"] * 3
+    assert pattern[5] == "johnsmith@outlook.com"
 
 
 def _values(groups: dict[str, int], signal: str = "card") -> pl.LazyFrame:
