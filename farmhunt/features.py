@@ -1,7 +1,8 @@
 """Account features: one row per account describing how it signs up, pays and uses the API.
 
-All work is polars lazy; the request table is aggregated with the streaming engine. The features
-feed the linkage graph (templates), the cluster aggregates of scoring, and the account-level risk.
+All work is polars; the request table is aggregated from the request store one part at a time
+(each part holds whole accounts, so per-account aggregates are exact), the small tables lazily. The
+features feed the cluster aggregates of scoring and the account-level risk.
 """
 
 from __future__ import annotations
