@@ -283,6 +283,7 @@ def build_edges(world: World, store: RequestStore, templates: pl.DataFrame, feat
     usage = request_usage(store, templates, features, settings)
     # Materialised once: polars would otherwise plan the shared inputs more than once.
     values = shared_values(world, usage, settings).collect(engine="streaming")
+    sync = sync_edges(usage.signatures, store.accounts(), usage.span, settings)
     edges = pl.concat([value_edges(values.lazy(), settings).collect(engine="streaming"),
-                       sync_edges(usage.signatures, store.accounts(), usage.span, settings).collect(engine="streaming")])
+                       sync.collect(engine="streaming")])
     return combine_edges(edges.lazy(), settings)

@@ -27,7 +27,7 @@ from farmhunt.features import account_features
 from farmhunt.linkage import build_edges
 from farmhunt.request_store import build_store
 from farmhunt.results import STORE_DIR, Results, load_results, write_tables
-from farmhunt.scoring import account_risk, baselines, cluster_aggregates, score_clusters
+from farmhunt.scoring import account_risk, baselines, cluster_aggregates, peripheral_members, score_clusters
 from farmhunt.settings import DetectSettings, settings_dict
 from farmhunt.templates import find_templates
 
@@ -99,8 +99,9 @@ def _detect(world: World, s: DetectSettings, progress: Progress | None, previous
         aggregates = cluster_aggregates(features, membership, edges, orgs).join(metrics, on="cluster_id", how="left")
         clusters, evidence = score_clusters(aggregates, base, s.scoring)
         lone = account_risk(features, base, s.scoring)
+        peripheral = peripheral_members(features, membership, edges, clusters, base, s.scoring)
     with timer.stage("results"):
-        accounts = _account_results(features, membership, clusters, lone, s)
+        accounts = _account_results(features, membership, clusters, lone, peripheral, s)
         clusters = clusters.with_columns(pl.col("size").cast(pl.Int64)).sort(
             ["risk", "cluster_id"], descending=[True, False])
         clusters = clusters.select("cluster_id", "size", "risk", "predicted_kind", "flagged",
@@ -127,26 +128,32 @@ def _detect(world: World, s: DetectSettings, progress: Progress | None, previous
 
 
 def _account_results(features: pl.DataFrame, membership: pl.DataFrame, clusters: pl.DataFrame,
-                     lone: pl.DataFrame, s: DetectSettings) -> pl.DataFrame:
-    """accounts.parquet: cluster, risk, flag and kind per account, then its features."""
+                     lone: pl.DataFrame, peripheral: pl.DataFrame, s: DetectSettings) -> pl.DataFrame:
+    """accounts.parquet: cluster, risk, flag and kind per account, then its features.
+
+    A peripheral member of a flagged cluster (`scoring.peripheral_members`) is judged alone.
+    """
     c = clusters.select("cluster_id", pl.col("risk").alias("cluster_risk"), pl.col("flagged").alias("cluster_flagged"),
                         pl.col("predicted_kind").alias("cluster_kind"))
     lone_kind = (pl.when(pl.col("decline_rate") >= 0.5).then(pl.lit("card_testing"))
                  .otherwise(pl.lit("reseller_pool")))
     out = (features.join(membership, on="account_id", how="left").join(c, on="cluster_id", how="left")
-           .join(lone, on="account_id", how="left")
-           .with_columns(pl.col("cluster_flagged").fill_null(False),
+           .join(lone, on="account_id", how="left").join(peripheral, on="account_id", how="left")
+           .with_columns(pl.col("peripheral").fill_null(False))
+           .with_columns((pl.col("cluster_flagged").fill_null(False) & ~pl.col("peripheral")).alias("cluster_flagged"),
+                         pl.when(pl.col("peripheral")).then(None).otherwise(pl.col("cluster_risk")).alias("cluster_risk"),
                          (pl.col("account_risk") >= s.scoring.account_flag_threshold).alias("lone_flag")))
     out = out.with_columns(
         pl.max_horizontal(pl.col("cluster_risk").fill_null(0.0), "account_risk").alias("risk"),
         (pl.col("cluster_flagged") | pl.col("lone_flag")).alias("flagged"),
         pl.when(pl.col("cluster_flagged")).then(pl.col("cluster_kind"))
         .when(pl.col("lone_flag")).then(lone_kind)
+        .when(pl.col("peripheral")).then(pl.lit("unknown"))
         .otherwise(pl.col("cluster_kind").fill_null("unknown")).alias("predicted_kind"),
     )
     return out.select("account_id", pl.col("cluster_id").cast(pl.Int64), "risk", "flagged", "predicted_kind",
                       pl.exclude("account_id", "cluster_id", "risk", "flagged", "predicted_kind", "cluster_risk",
-                                 "cluster_flagged", "cluster_kind", "lone_flag")).sort("account_id")
+                                 "cluster_flagged", "cluster_kind", "lone_flag", "peripheral")).sort("account_id")
 
 
 def _versions() -> dict[str, str]:

@@ -122,14 +122,20 @@ def _diurnal() -> pl.Expr:
     return ((pl.col("night_share") < 0.12) & (pl.col("n_requests") >= 20)).cast(pl.Float64)
 
 
-def member_ties(membership: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
-    """Per clustered account, which reasons tie it to another member of its own cluster (0/1 columns)."""
+def _internal_ends(membership: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
+    """Both ends of every edge inside a cluster: account_id, reasons (one row per edge and end)."""
     m = membership.select("account_id", "cluster_id")
     internal = (edges.join(m.rename({"account_id": "src"}), on="src")
                 .join(m.rename({"account_id": "dst", "cluster_id": "c2"}), on="dst")
                 .filter(pl.col("cluster_id") == pl.col("c2")).select("src", "dst", "reasons"))
-    both = pl.concat([internal.select(pl.col("src").alias("account_id"), "reasons"),
-                      internal.select(pl.col("dst").alias("account_id"), "reasons")]).explode("reasons")
+    return pl.concat([internal.select(pl.col("src").alias("account_id"), "reasons"),
+                      internal.select(pl.col("dst").alias("account_id"), "reasons")])
+
+
+def member_ties(membership: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
+    """Per clustered account, which reasons tie it to another member of its own cluster (0/1 columns)."""
+    m = membership.select("account_id", "cluster_id")
+    both = _internal_ends(membership, edges).explode("reasons")
     ties = both.group_by("account_id").agg([(pl.col("reasons") == r).any().alias(f"tie_{r}") for r in TIE_REASONS])
     return (m.join(ties, on="account_id", how="left")
             .with_columns([pl.col(f"tie_{r}").fill_null(False) for r in TIE_REASONS]))
@@ -227,6 +233,33 @@ def _evidence(aggregates: pl.DataFrame, contrib: pl.DataFrame, base: dict[str, f
     return (ev.with_columns(pl.Series("text", texts, dtype=pl.String))
             .select("cluster_id", "rank", "signal", "value", "baseline", "contribution", "text")
             .sort("cluster_id", "rank"))
+
+
+def _behaviour(family: str) -> list[Signal]:
+    """A fraud family's signals that one account shows on its own (no ties, no shared instruments)."""
+    return [s for s in SIGNALS if s.family == family and not s.column.startswith("tie_")]
+
+
+def peripheral_members(features: pl.DataFrame, membership: pl.DataFrame, edges: pl.DataFrame,
+                       clusters: pl.DataFrame, base: dict[str, float], settings: ScoringSettings) -> pl.DataFrame:
+    """Members of flagged clusters that hang on a single edge and show little of the cluster's own
+    behaviour (below `peripheral_share` of the cluster's score for its kind): account_id, peripheral.
+
+    Among a million accounts an unrelated account meets a farm through one chance tie (a shared
+    residential proxy IP, a coincident burst of activity); it is listed with the cluster, not flagged.
+    """
+    degree = _internal_ends(membership, edges).group_by("account_id").agg(pl.len().alias("degree"))
+    score = {f: pl.sum_horizontal([s.weight * _strength(s, base) for s in _behaviour(f)]) for f in FAMILIES}
+    kind_score = pl.coalesce([pl.when(pl.col("predicted_kind") == f).then(score[f]) for f in FAMILIES])
+    flagged = clusters.filter("flagged").select("cluster_id", "predicted_kind",
+                                                kind_score.alias("cluster_behaviour"))
+    mem = (membership.join(flagged, on="cluster_id").join(degree, on="account_id", how="left")
+           .join(features.with_columns((pl.col("n_keys_revoked") > 0).cast(pl.Float64).alias("key_rotation")),
+                 on="account_id", how="left"))
+    return mem.select("account_id", ((pl.col("degree").fill_null(0) <= 1)
+                                     & (kind_score.fill_null(0.0)
+                                        < settings.peripheral_share * pl.col("cluster_behaviour").fill_null(0.0)))
+                      .alias("peripheral"))
 
 
 #: Account-level signals: behaviour one account can show on its own (reseller, card testing).

@@ -106,6 +106,9 @@ class ScoringSettings:
 
     flag_threshold: float = 0.5  # risk at or above which a cluster (or lone account) is flagged
     account_flag_threshold: float = 0.7  # stricter bar for accounts outside any flagged cluster
+    #: A member tied to its flagged cluster by a single edge is flagged only if its own behaviour scores
+    #: at least this share of the cluster's (see `scoring.peripheral_members`).
+    peripheral_share: float = 0.25
     isolation_trees: int = 200
     seed: int = 42
     evidence_top: int = 8  # evidence rows kept per cluster

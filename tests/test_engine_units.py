@@ -12,7 +12,8 @@ import pytest
 from farmhunt.communities import leiden, map_to_previous, stable_cluster_id
 from farmhunt.errors import ConfigError
 from farmhunt.linkage import canonical_email, combine_edges, email_pattern, sync_edges, sync_signatures, value_edges
-from farmhunt.settings import CommunitySettings, FeatureSettings, LinkageSettings, load_settings
+from farmhunt.scoring import peripheral_members
+from farmhunt.settings import CommunitySettings, FeatureSettings, LinkageSettings, ScoringSettings, load_settings
 from farmhunt.templates import find_templates, template_share
 
 
@@ -165,3 +166,28 @@ def test_settings_toml_overrides_and_errors(tmp_path: Path) -> None:
     bad.write_text('[communities]\nobjective = "louvain"\n')
     with pytest.raises(ConfigError, match="objective"):
         load_settings(bad)
+
+
+def test_member_on_one_edge_without_the_clusters_behaviour_is_peripheral() -> None:
+    farm = {"templated_share": 0.9, "night_share": 0.25, "output_input_ratio": 6.0, "capability_share": 0.95,
+            "top_model_share": 1.0}
+    human = {"templated_share": 0.0, "night_share": 0.02, "output_input_ratio": 0.4, "capability_share": 0.1,
+             "top_model_share": 0.6}
+    ids = ["f0", "f1", "f2", "f3", "lone_farm", "neighbour"]
+    rows = [farm] * 5 + [human]
+    zeros = {"hosting_share": 0.0, "requests_per_active_day": 5.0, "topic_entropy": 0.2, "chargeback_rate": 0.0,
+             "n_keys_revoked": 0, "decline_rate": 0.0, "micro_payment_share": 0.0}
+    features = pl.DataFrame([{"account_id": a, **r, **zeros} for a, r in zip(ids, rows)])
+    membership = pl.DataFrame({"account_id": ids, "cluster_id": [7] * 6})
+    core = [(a, b) for i, a in enumerate(ids[:4]) for b in ids[i + 1:4]]
+    pairs = core + [("f0", "lone_farm"), ("f1", "neighbour")]  # two members hang on one edge each
+    edges = pl.DataFrame({"src": [a for a, _ in pairs], "dst": [b for _, b in pairs],
+                          "weight": [1.0] * len(pairs), "reasons": [["card"]] * len(pairs)})
+    clusters = pl.DataFrame([{"cluster_id": 7, "flagged": True, "predicted_kind": "distillation_farm", **farm,
+                              **{k: v for k, v in zeros.items() if k != "n_keys_revoked"}, "key_rotation": 0.0}])
+    out = dict(peripheral_members(features, membership, edges, clusters, {}, ScoringSettings()).iter_rows())
+    assert out == {"f0": False, "f1": False, "f2": False, "f3": False, "lone_farm": False, "neighbour": True}
+    # An unflagged cluster has no peripheral members to speak of.
+    none = peripheral_members(features, membership, edges, clusters.with_columns(pl.lit(False).alias("flagged")),
+                              {}, ScoringSettings())
+    assert none.is_empty()
