@@ -171,7 +171,7 @@ def _batches(world: World, batch_rows: int) -> Iterator[pa.Table]:
     """The world's request table in batches as Arrow, text columns dictionary-encoded."""
     f = world.files["requests"]
     if f.suffix == ".parquet":
-        pf = pq.ParquetFile(f, read_dictionary=[c for c in ("account_id", *CODED)])
+        pf = pq.ParquetFile(f, read_dictionary=["account_id", *CODED])
         cols = list(REQUESTS.columns)
         ts = REQUESTS.columns["ts"]
         for rb in pf.iter_batches(batch_size=batch_rows, columns=cols):

@@ -119,3 +119,14 @@ def test_detect_on_bad_requests_exits_2_and_writes_nothing(tmp_path: Path, capsy
     assert "acct_does_not_exist" in capsys.readouterr().err
     assert not out.exists()
     assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
+
+
+def test_csv_world_gives_the_same_store(world, tmp_path: Path) -> None:
+    csv = tmp_path / "csv"
+    csv.mkdir()
+    for name in ("accounts", "api_keys", "asns", "payments", "requests"):
+        pl.read_parquet(FIXTURE / f"{name}.parquet").write_csv(csv / f"{name}.csv")
+    from_csv = build_store(load_world(csv, defer=("requests",)), tmp_path / "s_csv")
+    from_parquet = build_store(world, tmp_path / "s_pq")
+    key = ["acct", "ts", "prompt_hash"]
+    assert from_csv.scan().sort(key).collect().equals(from_parquet.scan().sort(key).collect())
