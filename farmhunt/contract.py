@@ -196,6 +196,11 @@ _INTS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, 
 _EXAMPLES = 3
 
 
+def ip_prefix(ip: pl.Expr) -> pl.Expr:
+    """The /24 network of an IPv4 address: its text up to the last dot."""
+    return ip.str.replace(r"\.\d+$", "")
+
+
 def iso_to_datetime(expr: pl.Expr) -> pl.Expr:
     """Parse ISO-8601 text (``Z``, ``+hh:mm``, ``+hhmm``, no offset = UTC, date only) to Datetime(us, UTC)."""
     norm = (

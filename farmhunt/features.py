@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from farmhunt.contract import World
+from farmhunt.contract import World, ip_prefix
 from farmhunt.request_store import RequestStore, codes_of
 from farmhunt.settings import FeatureSettings
 from farmhunt.templates import template_share
@@ -141,7 +141,7 @@ def key_features(world: World) -> pl.LazyFrame:
 def signup_features(world: World) -> pl.LazyFrame:
     """Seconds from each signup to the nearest other signup on the same device and the same /24 network."""
     acc = world["accounts"].select(
-        "account_id", "created_at", "device_id", pl.col("signup_ip").str.replace(r"\.\d+$", "").alias("prefix"))
+        "account_id", "created_at", "device_id", ip_prefix(pl.col("signup_ip")).alias("prefix"))
     out = acc.select("account_id")
     for key, name in (("device_id", "signup_gap_device_s"), ("prefix", "signup_gap_prefix_s")):
         t = pl.col("created_at").dt.epoch("s")

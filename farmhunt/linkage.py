@@ -25,13 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from farmhunt.contract import World
+from farmhunt.contract import World, ip_prefix
 from farmhunt.request_store import RequestStore, text_code
 from farmhunt.settings import FeatureSettings, LinkageSettings
 from farmhunt.templates import account_templates
 
 EDGE_SCHEMA = {"src": pl.String, "dst": pl.String, "signal": pl.String, "weight": pl.Float64}
-_PREFIX24 = r"\.\d+$"
 
 
 #: Providers whose mailboxes ignore dots in the local part (john.smith@ and johnsmith@ are one inbox).
@@ -76,7 +75,7 @@ def shared_values(world: World, usage: RequestUsage, settings: LinkageSettings) 
     add("device", acc, pl.col("device_id"))
     add("phone", acc, pl.col("phone"))
     add("signup_ip", acc, pl.col("signup_ip"))
-    add("signup_prefix", acc, pl.col("signup_ip").str.replace(_PREFIX24, ""))
+    add("signup_prefix", acc, ip_prefix(pl.col("signup_ip")))
     add("email_canonical", acc, canonical_email(pl.col("email")))
     add("email_pattern", acc, email_pattern(pl.col("email")))
     add("email_domain", acc, pl.col("email").str.to_lowercase().str.extract(r"@(.*)$", 1))
@@ -103,7 +102,7 @@ def signup_bursts(world: World, ip_asn: pl.LazyFrame, settings: LinkageSettings)
     acc = (world["accounts"].with_columns(text_code(pl.col("signup_ip")).alias("ip"))
            .join(ip_asn, on="ip", how="left")
            .select("account_id", "created_at",
-                   pl.coalesce(pl.col("asn").cast(pl.String), pl.col("signup_ip").str.replace(_PREFIX24, ""))
+                   pl.coalesce(pl.col("asn").cast(pl.String), ip_prefix(pl.col("signup_ip")))
                    .alias("net"),
                    (pl.col("created_at").dt.epoch("s") // window).alias("w")))
     span = acc.select(((pl.col("created_at").max() - pl.col("created_at").min()).dt.total_seconds() / window + 1)

@@ -175,14 +175,16 @@ def detect_path(world: str | Path, out: str | Path | None = None, settings: Dete
     with timer.stage("load"):
         w = load_world(world, defer=(REQUESTS.name,))
     prev = load_results(previous) if previous is not None else None
-    if out is None:
-        results = detect(w, settings, progress, prev)
-    else:
-        with atomic_dir(out) as tmp:
-            results = detect(w, settings, progress, prev, store_dir=tmp / STORE_DIR)
-            results.run["stages"] = {**timer.stages, **results.run["stages"]}
-            write_tables(results, tmp)
-        results.path = Path(out).resolve()
+
+    def run(store_dir: Path | None) -> Results:
+        results = detect(w, settings, progress, prev, store_dir)
+        results.run["stages"] = {**timer.stages, **results.run["stages"]}
         return results
-    results.run["stages"] = {**timer.stages, **results.run["stages"]}
+
+    if out is None:
+        return run(None)
+    with atomic_dir(out) as tmp:
+        results = run(tmp / STORE_DIR)
+        write_tables(results, tmp)
+    results.path = Path(out).resolve()
     return results

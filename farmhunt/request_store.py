@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from farmhunt.contract import REQUESTS, ContractError, Problem, World, cast_to_contract
+from farmhunt.contract import REQUESTS, ContractError, Problem, World, cast_to_contract, ip_prefix
 
 #: Text columns of the request table stored as 64-bit codes.
 CODED = ("key_id", "model", "ip", "user_agent", "topic")
@@ -49,7 +49,6 @@ STORE_SCHEMA = pl.Schema({
 _DECODED = pl.Schema({c: t for c, t in REQUESTS.columns.items() if c != "user_agent"})
 INDEX_FILE = "store.json"
 _HASH_SEED = 0x5EED
-_PREFIX24 = r"\.\d+$"
 _EXAMPLES = 5
 
 
@@ -129,8 +128,7 @@ class RequestStore:
         accts = self.accounts().filter(pl.col("account_id").is_in(ids.implode())).collect()
         if accts.is_empty() or self.n_rows == 0:
             return pl.DataFrame(schema={c: _DECODED[c] for c in want})
-        starts = pl.Series(self.bounds[1:-1], dtype=pl.UInt32)
-        parts = sorted(set(starts.search_sorted(accts["acct"], side="right").to_list()))
+        parts = sorted(set(_part_of(self.bounds, accts["acct"]).to_list()))
         files = self.part_files()
         rows = (pl.scan_parquet([self.path / files[p] for p in parts], schema=STORE_SCHEMA)
                 .filter(pl.col("acct").is_in(accts["acct"].implode()))
@@ -146,7 +144,7 @@ class RequestStore:
     def ip_prefixes(self) -> pl.LazyFrame:
         """ip code -> code of its /24 network (text up to the last dot), for every IP seen."""
         return self.lookup("ip").select(pl.col("code").alias("ip"),
-                                        text_code(pl.col("text").str.replace(_PREFIX24, "")).alias("prefix"))
+                                        text_code(ip_prefix(pl.col("text"))).alias("prefix"))
 
     def accounts_with(self, column: str, text: str, limit: int = 10_000) -> pl.Series:
         """Ids of accounts with a request whose `column` (one of LOOKUPS) is `text` (at most `limit`)."""
@@ -244,6 +242,11 @@ class _Lookup:
         return self.seen
 
 
+def _part_of(bounds: tuple[int, ...], acct: pl.Series) -> pl.Series:
+    """Index of the part holding each account position (see `RequestStore.bounds`)."""
+    return pl.Series(bounds[1:-1], dtype=pl.UInt32).search_sorted(acct, side="right")
+
+
 def _part_bounds(n_accounts: int, n_rows: int, rows_per_part: int) -> tuple[int, ...]:
     """acct ranges of the parts: about `rows_per_part` requests each, cut at equal account counts."""
     n = max(1, min(n_accounts, math.ceil(n_rows / rows_per_part)))
@@ -315,7 +318,6 @@ def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
     asns = world["asns"].select("asn").collect()["asn"] if "asns" in world else None
     n_rows = pq.ParquetFile(src).metadata.num_rows if src.suffix == ".parquet" else rows_per_part
     bounds = _part_bounds(accounts.height, n_rows, rows_per_part)
-    starts = pl.Series(bounds[1:-1], dtype=pl.UInt32)
     checks = _Checks(src.name)
     lookups = {c: _Lookup() for c in LOOKUPS}
     writers: dict[int, pq.ParquetWriter] = {}
@@ -344,7 +346,7 @@ def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
                 if coded.height:
                     spans.append(coded.select(pl.col("ts").min().dt.epoch("s").alias("lo"),
                                               pl.col("ts").max().dt.epoch("s").alias("hi")).row(0))
-                coded = coded.with_columns(starts.search_sorted(coded["acct"], side="right").alias("__part"))
+                coded = coded.with_columns(_part_of(bounds, coded["acct"]).alias("__part"))
                 pieces = coded.partition_by("__part", as_dict=True, include_key=False)
                 if pending is not None:
                     pending.result()

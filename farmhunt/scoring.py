@@ -117,6 +117,11 @@ def baselines(features: pl.DataFrame) -> dict[str, float]:
     return out
 
 
+def _key_rotation() -> pl.Expr:
+    # An account that revoked at least one key.
+    return (pl.col("n_keys_revoked") > 0).cast(pl.Float64).alias("key_rotation")
+
+
 def _diurnal() -> pl.Expr:
     # A member with a clear night-time lull: under half the night share of flat 24/7 activity.
     return ((pl.col("night_share") < 0.12) & (pl.col("n_requests") >= 20)).cast(pl.Float64)
@@ -147,7 +152,7 @@ def cluster_aggregates(features: pl.DataFrame, membership: pl.DataFrame, edges: 
     ties = member_ties(membership, edges)
     mem = (ties.join(features, on="account_id", how="left").join(orgs, on="account_id", how="left")
            .with_columns(
-               (pl.col("n_keys_revoked") > 0).cast(pl.Float64).alias("key_rotation"),
+               _key_rotation(),
                _diurnal().alias("diurnal"),
                (pl.col("tie_device") | pl.col("tie_phone")).alias("tie_device_phone"),
                (pl.col("tie_email_pattern") | pl.col("tie_email_canonical")).alias("tie_email")))
@@ -254,7 +259,7 @@ def peripheral_members(features: pl.DataFrame, membership: pl.DataFrame, edges: 
     flagged = clusters.filter("flagged").select("cluster_id", "predicted_kind",
                                                 kind_score.alias("cluster_behaviour"))
     mem = (membership.join(flagged, on="cluster_id").join(degree, on="account_id", how="left")
-           .join(features.with_columns((pl.col("n_keys_revoked") > 0).cast(pl.Float64).alias("key_rotation")),
+           .join(features.with_columns(_key_rotation()),
                  on="account_id", how="left"))
     return mem.select("account_id", ((pl.col("degree").fill_null(0) <= 1)
                                      & (kind_score.fill_null(0.0)
@@ -272,7 +277,7 @@ ACCOUNT_BIAS = -5.0
 
 def account_risk(features: pl.DataFrame, base: dict[str, float], settings: ScoringSettings) -> pl.DataFrame:
     """Per-account risk for accounts judged alone: rule log-odds plus an IsolationForest anomaly term."""
-    feats = features.with_columns((pl.col("n_keys_revoked") > 0).cast(pl.Float64).alias("key_rotation"))
+    feats = features.with_columns(_key_rotation())
     logit = ACCOUNT_BIAS + pl.sum_horizontal([s.weight * _strength(s, base) for s in ACCOUNT_SIGNALS])
     cols = numeric_feature_columns(features.schema)
     anomaly = np.zeros(features.height)
