@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from farmhunt.contract import TOPICS
+from farmhunt.core.contract import TOPICS
 
 MODELS: tuple[str, ...] = ("atlas-pro", "atlas-standard", "atlas-mini", "atlas-code", "atlas-legacy")
 TOP_MODEL = 0

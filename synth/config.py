@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from farmhunt.errors import ConfigError
-from farmhunt.tomlconfig import from_dict, read_toml
+from farmhunt.core.errors import ConfigError
+from farmhunt.core.tomlconfig import from_dict, read_toml
 
 
 @dataclass

@@ -17,12 +17,12 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from farmhunt.atomic import atomic_dir
-from farmhunt.contract import (
+from farmhunt.core.atomic import atomic_dir
+from farmhunt.core.contract import (
     ACCOUNTS, API_KEYS, ASN_KINDS, ASNS, BENIGN_KIND, CARD_FUNDING, LABELS, PAYMENT_STATUS, PAYMENTS, PLANS,
     PROMPTS, TOPICS,
 )
-from farmhunt.errors import ConfigError
+from farmhunt.core.errors import ConfigError
 from synth import GENERATOR_VERSION
 from synth.behaviour import MODELS
 from synth.config import WorldConfig, config_to_dict, ring_params

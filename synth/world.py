@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from farmhunt.contract import ASN_KINDS, CARD_FUNDING
+from farmhunt.core.contract import ASN_KINDS, CARD_FUNDING
 from synth.behaviour import (
     CAPABILITY_TOPICS, CAPABILITY_WEIGHTS, LANGS, P, TEMPLATE_TEXT, TOPIC_POPULARITY, Categorical, T,
 )
@@ -279,7 +279,7 @@ class Builder:
 
     def template_text(self, ids: np.ndarray) -> np.ndarray:
         """Readable text of templates `ids`: the topic's skeleton filled with three words and a language."""
-        from farmhunt.contract import TOPICS
+        from farmhunt.core.contract import TOPICS
 
         ids = np.asarray(ids, np.int64)
         if not len(ids):

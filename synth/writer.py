@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from farmhunt.contract import MANIFEST_FILE, REQUESTS
+from farmhunt.core.contract import MANIFEST_FILE, REQUESTS
 
 TS_TYPE = pa.timestamp("us", tz="UTC")
 DICT_COLUMNS = ["account_id", "key_id", "model", "ip", "user_agent", "topic"]

@@ -11,14 +11,14 @@ import polars as pl
 import pytest
 from test_replay import craft_world
 
-from farmhunt.baselines import (
+from farmhunt.evaluation.peers import (
     BaselineSettings, connected_components, densest_block, fraudar_blocks, isolation_forest, run_baselines,
     shared_values,
 )
 from farmhunt.cli import main
-from farmhunt.contract import World, load_labels
-from farmhunt.evaluation import evaluate
-from farmhunt.pipeline import detect_path
+from farmhunt.core.contract import World, load_labels
+from farmhunt.evaluation.metrics import evaluate
+from farmhunt.engine.pipeline import detect_path
 
 
 
@@ -117,7 +117,7 @@ def crafted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_baselines_produce_figures(crafted) -> None:
     world, res = crafted
-    from farmhunt.results import load_results
+    from farmhunt.engine.results import load_results
 
     r = load_results(res)
     labels = load_labels(world)

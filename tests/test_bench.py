@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from test_replay import craft_world
 
-from farmhunt.bench import BenchSpec, run_bench, write_bench
+from farmhunt.engine.pipeline import detect_path
+from farmhunt.evaluation.bench import BenchSpec, run_bench, write_bench
 from farmhunt.cli import main
 
 
@@ -20,7 +21,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_bench_document(world: Path, tmp_path: Path) -> None:
-    doc = run_bench(BenchSpec(world=world, out=tmp_path))
+    doc = run_bench(BenchSpec(world=world, out=tmp_path), detect_path)
     rows = doc["world"]["rows"]
     assert rows["accounts"] == 135 and rows["requests"] > 1000
     assert doc["world"]["generation_seconds"] is None
@@ -35,7 +36,7 @@ def test_bench_document(world: Path, tmp_path: Path) -> None:
     assert doc["ratio_to_reference"] == pytest.approx(d["seconds"] / ref["seconds"], rel=0.01)  # rounded
     assert d["counts"]["accounts"] == 135
     path = write_bench(doc, tmp_path / "out")
-    assert path.name.startswith("bench-world-") and json.loads(path.read_text())["schema"] == "farmhunt.bench/1"
+    assert path.name.startswith("bench-world-") and json.loads(path.read_text())["schema"] == "farmhunt.evaluation.bench/1"
 
 
 def test_bench_command(world: Path, tmp_path: Path, capsys) -> None:
@@ -52,10 +53,10 @@ def test_bench_bad_world_exits_2(tmp_path: Path, capsys) -> None:
 
 
 def test_bench_generates_a_scaled_world(tmp_path: Path) -> None:
-    doc = run_bench(BenchSpec(preset="tiny", requests=20_000, seed=3, out=tmp_path))
+    doc = run_bench(BenchSpec(preset="tiny", requests=20_000, seed=3, out=tmp_path), detect_path)
     w = doc["world"]
     assert w["generation_seconds"] > 0 and Path(w["path"]) == (tmp_path / "worlds" / "tiny-20k-s3").resolve()
     assert 5_000 < w["rows"]["requests"] < 80_000  # scaled to about 20k requests
-    again = run_bench(BenchSpec(preset="tiny", requests=20_000, seed=3, out=tmp_path, reuse=True))
+    again = run_bench(BenchSpec(preset="tiny", requests=20_000, seed=3, out=tmp_path, reuse=True), detect_path)
     assert again["world"]["reused"] and again["world"]["generation_seconds"] is None
     assert again["world"]["manifest_sha256"] == w["manifest_sha256"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from farmhunt.contract import (
+from farmhunt.core.contract import (
     ACCOUNTS, API_KEYS, ASNS, PAYMENTS, PROMPTS, REQUESTS, ContractError, iso_to_datetime, load_world,
 )
 

@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 from farmhunt.cli import main
-from farmhunt.contract import FRAUD_KINDS, HARD_NEGATIVE_KINDS, load_labels
-from farmhunt.pipeline import detect_path
-from farmhunt.results import load_results
+from farmhunt.core.contract import FRAUD_KINDS, HARD_NEGATIVE_KINDS, load_labels
+from farmhunt.engine.pipeline import detect_path
+from farmhunt.engine.results import load_results
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "tiny"
 

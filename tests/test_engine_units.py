@@ -9,12 +9,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from farmhunt.communities import leiden, map_to_previous, stable_cluster_id
-from farmhunt.errors import ConfigError
-from farmhunt.linkage import canonical_email, combine_edges, email_pattern, sync_edges, sync_signatures, value_edges
-from farmhunt.scoring import peripheral_members
-from farmhunt.settings import CommunitySettings, FeatureSettings, LinkageSettings, ScoringSettings, load_settings
-from farmhunt.templates import find_templates, template_share
+from farmhunt.engine.communities import leiden, map_to_previous, stable_cluster_id
+from farmhunt.core.errors import ConfigError
+from farmhunt.core.values import canonical_email, email_pattern
+from farmhunt.engine.polars.linkage import combine_edges, sync_edges, sync_signatures, value_edges
+from farmhunt.engine.scoring.model import peripheral_members
+from farmhunt.engine.settings import CommunitySettings, LinkageSettings, ScoringSettings, TemplateSettings, load_settings
+from farmhunt.engine.polars.templates import find_templates, template_share
 
 
 def test_email_canonical_and_pattern() -> None:
@@ -112,7 +113,7 @@ def test_templates_found_by_banding_with_bit_flips() -> None:
     for i in range(4000):  # organic prompts
         rows.append((f"o{i % 50}", i, int(rng.integers(0, 2**63))))
     req, accounts = _requests(rows)
-    s = FeatureSettings()
+    s = TemplateSettings()
     templates = find_templates(lambda: [req], s)
     assert templates.height >= 1
     assert templates["n_accounts"].min() >= 8  # (an organic prompt may collide with one band by chance)

@@ -21,11 +21,11 @@ import polars as pl
 import pytest
 
 from farmhunt.cli import main
-from farmhunt.errors import InputError
-from farmhunt.evaluation import (
+from farmhunt.core.errors import InputError
+from farmhunt.evaluation.metrics import (
     EvalSettings, Thresholds, align, check_thresholds, evaluate, precision_at_share,
 )
-from farmhunt.results import Results, write_results
+from farmhunt.engine.results import Results, write_results
 
 IDS = [f"a{i:02d}" for i in range(1, 21)]
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from farmhunt.commands.evaluate import load_thresholds
-from farmhunt.contract import load_labels, load_world
-from farmhunt.evaluation import Check, Evaluation, Thresholds, check_thresholds, evaluate_results
-from farmhunt.pipeline import detect
-from farmhunt.settings import DetectSettings
-from farmhunt.tomlconfig import read_toml
+from farmhunt.evaluation.inputs import load_thresholds
+from farmhunt.core.contract import load_labels, load_world
+from farmhunt.evaluation.metrics import Check, Evaluation, Thresholds, check_thresholds, evaluate_results
+from farmhunt.engine.pipeline import detect
+from farmhunt.engine.settings import DetectSettings
+from farmhunt.core.tomlconfig import read_toml
 from synth.config import load_config
 from synth.generate import generate
 

@@ -17,8 +17,9 @@ import polars as pl
 import pytest
 
 from farmhunt.cli import main
-from farmhunt.errors import InputError
-from farmhunt.replay import cut_times, parse_step, replay
+from farmhunt.core.errors import InputError
+from farmhunt.engine.pipeline import detect
+from farmhunt.evaluation.replay import cut_times, parse_step, replay
 T0 = datetime(2025, 3, 3, tzinfo=timezone.utc)
 UTC = pl.Datetime("us", "UTC")
 
@@ -130,7 +131,7 @@ def test_cut_times_cover_the_whole_world() -> None:
 
 
 def test_early_ring_is_detected_before_late_ring(world: Path) -> None:
-    rep = replay(world, timedelta(days=1))
+    rep = replay(world, detect, timedelta(days=1))
     rings = {r["ring_id"]: r for r in rep.rings.iter_rows(named=True)}
     early, late = rings["farm-early"], rings["farm-late"]
     assert early["first_detected"] is not None and late["first_detected"] is not None

@@ -9,8 +9,9 @@ import polars as pl
 import pytest
 
 from farmhunt.cli import main
-from farmhunt.contract import REQUESTS, ContractError, load_world
-from farmhunt.request_store import STORE_SCHEMA, build_store, codes_of, open_store
+from farmhunt.core.contract import REQUESTS, ContractError, load_world
+from farmhunt.engine.polars.request_store import build_store
+from farmhunt.engine.store import STORE_SCHEMA, codes_of, open_store
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny"
 DECODED = [c for c in REQUESTS.columns if c != "user_agent"]

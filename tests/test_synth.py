@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from farmhunt.contract import BENIGN_KIND, FRAUD_KINDS, HARD_NEGATIVE_KINDS, WORLD_TABLES, load_world
-from farmhunt.errors import ConfigError
+from farmhunt.core.contract import BENIGN_KIND, FRAUD_KINDS, HARD_NEGATIVE_KINDS, WORLD_TABLES, load_world
+from farmhunt.core.errors import ConfigError
 from synth.config import config_from_dict, load_config, preset, scale_to_requests
 from synth.generate import generate
 

@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from farmhunt.cli import main
-from farmhunt.errors import InputError
+from farmhunt.core.errors import InputError
 from tui_support import FARM_CID, POOL_CID, TEAM_CID, make_fake_results, make_world
 from tui.app import FarmhuntApp
 from tui.data import CaseData
@@ -40,7 +40,7 @@ def fake_results(tui_world: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.fixture(scope="session")
 def real_results(tui_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from farmhunt.pipeline import detect_path
+    from farmhunt.engine.pipeline import detect_path
 
     world = FIXTURE if (FIXTURE / "accounts.parquet").exists() else tui_world
     out = tmp_path_factory.mktemp("tui") / "results"

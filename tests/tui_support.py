@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from farmhunt.contract import ACCOUNTS, API_KEYS, ASNS, LABELS, PAYMENTS, PROMPTS, REQUESTS
+from farmhunt.core.contract import ACCOUNTS, API_KEYS, ASNS, LABELS, PAYMENTS, PROMPTS, REQUESTS
 
 T0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
 DAYS = 14
@@ -246,7 +246,7 @@ def make_fake_results(world: Path, out: Path) -> Path:
     for cid, sig, val, base, contrib, text in ev:
         rank[cid] = rank.get(cid, 0) + 1
         rows.append((cid, rank[cid], sig, val, base, contrib, text))
-    from farmhunt.contract import RESULT_EDGES, RESULT_EVIDENCE
+    from farmhunt.core.contract import RESULT_EDGES, RESULT_EVIDENCE
 
     pl.DataFrame(rows, schema=RESULT_EVIDENCE.schema, orient="row").write_parquet(out / "evidence.parquet")
     members = accounts.drop_nulls("cluster_id").select("account_id", "cluster_id")

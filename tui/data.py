@@ -18,11 +18,11 @@ from pathlib import Path
 
 import polars as pl
 
-from farmhunt.contract import TABLES, World, as_strings, load_world
-from farmhunt.errors import InputError
-from farmhunt.linkage import email_pattern
-from farmhunt.request_store import RequestStore, open_store
-from farmhunt.results import STORE_DIR, Results, load_results
+from farmhunt.core.contract import TABLES, World, as_strings, load_world
+from farmhunt.core.errors import InputError
+from farmhunt.core.values import email_pattern
+from farmhunt.engine.store import RequestStore, open_store
+from farmhunt.engine.results import STORE_DIR, Results, load_results
 
 #: The top of the queue the table shows (the rest is reachable through filters and search).
 QUEUE_LIMIT = 2000
@@ -234,7 +234,7 @@ class CaseData:
         if m <= nx_limit:
             import networkx as nx
 
-            from farmhunt.communities import cluster_graph
+            from farmhunt.engine.results import cluster_graph
 
             components = nx.number_connected_components(cluster_graph(e, list(self.member_ids(cid))))
         return {

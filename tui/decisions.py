@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from farmhunt.errors import InputError
+from farmhunt.core.errors import InputError
 
 #: Status codes and their labels. "new" means no decision recorded.
 STATUSES: dict[str, str] = {
@@ -223,7 +223,7 @@ def labels_frame(store: DecisionStore, accounts: pl.DataFrame) -> pl.DataFrame:
 
 def export_labels(store: DecisionStore, accounts: pl.DataFrame, out: str | Path) -> Path:
     """Write the labelled set as CSV or Parquet (by suffix), atomically."""
-    from farmhunt.atomic import atomic_file
+    from farmhunt.core.atomic import atomic_file
 
     out = Path(out)
     df = labels_frame(store, accounts)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from farmhunt.atomic import atomic_dir
+from farmhunt.core.atomic import atomic_dir
 from tui.data import CaseData
 from tui.decisions import STATUSES, Decision
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from farmhunt.errors import ConfigError
+from farmhunt.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from synth.world import AccountBlock, Builder

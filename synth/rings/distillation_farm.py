@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from farmhunt.errors import ConfigError
+from farmhunt.core.errors import ConfigError
 from synth.behaviour import CAPABILITY_TOPICS, CAPABILITY_WEIGHTS, P, TOP_MODEL
 from synth.identity import COUNTRY_CODES, COUNTRY_WEIGHTS, FARM_MAIL, farm_emails
 from synth.rings.base import RingContext, RingKind, check_fractions, check_positive, pick, unique_where

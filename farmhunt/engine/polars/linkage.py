@@ -25,40 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from farmhunt.contract import World, ip_prefix
-from farmhunt.request_store import RequestStore, text_code
-from farmhunt.settings import FeatureSettings, LinkageSettings
-from farmhunt.templates import account_templates
+from farmhunt.core.contract import World, ip_prefix
+from farmhunt.core.values import canonical_email, email_pattern
+from farmhunt.engine.store import RequestStore, text_code
+from farmhunt.engine.settings import LinkageSettings, TemplateSettings
+from farmhunt.engine.polars.templates import account_templates
 
 EDGE_SCHEMA = {"src": pl.String, "dst": pl.String, "signal": pl.String, "weight": pl.Float64}
-
-
-#: Providers whose mailboxes ignore dots in the local part (john.smith@ and johnsmith@ are one inbox).
-DOT_INSENSITIVE = ("gmail.com", "googlemail.com", "proton.me", "protonmail.com", "pm.me")
-
-
-def _mailbox(email: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(local part without plus-tag, domain), lower-case."""
-    e = email.str.to_lowercase().str.strip_chars()
-    return e.str.extract(r"^([^@]*)@", 1).str.replace(r"\+.*$", ""), e.str.extract(r"@(.*)$", 1)
-
-
-def canonical_email(email: pl.Expr) -> pl.Expr:
-    """Mailbox identity: lower-case, plus-tag removed, dots removed where the provider ignores them.
-
-    Elsewhere dots are kept: john.smith@outlook.com and johnsmith@outlook.com are two people, and
-    among a million accounts such pairs are common.
-    """
-    local, domain = _mailbox(email)
-    local = pl.when(domain.is_in(list(DOT_INSENSITIVE))).then(local.str.replace_all(".", "", literal=True)) \
-        .otherwise(local)
-    return local + "@" + domain
-
-
-def email_pattern(email: pl.Expr) -> pl.Expr:
-    """Local-part shape: lower-case, plus-tag and dots removed, every run of digits replaced by '#'."""
-    local, domain = _mailbox(email)
-    return local.str.replace_all(".", "", literal=True).str.replace_all(r"\d+", "#") + "@" + domain
 
 
 def shared_values(world: World, usage: RequestUsage, settings: LinkageSettings) -> pl.LazyFrame:
@@ -258,7 +231,7 @@ class RequestUsage:
     span: tuple[int, int]  # first and last sync bucket of the world
 
 
-def request_usage(store: RequestStore, templates: pl.DataFrame, features: FeatureSettings,
+def request_usage(store: RequestStore, templates: pl.DataFrame, template_settings: TemplateSettings,
                   settings: LinkageSettings) -> RequestUsage:
     """One pass over the store's parts for every request-side input of linkage."""
     first, last = store.ts_range
@@ -266,20 +239,20 @@ def request_usage(store: RequestStore, templates: pl.DataFrame, features: Featur
     ips, ip_asn, uses, sigs = store.per_account(
         lambda r: r.select("acct", "ip").unique(),
         lambda r: r.group_by("ip").agg(pl.col("asn").min()),
-        lambda r: account_templates(r, templates, features),
+        lambda r: account_templates(r, templates, template_settings),
         lambda r: sync_signatures(r, span, settings))
     return RequestUsage(account_ips=store.with_account_id(ips.lazy()),
                         ip_asn=ip_asn.lazy().group_by("ip").agg(pl.col("asn").min()),
                         account_templates=store.with_account_id(uses.lazy()), signatures=sigs, span=span)
 
 
-def build_edges(world: World, store: RequestStore, templates: pl.DataFrame, features: FeatureSettings,
+def build_edges(world: World, store: RequestStore, templates: pl.DataFrame, template_settings: TemplateSettings,
                 settings: LinkageSettings) -> pl.LazyFrame:
     """The linkage graph of `world`: edges src, dst, weight, reasons (src < dst, one per pair).
 
     `store` holds the world's requests (`request_store.build_store`).
     """
-    usage = request_usage(store, templates, features, settings)
+    usage = request_usage(store, templates, template_settings, settings)
     # Materialised once: polars would otherwise plan the shared inputs more than once.
     values = shared_values(world, usage, settings).collect(engine="streaming")
     sync = sync_edges(usage.signatures, store.accounts(), usage.span, settings)

@@ -19,8 +19,8 @@ import numpy as np
 import polars as pl
 from sklearn.ensemble import IsolationForest
 
-from farmhunt.features import numeric_feature_columns
-from farmhunt.settings import ScoringSettings
+from farmhunt.engine.results import feature_columns
+from farmhunt.engine.settings import ScoringSettings
 
 
 @dataclass(frozen=True)
@@ -279,7 +279,7 @@ def account_risk(features: pl.DataFrame, base: dict[str, float], settings: Scori
     """Per-account risk for accounts judged alone: rule log-odds plus an IsolationForest anomaly term."""
     feats = features.with_columns(_key_rotation())
     logit = ACCOUNT_BIAS + pl.sum_horizontal([s.weight * _strength(s, base) for s in ACCOUNT_SIGNALS])
-    cols = numeric_feature_columns(features.schema)
+    cols = feature_columns(features.schema)
     anomaly = np.zeros(features.height)
     if features.height >= 50 and cols:
         x = features.select([pl.col(c).cast(pl.Float64).fill_null(0.0).fill_nan(0.0) for c in cols]).to_numpy()

@@ -1,7 +1,7 @@
 """Baseline detectors a reviewer asks about, scored by the same metric code as farmhunt.
 
 Each baseline returns a *detection*: one row per account with ``account_id``, ``flagged``, ``risk``
-and ``cluster_id`` (see `farmhunt.evaluation`).
+and ``cluster_id`` (see `farmhunt.evaluation.metrics`).
 
 - ``components``: connected components of the raw shared-attribute graph (card fingerprint, device,
   phone, signup IP); components of ``min_component`` (5) or more accounts are flagged; risk grows
@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from farmhunt.contract import ACCOUNTS, PAYMENTS, REQUESTS, World, load_world
+from farmhunt.core.contract import ACCOUNTS, PAYMENTS, REQUESTS, World, load_world
+from farmhunt.engine.results import feature_columns
 
 BASELINES: tuple[str, ...] = ("components", "isolation_forest", "fraudar")
 COMPONENT_ATTRIBUTES: tuple[str, ...] = ("card", "device", "phone", "signup_ip")
@@ -127,9 +128,9 @@ def connected_components(world: World, accounts: pl.Series, s: BaselineSettings 
 # IsolationForest on features alone
 # ---------------------------------------------------------------------------------------------
 def feature_matrix(accounts: pl.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Numeric feature columns of a results accounts table (not cluster_id or risk), nulls -> 0."""
-    skip = {"cluster_id", "risk"}
-    cols = [c for c, t in accounts.schema.items() if t.is_numeric() and c not in skip]
+    """The feature columns of a results accounts table (`results.feature_columns`: none of farmhunt's
+    own risk or anomaly scores), nulls -> 0."""
+    cols = feature_columns(accounts.schema)
     if not cols:
         return np.zeros((accounts.height, 0)), []
     x = accounts.select(pl.col(cols).cast(pl.Float64).fill_nan(None).fill_null(0.0)).to_numpy()

@@ -14,25 +14,24 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import polars as pl
 
-from farmhunt.errors import ConfigError
+from farmhunt.core.errors import ConfigError
+from farmhunt.engine.settings import TemplateSettings
 
-from farmhunt.settings import FeatureSettings
 
-
-def _bands(settings: FeatureSettings) -> list[tuple[int, pl.Expr]]:
-    bits = settings.template_band_bits
+def _bands(settings: TemplateSettings) -> list[tuple[int, pl.Expr]]:
+    bits = settings.band_bits
     size = 2**bits
     return [(b, (pl.col("prompt_hash") // (2 ** (bits * b))) % size) for b in range(64 // bits)]
 
 
-def band_counts(parts: Callable[[], Iterable[pl.LazyFrame]], settings: FeatureSettings) -> pl.DataFrame:
+def band_counts(parts: Callable[[], Iterable[pl.LazyFrame]], settings: TemplateSettings) -> pl.DataFrame:
     """Requests per SimHash band value: band, value, n_requests (values never seen left out).
 
     A bincount per band and part: band values are small integers (2**bits of them).
     """
-    bits = settings.template_band_bits
+    bits = settings.band_bits
     if not 1 <= bits <= 20 or 64 % bits:
-        raise ConfigError(f"features.template_band_bits = {bits}: must divide 64 and be at most 20")
+        raise ConfigError(f"templates.band_bits = {bits}: must divide 64 and be at most 20")
     size, nb = 2**bits, 64 // bits
     totals = np.zeros((nb, size), np.int64)
     for part in parts():
@@ -45,7 +44,7 @@ def band_counts(parts: Callable[[], Iterable[pl.LazyFrame]], settings: FeatureSe
                          "n_requests": totals[band, value]})
 
 
-def find_templates(parts: Callable[[], Iterable[pl.LazyFrame]], settings: FeatureSettings) -> pl.DataFrame:
+def find_templates(parts: Callable[[], Iterable[pl.LazyFrame]], settings: TemplateSettings) -> pl.DataFrame:
     """Band values that mark prompt templates: band, value, n_requests, n_accounts (a small table).
 
     `parts()` yields the coded request table (accounts as `acct`) in parts that each hold whole
@@ -56,11 +55,11 @@ def find_templates(parts: Callable[[], Iterable[pl.LazyFrame]], settings: Featur
     schema = {"band": pl.Int32, "value": pl.UInt64, "n_requests": pl.UInt32, "n_accounts": pl.UInt32}
     if counts.is_empty():
         return pl.DataFrame(schema=schema)
-    size = 2**settings.template_band_bits
+    size = 2**settings.band_bits
     chance = counts.group_by("band").agg(
         pl.max_horizontal(pl.col("n_requests").sum() / size, pl.col("n_requests").median()).alias("chance"))
     hot = (counts.join(chance, on="band")
-           .filter(pl.col("n_requests") >= settings.template_min_excess * pl.max_horizontal("chance", 1.0),
+           .filter(pl.col("n_requests") >= settings.min_excess * pl.max_horizontal("chance", 1.0),
                    pl.col("n_requests") >= 20)
            .select("band", "value", "n_requests"))
     if hot.is_empty():
@@ -77,18 +76,18 @@ def find_templates(parts: Callable[[], Iterable[pl.LazyFrame]], settings: Featur
             .select(list(schema)).sort("band", "value"))
 
 
-def _is_templated(templates: pl.DataFrame, settings: FeatureSettings) -> pl.Expr:
+def _is_templated(templates: pl.DataFrame, settings: TemplateSettings) -> pl.Expr:
     hits = [expr.is_in(templates.filter(pl.col("band") == b)["value"].implode())
             for b, expr in _bands(settings)]
     return pl.any_horizontal(hits) if hits else pl.lit(False)
 
 
-def template_share(requests: pl.LazyFrame, templates: pl.DataFrame, settings: FeatureSettings) -> pl.LazyFrame:
+def template_share(requests: pl.LazyFrame, templates: pl.DataFrame, settings: TemplateSettings) -> pl.LazyFrame:
     """Per account (`acct`), the share of its requests whose prompt matches a template."""
     return requests.group_by("acct").agg(_is_templated(templates, settings).mean().alias("templated_share"))
 
 
-def account_templates(requests: pl.LazyFrame, templates: pl.DataFrame, settings: FeatureSettings,
+def account_templates(requests: pl.LazyFrame, templates: pl.DataFrame, settings: TemplateSettings,
                       ) -> pl.LazyFrame:
     """(acct, template) pairs for templates used by several accounts; template = 'band:value'.
 
@@ -96,7 +95,7 @@ def account_templates(requests: pl.LazyFrame, templates: pl.DataFrame, settings:
     and `template_min_share` of its traffic. A heavy organic user whose random hash meets a template's
     band once or twice by chance is not tied to it.
     """
-    shared = templates.filter(pl.col("n_accounts") >= settings.template_min_accounts)
+    shared = templates.filter(pl.col("n_accounts") >= settings.min_accounts)
     totals = requests.group_by("acct").agg(pl.len().alias("__total"))
     parts = []
     for b, expr in _bands(settings):
@@ -110,6 +109,6 @@ def account_templates(requests: pl.LazyFrame, templates: pl.DataFrame, settings:
     if not parts:
         return pl.LazyFrame(schema={"acct": pl.UInt32, "value": pl.String})
     return (pl.concat(parts).join(totals, on="acct")
-            .filter(pl.col("__uses") >= settings.template_min_uses,
-                    pl.col("__uses") >= settings.template_min_share * pl.col("__total"))
+            .filter(pl.col("__uses") >= settings.min_uses,
+                    pl.col("__uses") >= settings.min_share * pl.col("__total"))
             .select("acct", (pl.col("__band").cast(pl.String) + ":" + pl.col("value").cast(pl.String)).alias("value")))

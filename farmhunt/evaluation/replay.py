@@ -20,10 +20,10 @@ from typing import Any
 
 import polars as pl
 
-from farmhunt.atomic import atomic_dir
-from farmhunt.contract import FRAUD_KINDS, World, load_labels, load_world
-from farmhunt.errors import InputError
-from farmhunt.evaluation import EvalSettings, evaluate
+from farmhunt.core.atomic import atomic_dir
+from farmhunt.core.contract import FRAUD_KINDS, World, load_labels, load_world
+from farmhunt.core.errors import InputError
+from farmhunt.evaluation.metrics import EvalSettings, evaluate
 
 ReplayProgress = Callable[[int, int, datetime], None]  # (cut index, number of cuts, cut time)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -99,14 +99,13 @@ def first_activity(world: World, labels: pl.DataFrame) -> pl.DataFrame:
                                      pl.col("first").min().alias("first_activity")))
 
 
-def replay(world_path: str | Path, step: timedelta = timedelta(days=1), settings: Any = None,
-           coverage: float = 0.9, progress: ReplayProgress | None = None, detect_fn: Callable | None = None) -> Replay:
+def replay(world_path: str | Path, detect_fn: Callable[[World, Any], Any], step: timedelta = timedelta(days=1),
+           settings: Any = None, coverage: float = 0.9, progress: ReplayProgress | None = None) -> Replay:
     """Detect at every cut of the world and score each cut; see the module docstring.
 
-    `detect_fn(world, settings)` defaults to `farmhunt.pipeline.detect`: the engine itself.
+    `detect_fn(world, settings)` is the engine (the CLI passes `farmhunt.engine.detect`): evaluation
+    measures detection, it does not import it.
     """
-    if detect_fn is None:
-        from farmhunt.pipeline import detect as detect_fn  # noqa: N813
     world = load_world(world_path)
     labels = load_labels(world_path) if (Path(world_path) / "labels.parquet").exists() or \
         (Path(world_path) / "labels.csv").exists() else None
@@ -204,10 +203,10 @@ def write_replay(rep: Replay, out: str | Path) -> Path:
     """replay.json (everything), cuts.parquet and rings.parquet, written atomically into `out`."""
     import json
 
-    from farmhunt.eval_output import _clean
+    from farmhunt.evaluation.outputs import clean_json
 
     with atomic_dir(out) as tmp:
-        (tmp / "replay.json").write_text(json.dumps(_clean(rep.to_dict()), indent=2, default=str))
+        (tmp / "replay.json").write_text(json.dumps(clean_json(rep.to_dict()), indent=2, default=str))
         rep.cuts.write_parquet(tmp / "cuts.parquet")
         rep.rings.write_parquet(tmp / "rings.parquet")
     return Path(out).resolve()

@@ -12,10 +12,9 @@ import hashlib
 import random
 
 import igraph as ig
-import networkx as nx
 import polars as pl
 
-from farmhunt.settings import CommunitySettings
+from farmhunt.engine.settings import CommunitySettings
 
 MEMBERSHIP_SCHEMA = {"account_id": pl.String, "cluster_id": pl.Int64}
 
@@ -77,7 +76,7 @@ def map_to_previous(membership: pl.DataFrame, previous: pl.DataFrame, min_overla
 def graph_metrics(membership: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
     """Per cluster: internal edges and weight, density, and the share of internal weight held by the
     strongest account (a hub-and-spoke cluster vs an evenly knit one). Vectorised over all clusters;
-    the console draws one cluster's graph with networkx (`cluster_graph`)."""
+    the console draws one cluster's graph with networkx (`results.cluster_graph`)."""
     m = membership.select("account_id", "cluster_id")
     internal = (edges.join(m.rename({"account_id": "src"}), on="src")
                 .join(m.rename({"account_id": "dst", "cluster_id": "cid_d"}), on="dst")
@@ -94,13 +93,3 @@ def graph_metrics(membership: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame
             .with_columns((pl.col("internal_edges") / (pl.col("n") * (pl.col("n") - 1) / 2).clip(1)).alias("density"))
             .join(hubs, on="cluster_id", how="left")
             .select("cluster_id", "internal_edges", "internal_weight", "density", "hub_share"))
-
-
-def cluster_graph(edges: pl.DataFrame, members: list[str]) -> nx.Graph:
-    """The linkage graph of one cluster as a networkx graph (edge attributes: weight, reasons)."""
-    inside = edges.filter(pl.col("src").is_in(members), pl.col("dst").is_in(members))
-    g = nx.Graph()
-    g.add_nodes_from(members)
-    for src, dst, w, reasons in inside.select("src", "dst", "weight", "reasons").iter_rows():
-        g.add_edge(src, dst, weight=w, reasons=list(reasons))
-    return g

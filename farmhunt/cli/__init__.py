@@ -1,4 +1,4 @@
-"""The `farmhunt` console script: one Typer app; each command lives in the module that owns it."""
+"""The `farmhunt` console script: one Typer app, one module per command (`farmhunt.cli.<command>`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from farmhunt.errors import InputError
+from farmhunt.core.errors import InputError
 
 app = typer.Typer(
     name="farmhunt",
@@ -36,13 +36,16 @@ def _root(
 
 
 def _register() -> None:
-    # Each module adds its own commands; heavy imports stay inside the command bodies.
-    from farmhunt.commands import bench, detect, evaluate, replay
-    from synth import cli as synth_cli
-    from tui import cli as tui_cli
+    # The composition root: the one place that wires the generator, the engine, evaluation and the
+    # console together. Each command is a plain function in its own module; heavy imports stay inside.
+    from farmhunt.cli import bench, detect, evaluate, replay, synth, tui
 
-    for module in (synth_cli, detect, evaluate, replay, bench, tui_cli):
-        module.register(app)
+    app.command("synth")(synth.synth)
+    app.command("detect")(detect.detect)
+    app.command("eval")(evaluate.eval_)
+    app.command("replay")(replay.replay)
+    app.command("bench")(bench.bench)
+    app.command("tui")(tui.tui)
 
 
 _register()

@@ -10,13 +10,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import polars as pl
 
-from farmhunt.atomic import atomic_dir
-from farmhunt.contract import (
+from farmhunt.core.atomic import atomic_dir
+from farmhunt.core.contract import (
     RESULT_ACCOUNTS, RESULT_CLUSTERS, RESULT_EDGES, RESULT_EVIDENCE, RUN_FILE, ContractError, Problem, TableSpec,
 )
-from farmhunt.errors import InputError
+from farmhunt.core.errors import InputError
+
+
+#: Columns of accounts.parquet that detection derived from the features (not features themselves).
+DERIVED_ACCOUNT_COLUMNS = frozenset({"cluster_id", "risk", "flagged", "predicted_kind", "account_risk", "anomaly"})
+
+
+def feature_columns(schema: pl.Schema) -> list[str]:
+    """The numeric feature columns of a features or accounts table: what a model may learn from.
+
+    Detection's own outputs (risk, anomaly, ...) are left out, so a peer detector fed accounts.parquet
+    sees the same features farmhunt's models see and nothing farmhunt concluded.
+    """
+    return [c for c, t in schema.items() if t.is_numeric() and c not in DERIVED_ACCOUNT_COLUMNS]
 
 
 @dataclass
@@ -95,3 +109,13 @@ def load_results(path: str | Path) -> Results:
     if problems:
         raise ContractError(problems, source=str(d))
     return Results(**tables, run=run, path=d.resolve())
+
+
+def cluster_graph(edges: pl.DataFrame, members: list[str]) -> nx.Graph:
+    """The linkage graph of one cluster as a networkx graph (edge attributes: weight, reasons)."""
+    inside = edges.filter(pl.col("src").is_in(members), pl.col("dst").is_in(members))
+    g = nx.Graph()
+    g.add_nodes_from(members)
+    for src, dst, w, reasons in inside.select("src", "dst", "weight", "reasons").iter_rows():
+        g.add_edge(src, dst, weight=w, reasons=list(reasons))
+    return g

@@ -26,11 +26,11 @@ from typing import Any
 
 import polars as pl
 
-from farmhunt.atomic import atomic_file
-from farmhunt.contract import MANIFEST_FILE, find_table_file
-from farmhunt.errors import InputError
+from farmhunt.core.atomic import atomic_file
+from farmhunt.core.contract import MANIFEST_FILE, find_table_file
+from farmhunt.core.errors import InputError
 
-BENCH_SCHEMA = "farmhunt.bench/1"
+BENCH_SCHEMA = "farmhunt.evaluation.bench/1"
 
 
 @dataclass(frozen=True)
@@ -58,26 +58,16 @@ def _human(n: int) -> str:
     return str(n)
 
 
-_GENERATE = """
-import sys
-from synth.config import load_config, scale_to_requests
-from synth.generate import generate
-preset, out, seed, requests = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-cfg = load_config(preset, seed=int(seed) if seed else None)
-if requests:
-    cfg = scale_to_requests(cfg, float(requests))
-generate(cfg, out)
-"""
-
-
 def generate(spec: BenchSpec, world: Path, log: Callable[[str], None] = lambda s: None) -> float:
     """Generate the world of `spec` into `world` in a child process; returns the seconds it took.
 
-    Same as `farmhunt synth --preset P --seed S --out DIR`, scaled with `synth.config.scale_to_requests`
-    when `spec.requests` is set.
+    It is `farmhunt synth --preset P [--seed S] [--requests N] --out DIR`: the generator's own command.
     """
-    args = [sys.executable, "-c", _GENERATE, spec.preset, str(world),
-            "" if spec.seed is None else str(spec.seed), str(spec.requests or "")]
+    args = [sys.executable, "-m", "farmhunt", "synth", "--preset", spec.preset, "--out", str(world), "--quiet"]
+    if spec.seed is not None:
+        args += ["--seed", str(spec.seed)]
+    if spec.requests:
+        args += ["--requests", str(spec.requests)]
     log(f"generating {spec.name} into {world} ...")
     world.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -109,9 +99,12 @@ def _git_commit() -> str | None:
         return None
 
 
-def run_bench(spec: BenchSpec, settings: Any = None, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Generate or reuse the world, time the reference and detection; return the bench document."""
-    from farmhunt.pipeline import detect_path
+def run_bench(spec: BenchSpec, detect_path: Callable[..., Any], settings: Any = None,
+              log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Generate or reuse the world, time the reference and detection; return the bench document.
+
+    `detect_path(world, out, settings)` is the engine's (the CLI passes `farmhunt.engine.pipeline.detect_path`).
+    """
 
     gen_seconds = None
     if spec.world is not None:

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from farmhunt.contract import BENIGN_KIND, HARD_NEGATIVE_KINDS, RUN_FILE
-from farmhunt.errors import InputError
+from farmhunt.core.contract import BENIGN_KIND, HARD_NEGATIVE_KINDS, RUN_FILE
+from farmhunt.core.errors import InputError
 
 DETECTION_COLUMNS = ("account_id", "flagged", "risk", "cluster_id")
 CASE_KS: tuple[int, ...] = (1, 5, 10, 20, 50, 100)
@@ -359,7 +359,7 @@ class Thresholds:
     coverage: float = 0.9  # member coverage at which a ring counts as detected
 
     def validate(self) -> None:
-        from farmhunt.errors import ConfigError
+        from farmhunt.core.errors import ConfigError
 
         for name in ("min_recall", "min_precision", "max_hard_negative_rate", "min_rings_detected", "coverage"):
             v = getattr(self, name)

@@ -1,7 +1,7 @@
 """Every threshold and weight of detection, in one settings object with documented defaults.
 
 `load_settings(path)` overlays a TOML file on the defaults; unknown keys and wrong types are
-rejected with the key's name. Sections: [features], [linkage], [communities], [scoring].
+rejected with the key's name. Sections: [store], [templates], [features], [linkage], [communities], [scoring].
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from farmhunt.errors import ConfigError
-from farmhunt.tomlconfig import from_dict, read_toml
+from farmhunt.core.errors import ConfigError
+from farmhunt.core.tomlconfig import from_dict, read_toml
 
 #: Linkage signals, each a reason an edge can carry.
 SIGNALS: tuple[str, ...] = (
@@ -21,17 +21,29 @@ SIGNALS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
+class StoreSettings:
+    """The request store (`farmhunt.engine.store`)."""
+
+    rows_per_part: int = 3_000_000  # requests per part (the console reads one part per account)
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    """Prompt templates from SimHash banding (read by features and linkage alike)."""
+
+    band_bits: int = 16  # SimHash banding: 64 bits in 64/16 = 4 bands (<= 3 flipped bits always share one)
+    min_accounts: int = 3  # a band value used by at least this many accounts ...
+    min_excess: float = 8.0  # ... and this many times more often than chance marks a prompt template
+    min_uses: int = 3  # an account uses a template with at least this many requests ...
+    min_share: float = 0.05  # ... making at least this share of its traffic
+
+
+@dataclass(frozen=True)
 class FeatureSettings:
     """Account features."""
 
-    store_rows_per_part: int = 3_000_000  # request store: requests per part (the console reads one part per account)
     night_hours: tuple[int, ...] = (0, 1, 2, 3, 4, 5)  # local hours counted as night-time
     capability_topics: tuple[str, ...] = ("coding", "agentic", "cybersecurity", "math")
-    template_band_bits: int = 16  # SimHash banding: 64 bits in 64/16 = 4 bands (<= 3 flipped bits always share one)
-    template_min_accounts: int = 3  # a band value used by at least this many accounts ...
-    template_min_excess: float = 8.0  # ... and this many times more often than chance marks a prompt template
-    template_min_uses: int = 3  # an account uses a template with at least this many requests ...
-    template_min_share: float = 0.05  # ... making at least this share of its traffic
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,9 @@ class ScoringSettings:
 
     flag_threshold: float = 0.5  # risk at or above which a cluster (or lone account) is flagged
     account_flag_threshold: float = 0.7  # stricter bar for accounts outside any flagged cluster
+    #: A lone flagged account with at least this share of declined payments is called card testing
+    #: (otherwise a reseller account: the two behaviours one account can show alone).
+    lone_card_testing_decline_rate: float = 0.5
     #: A member tied to its flagged cluster by a single edge is flagged only if its own behaviour scores
     #: at least this share of the cluster's (see `scoring.peripheral_members`).
     peripheral_share: float = 0.25
@@ -118,6 +133,8 @@ class ScoringSettings:
 class DetectSettings:
     """All settings of `farmhunt detect`."""
 
+    store: StoreSettings = field(default_factory=StoreSettings)
+    templates: TemplateSettings = field(default_factory=TemplateSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
     linkage: LinkageSettings = field(default_factory=LinkageSettings)
     communities: CommunitySettings = field(default_factory=CommunitySettings)

@@ -7,41 +7,39 @@ from pathlib import Path
 import typer
 
 
-def register(app: typer.Typer) -> None:
-    """Add `detect` to the `farmhunt` app."""
+def detect(
+    world: Path = typer.Argument(..., help="World directory (Parquet or CSV tables of the data contract)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Results directory to write (replaced atomically)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML file overriding detection settings."),
+    previous: Path | None = typer.Option(
+        None, "--previous", help="Earlier results: clusters overlapping an earlier cluster keep its id."),
+    engine: str = typer.Option("polars", "--engine", "-e", help="Engine for the big-table stages: polars "
+                                                                "(this machine) or spark (a Spark cluster)."),
+    top: int = typer.Option(10, help="Clusters shown in the closing summary."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or summary."),
+) -> None:
+    """Find, score and explain account farms and reseller pools in WORLD; write RESULTS.
 
-    @app.command()
-    def detect(
-        world: Path = typer.Argument(..., help="World directory (Parquet or CSV tables of the data contract)."),
-        out: Path = typer.Option(..., "--out", "-o", help="Results directory to write (replaced atomically)."),
-        config: Path | None = typer.Option(None, "--config", "-c", help="TOML file overriding detection settings."),
-        previous: Path | None = typer.Option(
-            None, "--previous", help="Earlier results: clusters overlapping an earlier cluster keep its id."),
-        top: int = typer.Option(10, help="Clusters shown in the closing summary."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or summary."),
-    ) -> None:
-        """Find, score and explain account farms and reseller pools in WORLD; write RESULTS.
+    Stages: load+validate, prompt templates, account features, linkage graph, Leiden communities,
+    scoring. Bad input exits with code 2 and writes nothing.
+    """
+    from rich.console import Console
 
-        Stages: load+validate, prompt templates, account features, linkage graph, Leiden communities,
-        scoring. Bad input exits with code 2 and writes nothing.
-        """
-        from rich.console import Console
+    from farmhunt.engine.pipeline import detect_path
+    from farmhunt.engine.settings import load_settings
 
-        from farmhunt.pipeline import detect_path
-        from farmhunt.settings import load_settings
+    console = Console(stderr=True, quiet=quiet)
+    settings = load_settings(config)
+    with console.status("starting") as status:
+        def progress(stage: str, event: str) -> None:
+            if event == "start":
+                status.update(f"[bold]{stage}[/] ...")
+            else:
+                console.log(f"{stage} done")
 
-        console = Console(stderr=True, quiet=quiet)
-        settings = load_settings(config)
-        with console.status("starting") as status:
-            def progress(stage: str, event: str) -> None:
-                if event == "start":
-                    status.update(f"[bold]{stage}[/] ...")
-                else:
-                    console.log(f"{stage} done")
-
-            results = detect_path(world, out, settings, progress, previous)
-        if not quiet:
-            print_summary(Console(), results, top)
+        results = detect_path(world, out, settings, progress, previous, engine)
+    if not quiet:
+        print_summary(Console(), results, top)
 
 
 def print_summary(console, results, top: int) -> None:

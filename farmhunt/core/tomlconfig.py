@@ -9,7 +9,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from farmhunt.errors import ConfigError
+from farmhunt.core.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -11,6 +11,7 @@ and ignored; a String column may also arrive as Categorical or Enum.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from farmhunt.errors import InputError
+from farmhunt.core.errors import InputError
 
 UTC_US = pl.Datetime("us", "UTC")
 
@@ -453,6 +454,12 @@ def load_world(path: str | Path, tables: tuple[TableSpec, ...] = DETECTION_TABLE
         except json.JSONDecodeError as exc:
             raise ContractError(Problem(MANIFEST_FILE, None, f"not valid JSON: {exc}"), source=str(world)) from exc
     return World(world, frames, files, manifest, {k: v for k, v in natives.items() if k in frames})
+
+
+def manifest_sha256(world: str | Path) -> str | None:
+    """SHA-256 of a world's manifest.json (what results and evaluations record), or None without one."""
+    m = Path(world) / MANIFEST_FILE
+    return hashlib.sha256(m.read_bytes()).hexdigest() if m.is_file() else None
 
 
 def load_labels(path: str | Path) -> pl.DataFrame:

@@ -14,20 +14,20 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from farmhunt.atomic import atomic_file
-from farmhunt.evaluation import Check, Evaluation
+from farmhunt.core.atomic import atomic_file
+from farmhunt.evaluation.metrics import Check, Evaluation
 
 EVAL_SCHEMA = "farmhunt.eval/1"
 
 
-def _clean(obj: Any) -> Any:
+def clean_json(obj: Any) -> Any:
     """JSON-safe: NaN/inf become null, tuples lists, everything else via str."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): clean_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [clean_json(v) for v in obj]
     return obj
 
 
@@ -35,7 +35,7 @@ def eval_document(ev: Evaluation, checks: list[Check], baselines: dict[str, Eval
                   run: dict[str, Any] | None = None, world: dict[str, Any] | None = None,
                   replay: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every figure, machine-readable: farmhunt's, the baselines', threshold outcomes, run and world."""
-    return _clean({
+    return clean_json({
         "schema": EVAL_SCHEMA,
         "passed": all(c.passed for c in checks),
         "checks": [{"name": c.name, "value": c.value, "op": c.op, "bound": c.bound, "passed": c.passed}
@@ -51,7 +51,7 @@ def eval_document(ev: Evaluation, checks: list[Check], baselines: dict[str, Eval
 def write_json(doc: dict[str, Any], path: str | Path) -> Path:
     """Write a JSON document atomically."""
     with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(_clean(doc), indent=2, default=str))
+        tmp.write_text(json.dumps(clean_json(doc), indent=2, default=str))
     return Path(path)
 
 

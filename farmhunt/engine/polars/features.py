@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from farmhunt.contract import World, ip_prefix
-from farmhunt.request_store import RequestStore, codes_of
-from farmhunt.settings import FeatureSettings
-from farmhunt.templates import template_share
+from farmhunt.core.contract import World, ip_prefix
+from farmhunt.engine.store import RequestStore, codes_of
+from farmhunt.engine.settings import FeatureSettings, TemplateSettings
+from farmhunt.engine.polars.templates import template_share
 
 #: Representative UTC offset (hours) of a country, for local-time activity features. Countries not
 #: listed count as UTC: local-time features then degrade gracefully rather than fail.
@@ -41,7 +41,7 @@ def hour_of_week(ts: pl.Expr) -> pl.Expr:
 
 
 def request_features(store: RequestStore, world: World, templates: pl.DataFrame,
-                     settings: FeatureSettings) -> pl.LazyFrame:
+                     settings: FeatureSettings, template_settings: TemplateSettings) -> pl.LazyFrame:
     """Per-account usage features from the request store, computed part by part (`RequestStore.per_account`).
 
     Local-time features count requests per UTC hour of the week first and shift by the account's
@@ -66,7 +66,7 @@ def request_features(store: RequestStore, world: World, templates: pl.DataFrame,
         lambda r: r.select("acct", "ip").unique(),
         lambda r: r.group_by("acct", hour_of_week(pl.col("ts")).alias("how")).agg(pl.len().alias("n")),
         lambda r: r.group_by("acct", "topic", "model").agg(pl.len().alias("n")),
-        lambda r: template_share(r, templates, settings),
+        lambda r: template_share(r, templates, template_settings),
     )
     offsets = store.accounts().join(account_utc_offset(world["accounts"]), on="account_id").select("acct", "offset")
     week = (week.lazy().join(offsets, on="acct", how="left")
@@ -153,7 +153,7 @@ def signup_features(world: World) -> pl.LazyFrame:
 
 
 def account_features(world: World, store: RequestStore, templates: pl.DataFrame,
-                     settings: FeatureSettings) -> pl.LazyFrame:
+                     settings: FeatureSettings, template_settings: TemplateSettings) -> pl.LazyFrame:
     """All account features, one row per account of `world` (accounts with no usage get zeros).
 
     `store` holds the world's requests (`request_store.build_store`); `templates` is the
@@ -162,7 +162,7 @@ def account_features(world: World, store: RequestStore, templates: pl.DataFrame,
     acc = world["accounts"].select("account_id", "created_at", "country", "plan",
                                    pl.col("org_id").is_not_null().alias("has_org"),
                                    pl.col("phone").is_not_null().alias("has_phone"))
-    feats = (acc.join(request_features(store, world, templates, settings), on="account_id", how="left")
+    feats = (acc.join(request_features(store, world, templates, settings, template_settings), on="account_id", how="left")
              .join(payment_features(world), on="account_id", how="left")
              .join(key_features(world), on="account_id", how="left")
              .join(signup_features(world), on="account_id", how="left"))
@@ -182,10 +182,3 @@ def account_features(world: World, store: RequestStore, templates: pl.DataFrame,
         # No other signup on the device or network: as far from a burst as can be.
         *[pl.col(c).fill_null(NO_NEIGHBOUR_S).cast(pl.Int64) for c in ("signup_gap_device_s", "signup_gap_prefix_s")],
     ).sort("account_id")
-
-
-#: Numeric feature columns (what the account-level model and the baselines may use).
-def numeric_feature_columns(schema: pl.Schema) -> list[str]:
-    """The numeric feature columns of a features frame (ids, times and labels excluded)."""
-    skip = {"cluster_id", "risk", "account_risk"}
-    return [c for c, t in schema.items() if t.is_numeric() and c not in skip]

@@ -17,9 +17,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
-from farmhunt.atomic import atomic_file
-from farmhunt.eval_output import detector_rows, fmt
-from farmhunt.evaluation import Check, Evaluation
+from farmhunt.core.atomic import atomic_file
+from farmhunt.evaluation.outputs import detector_rows, fmt
+from farmhunt.evaluation.metrics import Check, Evaluation
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1150px;color:#222}

@@ -1,0 +1,48 @@
+"""The polars engine: the big-table stages in polars (and numpy) on this machine, part by part."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from farmhunt.core.contract import World
+from farmhunt.engine.base import EDGE_SCHEMA, TEMPLATE_SCHEMA
+from farmhunt.engine.polars.features import account_features
+from farmhunt.engine.polars.linkage import build_edges
+from farmhunt.engine.polars.request_store import build_store
+from farmhunt.engine.polars.templates import find_templates
+from farmhunt.engine.settings import FeatureSettings, LinkageSettings, StoreSettings, TemplateSettings
+from farmhunt.engine.store import RequestStore
+
+
+class PolarsEngine:
+    """`Engine` on polars: each stage reads the request store one part (a range of accounts) at a time."""
+
+    name = "polars"
+
+    def build_store(self, world: World, path: Path, settings: StoreSettings) -> RequestStore:
+        return build_store(world, path, settings.rows_per_part)
+
+    def templates(self, store: RequestStore, settings: TemplateSettings) -> pa.Table:
+        return find_templates(store.parts, settings).to_arrow().cast(TEMPLATE_SCHEMA)
+
+    def features(self, world: World, store: RequestStore, templates: pa.Table, settings: FeatureSettings,
+                 template_settings: TemplateSettings) -> pa.Table:
+        t = _frame(templates)
+        return account_features(world, store, t, settings, template_settings).collect(engine="streaming").to_arrow()
+
+    def edges(self, world: World, store: RequestStore, templates: pa.Table, template_settings: TemplateSettings,
+              settings: LinkageSettings) -> pa.Table:
+        edges = build_edges(world, store, _frame(templates), template_settings, settings).collect(engine="streaming")
+        return edges.select("src", "dst", "weight", "reasons").to_arrow().cast(EDGE_SCHEMA)
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    out = pl.from_arrow(table)
+    assert isinstance(out, pl.DataFrame)
+    return out
+
+
+__all__ = ["PolarsEngine"]
