@@ -1,12 +1,13 @@
 # Two commands set everything up on a fresh clone (Python 3.11 only):
 #   make demo   create .venv, install, generate the demo world, detect, evaluate, open the console
-#   make test   create .venv, install with test extras, run the whole suite (unit tests + recall gate)
+#   make test   create .venv, install with test extras, lint (imports, ruff), run the whole suite
+#   make lint   the import-layer contract, ruff lint and format checks, alone
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install fixtures bench clean
+.PHONY: demo test lint install fixtures bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 2; }
@@ -23,8 +24,13 @@ demo: $(STAMP)
 	$(BIN)/farmhunt eval results/demo --labels worlds/demo --json results/demo-eval.json --report results/demo-report.html
 	@if [ -t 0 ] && [ -t 1 ]; then $(BIN)/farmhunt tui results/demo; else echo "(not a terminal: run '$(BIN)/farmhunt tui results/demo' to open the console)"; fi
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/ruff check farmhunt tui
+	$(BIN)/ruff format --check farmhunt tui
 
 fixtures: $(STAMP)
 	$(BIN)/farmhunt synth --preset tiny --seed 1 --out fixtures/tiny

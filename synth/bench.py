@@ -16,7 +16,7 @@ import time
 
 def _child(preset: str, n_requests: float | None, out: str) -> None:
     from synth.config import preset as get_preset
-    from synth.config import scale_to_requests
+    from synth.estimate import scale_to_requests
     from synth.generate import generate
 
     cfg = get_preset(preset)

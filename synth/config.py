@@ -268,35 +268,6 @@ def config_to_dict(cfg: WorldConfig) -> dict[str, Any]:
     return d
 
 
-def scale_to_requests(cfg: WorldConfig, n_requests: float) -> WorldConfig:
-    """A copy of `cfg` whose expected request count is about `n_requests`.
-
-    Population and ring sizes are scaled by the same factor (days unchanged), so the world keeps its
-    shape; sizes stay within each ring kind's bounds. Used by the benchmark's 10M-request world and to
-    test the seed-scale shape at a small size.
-    """
-    from synth.estimate import estimate_requests
-    from synth.rings import KINDS
-
-    cfg = copy.deepcopy(cfg)
-    factor = n_requests / max(estimate_requests(cfg), 1.0)
-    cfg.benign.accounts = max(50, int(round(cfg.benign.accounts * factor)))
-    for r in cfg.rings:
-        kind = KINDS[r.kind]
-        if kind.max_size <= 4:   # per-person kinds: scale the count, not the size
-            r.count = max(1, int(round(r.count * factor)))
-            continue
-
-        def fit(v: int | None) -> int | None:
-            if v is None:
-                return None
-            return int(min(kind.max_size, max(kind.min_size, round(v * factor)), cfg.benign.accounts))
-
-        r.size, r.size_min, r.size_max = fit(r.size), fit(r.size_min), fit(r.size_max)
-    cfg.validate()
-    return cfg
-
-
 def expected_ring_sizes(cfg: WorldConfig) -> float:
     """Mean total accounts in rings (for estimates and summaries)."""
     total = 0.0
@@ -304,4 +275,3 @@ def expected_ring_sizes(cfg: WorldConfig) -> float:
         mean = r.size if r.size is not None else (r.size_min + r.size_max) / 2  # type: ignore[operator]
         total += r.count * mean
     return total
-

@@ -1,6 +1,8 @@
-"""Rough expected request counts of a config (for scaling a config to a target size)."""
+"""Rough expected request counts of a config, and scaling a config to a target size."""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
@@ -19,3 +21,29 @@ def estimate_requests(cfg: WorldConfig) -> float:
         size = r.size if r.size is not None else (r.size_min + r.size_max) / 2  # type: ignore[operator]
         rings += r.count * size * KINDS[r.kind].rate(ring_params(r, i)) * cfg.days
     return float(benign + rings)
+
+
+def scale_to_requests(cfg: WorldConfig, n_requests: float) -> WorldConfig:
+    """A copy of `cfg` whose expected request count is about `n_requests`.
+
+    Population and ring sizes are scaled by the same factor (days unchanged), so the world keeps its
+    shape; sizes stay within each ring kind's bounds. Used by the benchmark's 10M-request world and to
+    test the seed-scale shape at a small size.
+    """
+    cfg = copy.deepcopy(cfg)
+    factor = n_requests / max(estimate_requests(cfg), 1.0)
+    cfg.benign.accounts = max(50, int(round(cfg.benign.accounts * factor)))
+    for r in cfg.rings:
+        kind = KINDS[r.kind]
+        if kind.max_size <= 4:   # per-person kinds: scale the count, not the size
+            r.count = max(1, int(round(r.count * factor)))
+            continue
+
+        def fit(v: int | None) -> int | None:
+            if v is None:
+                return None
+            return int(min(kind.max_size, max(kind.min_size, round(v * factor)), cfg.benign.accounts))
+
+        r.size, r.size_min, r.size_max = fit(r.size), fit(r.size_min), fit(r.size_max)
+    cfg.validate()
+    return cfg

@@ -10,15 +10,25 @@ from __future__ import annotations
 import functools
 import zlib
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from farmhunt.core.contract import ASN_KINDS, CARD_FUNDING
 from synth.behaviour import (
-    CAPABILITY_TOPICS, CAPABILITY_WEIGHTS, LANGS, P, TEMPLATE_TEXT, TOPIC_POPULARITY, Categorical, T,
+    CAPABILITY_TOPICS,
+    CAPABILITY_WEIGHTS,
+    LANGS,
+    TEMPLATE_TEXT,
+    TOPIC_POPULARITY,
+    Categorical,
+    P,
+    T,
 )
-from synth.config import WorldConfig
 from synth.identity import COUNTRIES, COUNTRY_CODES, COUNTRY_WEIGHTS, IdentityPools, build_pools
+
+if TYPE_CHECKING:
+    from synth.config import WorldConfig
 
 US_PER_S = 1_000_000
 US_PER_H = 3600 * US_PER_S

@@ -65,8 +65,9 @@ class FarmhuntApp(App[None]):
         Binding("x", "export_decisions", "Export decisions", show=False),
     ]
 
-    def __init__(self, data: CaseData, store: DecisionStore, *, mask_default: bool = False,
-                 pack_root: Path | None = None) -> None:
+    def __init__(
+        self, data: CaseData, store: DecisionStore, *, mask_default: bool = False, pack_root: Path | None = None
+    ) -> None:
         super().__init__()
         self.data = data
         self.store = store
@@ -144,8 +145,12 @@ class FarmhuntApp(App[None]):
             if then:
                 then()
 
-        self.push_screen(DecisionDialog(f"Decision on {target_type} {target_id}", cur.status if cur else "new",
-                                        cur.note if cur else ""), record)
+        self.push_screen(
+            DecisionDialog(
+                f"Decision on {target_type} {target_id}", cur.status if cur else "new", cur.note if cur else ""
+            ),
+            record,
+        )
 
     def pack_dir(self, cid: int, mask: bool) -> Path:
         if self.pack_root is not None:
@@ -165,8 +170,9 @@ class FarmhuntApp(App[None]):
     async def run_export(self, cid: int, out: Path, mask: bool) -> None:
         self.notify(f"exporting cluster {cid} ...", timeout=2)
         try:
-            path = await asyncio.to_thread(export_pack, self.data, cid, out, mask=mask,
-                                           decision=self.store.get("cluster", cid))
+            path = await asyncio.to_thread(
+                export_pack, self.data, cid, out, mask=mask, decision=self.store.get("cluster", cid)
+            )
         except Exception as exc:
             self.notify(f"export failed: {exc}", severity="error", timeout=15)
             return
@@ -201,7 +207,9 @@ class FarmhuntApp(App[None]):
                 seen.add(b.action)
                 target = self if b.action.startswith("app.") or node is self else screen
                 action = b.action.removeprefix("app.")
-                yield SystemCommand(f"{b.description}", f"key {b.key_display or b.key}",
-                                    partial(target.run_action, action))
-        yield SystemCommand("Export decisions (CSV + Parquet)", "labelled set beside the results",
-                            self.action_export_decisions)
+                yield SystemCommand(
+                    f"{b.description}", f"key {b.key_display or b.key}", partial(target.run_action, action)
+                )
+        yield SystemCommand(
+            "Export decisions (CSV + Parquet)", "labelled set beside the results", self.action_export_decisions
+        )

@@ -21,8 +21,8 @@ import polars as pl
 from farmhunt.core.contract import TABLES, World, as_strings, load_world
 from farmhunt.core.errors import InputError
 from farmhunt.core.values import email_pattern
-from farmhunt.engine.store import RequestStore, open_store
 from farmhunt.engine.results import STORE_DIR, Results, load_results
+from farmhunt.engine.store import RequestStore, open_store
 
 #: The top of the queue the table shows (the rest is reachable through filters and search).
 QUEUE_LIMIT = 2000
@@ -53,16 +53,19 @@ class CaseData:
         self.results = results if isinstance(results, Results) else load_results(results)
         wpath = Path(world) if world is not None else self.results.world_path
         if wpath is None:
-            raise InputError(f"results '{self.results.path}' do not record their world (run.json has no "
-                             "world.path): pass --world WORLD")
+            raise InputError(
+                f"results '{self.results.path}' do not record their world (run.json has no "
+                "world.path): pass --world WORLD"
+            )
         if not wpath.is_dir():
             origin = "given with --world" if world is not None else f"recorded in {self.results.path}/run.json"
             raise InputError(f"world directory '{wpath}' not found ({origin}): pass --world WORLD")
         self.world: World = load_world(wpath, deep=False)
         self.world_path = wpath
         same_world = self.results.world_path is not None and self.results.world_path.resolve() == wpath.resolve()
-        self.store: RequestStore | None = (open_store(self.results.path / STORE_DIR)
-                                           if same_world and self.results.path else None)
+        self.store: RequestStore | None = (
+            open_store(self.results.path / STORE_DIR) if same_world and self.results.path else None
+        )
         self._lock = threading.Lock()
         self._population_hours: pl.DataFrame | None = None
         acc = self.results.accounts
@@ -90,22 +93,34 @@ class CaseData:
     # ------------------------------------------------------------------ queue
     def _queue_table(self) -> pl.DataFrame:
         r = self.results
-        top = (r.evidence.sort("cluster_id", "rank").group_by("cluster_id", maintain_order=True)
-               .agg(pl.col("text").first().alias("top_evidence")))
-        return (r.clusters.select("cluster_id", "predicted_kind", "size", "risk", "flagged")
-                .join(top, on="cluster_id", how="left")
-                .with_columns(pl.col("top_evidence").fill_null(""))
-                .sort(["risk", "size", "cluster_id"], descending=[True, True, False]))
+        top = (
+            r.evidence.sort("cluster_id", "rank")
+            .group_by("cluster_id", maintain_order=True)
+            .agg(pl.col("text").first().alias("top_evidence"))
+        )
+        return (
+            r.clusters.select("cluster_id", "predicted_kind", "size", "risk", "flagged")
+            .join(top, on="cluster_id", how="left")
+            .with_columns(pl.col("top_evidence").fill_null(""))
+            .sort(["risk", "size", "cluster_id"], descending=[True, True, False])
+        )
 
     def kinds(self) -> list[str]:
         return sorted(self.clusters["predicted_kind"].unique().to_list())
 
-    def queue(self, kind: str | None = None, min_risk: float = 0.0,
-              status: str | None = None, statuses: dict[int, str] | None = None) -> pl.DataFrame:
+    def queue(
+        self,
+        kind: str | None = None,
+        min_risk: float = 0.0,
+        status: str | None = None,
+        statuses: dict[int, str] | None = None,
+    ) -> pl.DataFrame:
         """Clusters by risk, filtered; `statuses` maps cluster id -> decision status (absent = new)."""
         q = self.clusters
-        st = pl.DataFrame({"cluster_id": list((statuses or {}).keys()), "status": list((statuses or {}).values())},
-                          schema={"cluster_id": pl.Int64, "status": pl.String})
+        st = pl.DataFrame(
+            {"cluster_id": list((statuses or {}).keys()), "status": list((statuses or {}).values())},
+            schema={"cluster_id": pl.Int64, "status": pl.String},
+        )
         q = q.join(st, on="cluster_id", how="left").with_columns(pl.col("status").fill_null("new"))
         if kind:
             q = q.filter(pl.col("predicted_kind") == kind)
@@ -138,21 +153,27 @@ class CaseData:
         """Members with profile, request count and spend, highest risk first."""
         ids = self._members_lf(cid)
         res = self.results.accounts.filter(pl.col("cluster_id") == cid)
-        prof = (self.rows("accounts", "account_id", ids)
-                .select("account_id", "email", "created_at", "country", "plan", "phone", "device_id", "signup_ip",
-                        "org_id").collect())
+        prof = (
+            self.rows("accounts", "account_id", ids)
+            .select("account_id", "email", "created_at", "country", "plan", "phone", "device_id", "signup_ip", "org_id")
+            .collect()
+        )
         extra = [c for c in ("n_requests", "spend_usd") if c in res.columns]
         out = res.select("account_id", "risk", "flagged", *extra).join(prof, on="account_id", how="left")
         if "n_requests" not in out.columns or "spend_usd" not in out.columns:
             out = out.drop("n_requests", "spend_usd", strict=False).join(self._volume(ids), on="account_id", how="left")
         return out.with_columns(pl.col("n_requests").fill_null(0), pl.col("spend_usd").fill_null(0.0)).sort(
-            ["risk", "account_id"], descending=[True, False])
+            ["risk", "account_id"], descending=[True, False]
+        )
 
     def _volume(self, ids: pl.Series) -> pl.DataFrame:
-        n = (self.requests_of(ids, ()).group_by("account_id")
-             .agg(pl.len().cast(pl.Int64).alias("n_requests")))
-        s = (self.rows("payments", "account_id", ids).filter(pl.col("status") == "succeeded")
-             .group_by("account_id").agg(pl.col("amount_usd").sum().alias("spend_usd")))
+        n = self.requests_of(ids, ()).group_by("account_id").agg(pl.len().cast(pl.Int64).alias("n_requests"))
+        s = (
+            self.rows("payments", "account_id", ids)
+            .filter(pl.col("status") == "succeeded")
+            .group_by("account_id")
+            .agg(pl.col("amount_usd").sum().alias("spend_usd"))
+        )
         a, b = pl.collect_all([n, s])
         return a.join(b, on="account_id", how="full", coalesce=True)
 
@@ -168,9 +189,14 @@ class CaseData:
         acc = self.rows("accounts", "account_id", ids)
 
         def shared(lf: pl.LazyFrame, what: str, col: pl.Expr) -> pl.LazyFrame:
-            return (lf.select("account_id", col.cast(pl.String).alias("value")).drop_nulls("value")
-                    .group_by("value").agg(pl.col("account_id").n_unique().cast(pl.Int64).alias("members"))
-                    .filter(pl.col("members") >= 2).with_columns(pl.lit(what).alias("what")))
+            return (
+                lf.select("account_id", col.cast(pl.String).alias("value"))
+                .drop_nulls("value")
+                .group_by("value")
+                .agg(pl.col("account_id").n_unique().cast(pl.Int64).alias("members"))
+                .filter(pl.col("members") >= 2)
+                .with_columns(pl.lit(what).alias("what"))
+            )
 
         req = self.requests_of(ids, ("ip",))
         parts = [
@@ -184,15 +210,37 @@ class CaseData:
         ]
         if "prompts" in w:
             # Near-duplicate prompts: the same text shape (digits masked) sent by several members.
-            parts.append(shared(self.rows("prompts", "account_id", ids), "prompt template",
-                                pl.col("text").str.replace_all(r"\d+", "#").str.slice(0, 120)))
+            parts.append(
+                shared(
+                    self.rows("prompts", "account_id", ids),
+                    "prompt template",
+                    pl.col("text").str.replace_all(r"\d+", "#").str.slice(0, 120),
+                )
+            )
         frames = pl.collect_all(parts)
         out = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
-        order = {k: i for i, k in enumerate(["card", "device", "phone", "signup IP", "request IP", "email pattern",
-                                             "organisation", "prompt template"])}
-        return (out.with_columns(pl.col("what").replace_strict(order, return_dtype=pl.Int32).alias("_o"))
-                .sort(["members", "_o", "value"], descending=[True, False, False]).drop("_o")
-                .select("what", "value", "members").head(limit))
+        order = {
+            k: i
+            for i, k in enumerate(
+                [
+                    "card",
+                    "device",
+                    "phone",
+                    "signup IP",
+                    "request IP",
+                    "email pattern",
+                    "organisation",
+                    "prompt template",
+                ]
+            )
+        }
+        return (
+            out.with_columns(pl.col("what").replace_strict(order, return_dtype=pl.Int32).alias("_o"))
+            .sort(["members", "_o", "value"], descending=[True, False, False])
+            .drop("_o")
+            .select("what", "value", "members")
+            .head(limit)
+        )
 
     @lru_cache(maxsize=64)
     def activity(self, cid: int) -> dict[str, pl.DataFrame]:
@@ -201,8 +249,11 @@ class CaseData:
         req = self.requests_of(ids, ())
         hours = req.group_by(pl.col("ts").dt.hour().alias("hour")).agg(pl.len().alias("n"))
         daily = req.group_by(pl.col("ts").dt.date().alias("day")).agg(pl.len().alias("n"))
-        signups = (self.rows("accounts", "account_id", ids)
-                   .group_by(pl.col("created_at").dt.date().alias("day")).agg(pl.len().alias("n")))
+        signups = (
+            self.rows("accounts", "account_id", ids)
+            .group_by(pl.col("created_at").dt.date().alias("day"))
+            .agg(pl.len().alias("n"))
+        )
         h, d, s = pl.collect_all([hours, daily, signups])
         return {"hours": _full_hours(h), "daily": d.sort("day"), "signups": s.sort("day")}
 
@@ -211,8 +262,11 @@ class CaseData:
         with self._lock:
             if self._population_hours is None:
                 req = self.store.scan() if self.store is not None else self.world["requests"]
-                h = (req.group_by(pl.col("ts").dt.hour().alias("hour")).agg(pl.len().alias("n"))
-                     .collect(engine="streaming"))
+                h = (
+                    req.group_by(pl.col("ts").dt.hour().alias("hour"))
+                    .agg(pl.len().alias("n"))
+                    .collect(engine="streaming")
+                )
                 self._population_hours = _full_hours(h)
             return self._population_hours
 
@@ -226,10 +280,19 @@ class CaseData:
         e = self.results.edges.filter(pl.col("src").is_in(ids), pl.col("dst").is_in(ids))
         n = len(self.member_ids(cid))
         m = e.height
-        deg = (pl.concat([e.select(pl.col("src").alias("a")), e.select(pl.col("dst").alias("a"))])
-               .group_by("a").len().sort(["len", "a"], descending=[True, False]))
-        reasons = (e.select(pl.col("reasons").explode()).drop_nulls().group_by("reasons").len()
-                   .sort(["len", "reasons"], descending=[True, False]))
+        deg = (
+            pl.concat([e.select(pl.col("src").alias("a")), e.select(pl.col("dst").alias("a"))])
+            .group_by("a")
+            .len()
+            .sort(["len", "a"], descending=[True, False])
+        )
+        reasons = (
+            e.select(pl.col("reasons").explode())
+            .drop_nulls()
+            .group_by("reasons")
+            .len()
+            .sort(["len", "reasons"], descending=[True, False])
+        )
         components: int | None = None
         if m <= nx_limit:
             import networkx as nx
@@ -238,7 +301,9 @@ class CaseData:
 
             components = nx.number_connected_components(cluster_graph(e, list(self.member_ids(cid))))
         return {
-            "nodes": n, "edges": m, "density": 2 * m / (n * (n - 1)) if n > 1 else 0.0,
+            "nodes": n,
+            "edges": m,
+            "density": 2 * m / (n * (n - 1)) if n > 1 else 0.0,
             "components": components,
             "hubs": [(a, d) for a, d in deg.head(5).iter_rows()],
             "reasons": [(r, c) for r, c in reasons.iter_rows()],
@@ -260,14 +325,30 @@ class CaseData:
 
     @lru_cache(maxsize=256)
     def payments(self, aid: str) -> pl.DataFrame:
-        return (self.rows("payments", "account_id", aid)
-                .select("ts", "payment_id", "amount_usd", "status", "card_fingerprint", "card_bin", "card_funding",
-                        "card_country").sort("ts").collect())
+        return (
+            self.rows("payments", "account_id", aid)
+            .select(
+                "ts",
+                "payment_id",
+                "amount_usd",
+                "status",
+                "card_fingerprint",
+                "card_bin",
+                "card_funding",
+                "card_country",
+            )
+            .sort("ts")
+            .collect()
+        )
 
     @lru_cache(maxsize=256)
     def keys(self, aid: str) -> pl.DataFrame:
-        return (self.rows("api_keys", "account_id", aid)
-                .select("key_id", "created_at", "revoked_at").sort("created_at").collect())
+        return (
+            self.rows("api_keys", "account_id", aid)
+            .select("key_id", "created_at", "revoked_at")
+            .sort("created_at")
+            .collect()
+        )
 
     def requests(self, aid: str, page: int = 0, size: int = REQUEST_PAGE) -> pl.DataFrame:
         """One page of the account's requests with ASN kind: in time order from the request store, else in
@@ -276,10 +357,12 @@ class CaseData:
         if self.request_count(aid) == 0:  # known from the results: skip a scan of the whole request table
             size = 0
         src = self._account_requests(aid).lazy() if self.store is not None else self.rows("requests", "account_id", aid)
-        lf = (src.slice(page * size, size)
-              .select("ts", "model", "input_tokens", "output_tokens", "ip", "asn", "topic", "key_id"))
-        lf = lf.join(w["asns"].select("asn", pl.col("kind").alias("asn_kind")), on="asn", how="left",
-                     maintain_order="left")
+        lf = src.slice(page * size, size).select(
+            "ts", "model", "input_tokens", "output_tokens", "ip", "asn", "topic", "key_id"
+        )
+        lf = lf.join(
+            w["asns"].select("asn", pl.col("kind").alias("asn_kind")), on="asn", how="left", maintain_order="left"
+        )
         return lf.collect()
 
     @lru_cache(maxsize=8)
@@ -301,24 +384,32 @@ class CaseData:
     def prompts(self, aid: str, limit: int = 50) -> pl.DataFrame:
         if "prompts" not in self.world:
             return pl.DataFrame(schema={"ts": pl.Datetime("us", "UTC"), "text": pl.String})
-        return (self.rows("prompts", "account_id", aid).select("ts", "text").head(limit)
-                .collect())
+        return self.rows("prompts", "account_id", aid).select("ts", "text").head(limit).collect()
 
     @lru_cache(maxsize=256)
     def links(self, aid: str) -> pl.DataFrame:
         """Other clusters this account is linked to by an edge: cluster, kind, risk, edges and reasons."""
         e = self.results.edges.filter((pl.col("src") == aid) | (pl.col("dst") == aid))
-        other = e.select(pl.when(pl.col("src") == aid).then(pl.col("dst")).otherwise(pl.col("src")).alias("account_id"),
-                         "weight", "reasons")
+        other = e.select(
+            pl.when(pl.col("src") == aid).then(pl.col("dst")).otherwise(pl.col("src")).alias("account_id"),
+            "weight",
+            "reasons",
+        )
         own = self.account(aid).get("result.cluster_id")
         acc = self.results.accounts.select("account_id", "cluster_id")
         j = other.join(acc, on="account_id").drop_nulls("cluster_id")
         if own is not None:
             j = j.filter(pl.col("cluster_id") != own)
-        agg = (j.group_by("cluster_id").agg(pl.len().alias("edges"), pl.col("weight").sum().alias("weight"),
-                                            pl.col("reasons").explode().unique().sort().alias("reasons"))
-               .join(self.clusters.select("cluster_id", "predicted_kind", "risk", "size"), on="cluster_id", how="left")
-               .sort(["weight", "cluster_id"], descending=[True, False]))
+        agg = (
+            j.group_by("cluster_id")
+            .agg(
+                pl.len().alias("edges"),
+                pl.col("weight").sum().alias("weight"),
+                pl.col("reasons").explode().unique().sort().alias("reasons"),
+            )
+            .join(self.clusters.select("cluster_id", "predicted_kind", "risk", "size"), on="cluster_id", how="left")
+            .sort(["weight", "cluster_id"], descending=[True, False])
+        )
         return agg
 
     # ------------------------------------------------------------------ search
@@ -338,24 +429,48 @@ class CaseData:
             out.append(Match("cluster", q, None, int(q)))
         w = self.world
         ql = q.lower()
-        acc = (w["accounts"].filter((pl.col("account_id") == q) | (pl.col("email").str.to_lowercase() == ql)
-                                    | (pl.col("device_id") == q) | (pl.col("signup_ip") == q) | (pl.col("phone") == q))
-               .select("account_id", "email", "device_id", "signup_ip", "phone").head(limit).collect())
+        acc = (
+            w["accounts"]
+            .filter(
+                (pl.col("account_id") == q)
+                | (pl.col("email").str.to_lowercase() == ql)
+                | (pl.col("device_id") == q)
+                | (pl.col("signup_ip") == q)
+                | (pl.col("phone") == q)
+            )
+            .select("account_id", "email", "device_id", "signup_ip", "phone")
+            .head(limit)
+            .collect()
+        )
         for r in acc.iter_rows(named=True):
-            what = next(k for k in ("account_id", "email", "device_id", "signup_ip", "phone")
-                        if (r[k] or "").lower() == ql)
+            what = next(
+                k for k in ("account_id", "email", "device_id", "signup_ip", "phone") if (r[k] or "").lower() == ql
+            )
             label = {"account_id": "account", "device_id": "device", "signup_ip": "signup IP"}.get(what, what)
             out.append(Match(label, r[what], r["account_id"], cluster_of(r["account_id"])))
         if len(out) < limit:
-            cards = (self.rows("payments", "card_fingerprint", q).select("account_id").unique()
-                     .sort("account_id").head(limit).collect())
+            cards = (
+                self.rows("payments", "card_fingerprint", q)
+                .select("account_id")
+                .unique()
+                .sort("account_id")
+                .head(limit)
+                .collect()
+            )
             out += [Match("card", q, a, cluster_of(a)) for a in cards["account_id"]]
         if not out and _looks_like_ip(q):
             if self.store is not None:
                 hits = self.store.accounts_with("ip", q).head(limit)
             else:
-                hits = (self.rows("requests", "ip", q).select("account_id").head(10_000).unique()
-                        .sort("account_id").head(limit).collect()["account_id"])
+                hits = (
+                    self.rows("requests", "ip", q)
+                    .select("account_id")
+                    .head(10_000)
+                    .unique()
+                    .sort("account_id")
+                    .head(limit)
+                    .collect()["account_id"]
+                )
             out += [Match("request IP", q, a, cluster_of(a)) for a in hits]
         return out[:limit]
 

@@ -91,16 +91,14 @@ class DecisionStore:
     """Decisions of one results directory. Opening fails fast with a clear message when the file is
     locked by another writer, read-only or not a SQLite database."""
 
-    def __init__(self, path: str | Path, *, who: str | None = None, results: str | None = None,
-                 timeout: float = 2.0):
+    def __init__(self, path: str | Path, *, who: str | None = None, results: str | None = None, timeout: float = 2.0):
         self.path = Path(path)
         self.who = who or current_user()
         self.results = results
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: autocommit; explicit BEGIN IMMEDIATE around each decision.
-            self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                        check_same_thread=False)
+            self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.executescript(SCHEMA)
@@ -115,8 +113,10 @@ class DecisionStore:
     def _explain(self, exc: sqlite3.Error) -> str:
         msg = str(exc)
         if "locked" in msg or "busy" in msg:
-            return (f"decisions database '{self.path}' is locked by another program (another console "
-                    "writing?); close it or pass --db FILE")
+            return (
+                f"decisions database '{self.path}' is locked by another program (another console "
+                "writing?); close it or pass --db FILE"
+            )
         if "not a database" in msg or "malformed" in msg:
             return f"'{self.path}' is not a decisions database ({msg}); pass --db FILE"
         if "readonly" in msg or "unable to open" in msg:
@@ -135,17 +135,21 @@ class DecisionStore:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                row = self.conn.execute("SELECT status FROM decisions WHERE target_type=? AND target_id=?",
-                                        (target_type, tid)).fetchone()
+                row = self.conn.execute(
+                    "SELECT status FROM decisions WHERE target_type=? AND target_id=?", (target_type, tid)
+                ).fetchone()
                 previous = row[0] if row else "new"
                 self.conn.execute(
                     "INSERT INTO decisions (target_type, target_id, status, note, who, at) VALUES (?,?,?,?,?,?) "
                     "ON CONFLICT (target_type, target_id) DO UPDATE SET status=excluded.status, "
                     "note=excluded.note, who=excluded.who, at=excluded.at",
-                    (target_type, tid, status, note, self.who, at))
+                    (target_type, tid, status, note, self.who, at),
+                )
                 self.conn.execute(
                     "INSERT INTO audit (at, who, target_type, target_id, previous, status, note, results) "
-                    "VALUES (?,?,?,?,?,?,?,?)", (at, self.who, target_type, tid, previous, status, note, self.results))
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    (at, self.who, target_type, tid, previous, status, note, self.results),
+                )
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
@@ -156,8 +160,10 @@ class DecisionStore:
 
     # ------------------------------------------------------------------ read
     def get(self, target_type: str, target_id: str | int) -> Decision | None:
-        row = self.conn.execute("SELECT target_type, target_id, status, note, who, at FROM decisions "
-                                "WHERE target_type=? AND target_id=?", (target_type, str(target_id))).fetchone()
+        row = self.conn.execute(
+            "SELECT target_type, target_id, status, note, who, at FROM decisions WHERE target_type=? AND target_id=?",
+            (target_type, str(target_id)),
+        ).fetchone()
         return Decision(*row) if row else None
 
     def status(self, target_type: str, target_id: str | int) -> str:
@@ -178,10 +184,21 @@ class DecisionStore:
         return self.conn.execute("SELECT count(*) FROM decisions WHERE status != 'new'").fetchone()[0]
 
     def all(self) -> pl.DataFrame:
-        rows = self.conn.execute("SELECT target_type, target_id, status, note, who, at FROM decisions "
-                                 "ORDER BY target_type, target_id").fetchall()
-        return pl.DataFrame(rows, schema={"target_type": pl.String, "target_id": pl.String, "status": pl.String,
-                                          "note": pl.String, "who": pl.String, "at": pl.String}, orient="row")
+        rows = self.conn.execute(
+            "SELECT target_type, target_id, status, note, who, at FROM decisions ORDER BY target_type, target_id"
+        ).fetchall()
+        return pl.DataFrame(
+            rows,
+            schema={
+                "target_type": pl.String,
+                "target_id": pl.String,
+                "status": pl.String,
+                "note": pl.String,
+                "who": pl.String,
+                "at": pl.String,
+            },
+            orient="row",
+        )
 
     def audit(self, target_type: str | None = None, target_id: str | int | None = None) -> pl.DataFrame:
         sql = "SELECT seq, at, who, target_type, target_id, previous, status, note FROM audit"
@@ -190,9 +207,20 @@ class DecisionStore:
             sql += " WHERE target_type=? AND target_id=?"
             args = (target_type, str(target_id))
         rows = self.conn.execute(sql + " ORDER BY seq", args).fetchall()
-        return pl.DataFrame(rows, schema={"seq": pl.Int64, "at": pl.String, "who": pl.String,
-                                          "target_type": pl.String, "target_id": pl.String, "previous": pl.String,
-                                          "status": pl.String, "note": pl.String}, orient="row")
+        return pl.DataFrame(
+            rows,
+            schema={
+                "seq": pl.Int64,
+                "at": pl.String,
+                "who": pl.String,
+                "target_type": pl.String,
+                "target_id": pl.String,
+                "previous": pl.String,
+                "status": pl.String,
+                "note": pl.String,
+            },
+            orient="row",
+        )
 
 
 def labels_frame(store: DecisionStore, accounts: pl.DataFrame) -> pl.DataFrame:
@@ -203,22 +231,33 @@ def labels_frame(store: DecisionStore, accounts: pl.DataFrame) -> pl.DataFrame:
     """
     dec = store.all()
     acc = accounts.select("account_id", "cluster_id")
-    by_acc = (dec.filter(pl.col("target_type") == "account")
-              .select(pl.col("target_id").alias("account_id"), "status", "note", "who", "at")
-              .join(acc, on="account_id", how="left").with_columns(decided_on=pl.lit("account")))
-    by_cl = (dec.filter(pl.col("target_type") == "cluster")
-             .select(pl.col("target_id").cast(pl.Int64, strict=False).alias("cluster_id"), "status", "note", "who",
-                     "at")
-             .join(acc.drop_nulls("cluster_id"), on="cluster_id")
-             .filter(~pl.col("account_id").is_in(by_acc["account_id"].implode()))
-             .with_columns(decided_on=pl.lit("cluster")))
+    by_acc = (
+        dec.filter(pl.col("target_type") == "account")
+        .select(pl.col("target_id").alias("account_id"), "status", "note", "who", "at")
+        .join(acc, on="account_id", how="left")
+        .with_columns(decided_on=pl.lit("account"))
+    )
+    by_cl = (
+        dec.filter(pl.col("target_type") == "cluster")
+        .select(pl.col("target_id").cast(pl.Int64, strict=False).alias("cluster_id"), "status", "note", "who", "at")
+        .join(acc.drop_nulls("cluster_id"), on="cluster_id")
+        .filter(~pl.col("account_id").is_in(by_acc["account_id"].implode()))
+        .with_columns(decided_on=pl.lit("cluster"))
+    )
     cols = ["account_id", "cluster_id", "status", "decided_on", "note", "who", "at"]
     out = pl.concat([by_acc.select(cols), by_cl.select(cols)], how="vertical_relaxed")
-    return (out.filter(pl.col("status") != "new")
-            .with_columns(is_fraud=pl.when(pl.col("status") == "confirmed_fraud").then(True)
-                          .when(pl.col("status") == "benign").then(False).otherwise(None))
-            .select("account_id", "cluster_id", "status", "is_fraud", "decided_on", "note", "who", "at")
-            .sort("account_id"))
+    return (
+        out.filter(pl.col("status") != "new")
+        .with_columns(
+            is_fraud=pl.when(pl.col("status") == "confirmed_fraud")
+            .then(True)
+            .when(pl.col("status") == "benign")
+            .then(False)
+            .otherwise(None)
+        )
+        .select("account_id", "cluster_id", "status", "is_fraud", "decided_on", "note", "who", "at")
+        .sort("account_id")
+    )
 
 
 def export_labels(store: DecisionStore, accounts: pl.DataFrame, out: str | Path) -> Path:

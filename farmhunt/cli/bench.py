@@ -8,15 +8,17 @@ import typer
 
 
 def bench(
-    preset: str = typer.Option("demo", "--preset", "-p", help="Generator preset: tiny, demo, adversarial, "
-                                                               "seed-scale."),
-    requests: int | None = typer.Option(None, "--requests", "-n", min=1000,
-                                        help="Scale the preset to about this many requests (e.g. 10000000)."),
+    preset: str = typer.Option("demo", "--preset", "-p", help="Generator preset: tiny, demo, adversarial, seed-scale."),
+    requests: int | None = typer.Option(
+        None, "--requests", "-n", min=1000, help="Scale the preset to about this many requests (e.g. 10000000)."
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Generator seed (default: the preset's)."),
-    out: Path = typer.Option(Path("bench"), "--out", "-o",
-                             help="Directory for generated worlds (OUT/worlds/...) and bench-*.json."),
-    reuse: bool = typer.Option(False, "--reuse", help="Reuse a previously generated world of the same "
-                                                      "preset, size and seed."),
+    out: Path = typer.Option(
+        Path("bench"), "--out", "-o", help="Directory for generated worlds (OUT/worlds/...) and bench-*.json."
+    ),
+    reuse: bool = typer.Option(
+        False, "--reuse", help="Reuse a previously generated world of the same preset, size and seed."
+    ),
     world: Path | None = typer.Option(None, "--world", help="Benchmark this existing world (no generation)."),
     config: Path | None = typer.Option(None, "--config", "-c", help="TOML file overriding detection settings."),
 ) -> None:
@@ -28,9 +30,9 @@ def bench(
     from rich.table import Table
 
     from farmhunt.engine.pipeline import detect_path
+    from farmhunt.engine.settings import load_settings
     from farmhunt.evaluation.bench import BenchSpec, run_bench, write_bench
     from farmhunt.evaluation.outputs import fmt
-    from farmhunt.engine.settings import load_settings
 
     console = Console()
     settings = load_settings(config)
@@ -41,20 +43,32 @@ def bench(
 
     w = doc["world"]
     rows = w["rows"]
-    console.print(f"world {w['path']}: {rows.get('accounts', 0):,} accounts, {rows['requests']:,} requests"
-                  + (f" (generated in {w['generation_seconds']:.1f} s)" if w["generation_seconds"] else ""))
+    console.print(
+        f"world {w['path']}: {rows.get('accounts', 0):,} accounts, {rows['requests']:,} requests"
+        + (f" (generated in {w['generation_seconds']:.1f} s)" if w["generation_seconds"] else "")
+    )
     t = Table(title="detect, per stage", title_justify="left")
     for c in ("stage", "seconds", "request rows/s", "peak RSS (MB)"):
         t.add_column(c, justify="left" if c == "stage" else "right")
     for name, st in doc["detect"]["stages"].items():
-        t.add_row(name, f"{st['seconds']:.2f}", fmt(round(st["rows_per_second"]) if st["rows_per_second"] else None),
-                  f"{st['peak_rss_mb']:,.0f}")
+        t.add_row(
+            name,
+            f"{st['seconds']:.2f}",
+            fmt(round(st["rows_per_second"]) if st["rows_per_second"] else None),
+            f"{st['peak_rss_mb']:,.0f}",
+        )
     d = doc["detect"]
-    t.add_row("[bold]detect (wall)[/]", f"{d['seconds']:.2f}", fmt(round(d["rows_per_second"] or 0)),
-              f"{d['peak_rss_mb']:,.0f}")
+    t.add_row(
+        "[bold]detect (wall)[/]",
+        f"{d['seconds']:.2f}",
+        fmt(round(d["rows_per_second"] or 0)),
+        f"{d['peak_rss_mb']:,.0f}",
+    )
     console.print(t)
     ref = doc["reference"]
-    console.print(f"reference (bare polars group-by over requests, best of 3): {ref['seconds']:.3f} s "
-                  f"(runs {', '.join(f'{x:.3f}' for x in ref['runs'])})")
+    console.print(
+        f"reference (bare polars group-by over requests, best of 3): {ref['seconds']:.3f} s "
+        f"(runs {', '.join(f'{x:.3f}' for x in ref['runs'])})"
+    )
     console.print(f"[bold]detect = {doc['ratio_to_reference']:.1f} x reference[/]")
     console.print(f"written to {path}")

@@ -12,9 +12,14 @@ def detect(
     out: Path = typer.Option(..., "--out", "-o", help="Results directory to write (replaced atomically)."),
     config: Path | None = typer.Option(None, "--config", "-c", help="TOML file overriding detection settings."),
     previous: Path | None = typer.Option(
-        None, "--previous", help="Earlier results: clusters overlapping an earlier cluster keep its id."),
-    engine: str = typer.Option("polars", "--engine", "-e", help="Engine for the big-table stages: polars "
-                                                                "(this machine) or spark (a Spark cluster)."),
+        None, "--previous", help="Earlier results: clusters overlapping an earlier cluster keep its id."
+    ),
+    engine: str = typer.Option(
+        "polars",
+        "--engine",
+        "-e",
+        help="Engine for the big-table stages: polars (this machine) or spark (a Spark cluster).",
+    ),
     top: int = typer.Option(10, help="Clusters shown in the closing summary."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or summary."),
 ) -> None:
@@ -31,6 +36,7 @@ def detect(
     console = Console(stderr=True, quiet=quiet)
     settings = load_settings(config)
     with console.status("starting") as status:
+
         def progress(stage: str, event: str) -> None:
             if event == "start":
                 status.update(f"[bold]{stage}[/] ...")
@@ -49,17 +55,34 @@ def print_summary(console, results, top: int) -> None:
 
     run = results.run
     counts = run["counts"]
-    table = Table(title=f"Top clusters ({counts['flagged_clusters']} flagged of {counts['clusters']}; "
-                        f"{counts['flagged_accounts']:,} accounts flagged of {counts['accounts']:,})")
-    for col, kw in (("cluster_id", {"no_wrap": True}), ("kind", {"no_wrap": True}), ("size", {"justify": "right"}),
-                    ("risk", {"justify": "right"}), ("flagged", {}), ("top evidence", {"overflow": "fold"})):
+    table = Table(
+        title=f"Top clusters ({counts['flagged_clusters']} flagged of {counts['clusters']}; "
+        f"{counts['flagged_accounts']:,} accounts flagged of {counts['accounts']:,})"
+    )
+    for col, kw in (
+        ("cluster_id", {"no_wrap": True}),
+        ("kind", {"no_wrap": True}),
+        ("size", {"justify": "right"}),
+        ("risk", {"justify": "right"}),
+        ("flagged", {}),
+        ("top evidence", {"overflow": "fold"}),
+    ):
         table.add_column(col, **kw)
     first = results.evidence.filter(pl.col("rank") == 1).select("cluster_id", "text")
-    head = results.clusters.head(top).join(first, on="cluster_id", how="left").sort(
-        ["risk", "cluster_id"], descending=[True, False])
+    head = (
+        results.clusters.head(top)
+        .join(first, on="cluster_id", how="left")
+        .sort(["risk", "cluster_id"], descending=[True, False])
+    )
     for r in head.iter_rows(named=True):
-        table.add_row(str(r["cluster_id"]), r["predicted_kind"], f"{r['size']:,}", f"{r['risk']:.2f}",
-                      "yes" if r["flagged"] else "no", r["text"] or "")
+        table.add_row(
+            str(r["cluster_id"]),
+            r["predicted_kind"],
+            f"{r['size']:,}",
+            f"{r['risk']:.2f}",
+            "yes" if r["flagged"] else "no",
+            r["text"] or "",
+        )
     console.print(table)
     stages = Table(title="Stages")
     for col in ("stage", "seconds", "peak RSS (MB)"):

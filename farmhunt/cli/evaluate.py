@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -14,19 +13,24 @@ def eval_(
     json_out: Path | None = typer.Option(None, "--json", help="Write every figure as JSON here."),
     junit: Path | None = typer.Option(None, "--junit", help="Write one JUnit test case per threshold here."),
     report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
-    baselines: bool = typer.Option(False, "--baselines",
-                                   help="Also score connected components, IsolationForest and FRAUDAR."),
-    replay: Path | None = typer.Option(None, "--replay", help="A 'farmhunt replay' output directory: "
-                                                              "time to detect goes into the JSON and report."),
+    baselines: bool = typer.Option(
+        False, "--baselines", help="Also score connected components, IsolationForest and FRAUDAR."
+    ),
+    replay: Path | None = typer.Option(
+        None, "--replay", help="A 'farmhunt replay' output directory: time to detect goes into the JSON and report."
+    ),
     config: Path | None = typer.Option(None, "--config", "-c", help="TOML file of thresholds."),
-    section: str | None = typer.Option(None, "--section",
-                                       help="Section of --config to use (e.g. 'demo' in fixtures/gates.toml)."),
+    section: str | None = typer.Option(
+        None, "--section", help="Section of --config to use (e.g. 'demo' in fixtures/gates.toml)."
+    ),
     min_recall: float | None = typer.Option(None, help="Fail unless account recall >= this."),
     min_precision: float | None = typer.Option(None, help="Fail unless account precision >= this."),
     max_hard_negative_rate: float | None = typer.Option(
-        None, help="Fail unless the share of hard-negative accounts flagged <= this."),
+        None, help="Fail unless the share of hard-negative accounts flagged <= this."
+    ),
     min_rings_detected: float | None = typer.Option(
-        None, help="Fail unless this share of fraud rings (size >= --ring-min-size) is detected."),
+        None, help="Fail unless this share of fraud rings (size >= --ring-min-size) is detected."
+    ),
     ring_min_size: int | None = typer.Option(None, help="Rings smaller than this do not count [1]."),
     coverage: float | None = typer.Option(None, help="Member coverage at which a ring is detected [0.9]."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only threshold failures."),
@@ -38,25 +42,33 @@ def eval_(
     """
     from rich.console import Console
 
-    from farmhunt.evaluation.inputs import load_replay, load_thresholds, load_world_labels, world_info
-    from farmhunt.evaluation.outputs import eval_document, print_evaluation, write_json, write_junit
-    from farmhunt.evaluation.metrics import check_thresholds, evaluate_results, run_info
     from farmhunt.engine.results import load_results
+    from farmhunt.evaluation.inputs import load_replay, load_thresholds, load_world_labels, world_info
+    from farmhunt.evaluation.metrics import check_thresholds, evaluate_results, run_info
+    from farmhunt.evaluation.outputs import eval_document, print_evaluation, write_json, write_junit
 
     console = Console(quiet=quiet)
     err = Console(stderr=True)
-    thresholds = load_thresholds(config, section, min_recall=min_recall, min_precision=min_precision,
-                                 max_hard_negative_rate=max_hard_negative_rate,
-                                 min_rings_detected=min_rings_detected, ring_min_size=ring_min_size,
-                                 coverage=coverage)
+    thresholds = load_thresholds(
+        config,
+        section,
+        min_recall=min_recall,
+        min_precision=min_precision,
+        max_hard_negative_rate=max_hard_negative_rate,
+        min_rings_detected=min_rings_detected,
+        ring_min_size=ring_min_size,
+        coverage=coverage,
+    )
     res = load_results(results)
     lab = load_world_labels(labels)
     replay_doc = load_replay(replay) if replay is not None else None
     winfo = world_info(labels)
     recorded = res.run.get("world", {}).get("manifest_sha256")
     if recorded and winfo["manifest_sha256"] and recorded != winfo["manifest_sha256"]:
-        err.print(f"[yellow]warning:[/] {results} was computed from a world whose manifest differs from "
-                  f"{labels}/manifest.json (sha256 {recorded[:12]} vs {winfo['manifest_sha256'][:12]})")
+        err.print(
+            f"[yellow]warning:[/] {results} was computed from a world whose manifest differs from "
+            f"{labels}/manifest.json (sha256 {recorded[:12]} vs {winfo['manifest_sha256'][:12]})"
+        )
     ev = evaluate_results(res, lab, thresholds.eval_settings)
     checks = check_thresholds(ev, thresholds)
     base_evs = _baselines(res, lab, labels, thresholds, console) if baselines else {}
@@ -82,8 +94,8 @@ def eval_(
 
 
 def _baselines(res, lab, world: Path, thresholds, console) -> dict:
-    from farmhunt.evaluation.peers import run_baselines
     from farmhunt.evaluation.metrics import evaluate
+    from farmhunt.evaluation.peers import run_baselines
 
     with console.status("scoring baselines (components, isolation_forest, fraudar) ..."):
         budget = int(res.accounts["flagged"].sum())

@@ -9,8 +9,9 @@ import typer
 
 def replay(
     world: Path = typer.Argument(..., help="World directory with labels.parquet (a generated world)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory to write (replaced atomically): "
-                                                      "replay.json, cuts.parquet, rings.parquet."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Directory to write (replaced atomically): replay.json, cuts.parquet, rings.parquet."
+    ),
     step: str = typer.Option("1d", "--step", help="Cut every STEP: 1d, 12h, 30m, 1w ..."),
     config: Path | None = typer.Option(None, "--config", "-c", help="TOML file overriding detection settings."),
     coverage: float = typer.Option(0.9, help="Member coverage at which a ring counts as detected."),
@@ -24,14 +25,16 @@ def replay(
     from rich.table import Table
 
     from farmhunt.engine.pipeline import detect as detect_world
-    from farmhunt.evaluation.outputs import fmt
-    from farmhunt.evaluation.replay import parse_step, replay as run_replay, write_replay
     from farmhunt.engine.settings import load_settings
+    from farmhunt.evaluation.outputs import fmt
+    from farmhunt.evaluation.replay import parse_step, write_replay
+    from farmhunt.evaluation.replay import replay as run_replay
 
     console = Console(quiet=quiet)
     delta = parse_step(step)
     settings = load_settings(config)
     with console.status("loading ...") as status:
+
         def progress(i: int, n: int, t) -> None:
             status.update(f"cut {i + 1}/{n}: world until {t:%Y-%m-%d %H:%M} ...")
 
@@ -45,12 +48,20 @@ def replay(
         if r.get("error"):
             t.add_row(fmt(r["day"], 2), fmt(r["accounts"]), f"[yellow]{r['error']}[/]", "", "", "", "", "")
             continue
-        t.add_row(fmt(r["day"], 2), fmt(r["accounts"]), fmt(r["flagged"]), fmt(r["recall"]), fmt(r["precision"]),
-                  f"{r['rings_detected']}/{r['rings_present']}", fmt(r["hard_negative_rate"], 4),
-                  fmt(r["seconds"], 1))
+        t.add_row(
+            fmt(r["day"], 2),
+            fmt(r["accounts"]),
+            fmt(r["flagged"]),
+            fmt(r["recall"]),
+            fmt(r["precision"]),
+            f"{r['rings_detected']}/{r['rings_present']}",
+            fmt(r["hard_negative_rate"], 4),
+            fmt(r["seconds"], 1),
+        )
     console.print(t)
-    s = Table(title="Time to detect per fraud kind (days from first activity to first detecting cut)",
-              title_justify="left")
+    s = Table(
+        title="Time to detect per fraud kind (days from first activity to first detecting cut)", title_justify="left"
+    )
     for c in ("kind", "detected/rings", "median days", "max days"):
         s.add_column(c, justify="left" if c == "kind" else "right")
     for k, v in rep.summary["per_kind"].items():
@@ -59,6 +70,8 @@ def replay(
     s.add_row("[bold]all[/]", f"{a['detected']}/{a['rings']}", fmt(a["median_days"], 2), fmt(a["max_days"], 2))
     console.print(s)
     if rep.meta["failed_cuts"]:
-        Console(stderr=True).print(f"[yellow]warning:[/] detection failed on {rep.meta['failed_cuts']} cut(s) "
-                                   "(shown above); those cuts count as detecting nothing")
+        Console(stderr=True).print(
+            f"[yellow]warning:[/] detection failed on {rep.meta['failed_cuts']} cut(s) "
+            "(shown above); those cuts count as detecting nothing"
+        )
     console.print(f"written to {path}")

@@ -14,8 +14,9 @@ def synth(
     seed: int | None = typer.Option(None, "--seed", help="Random seed (overrides the preset's and the config's)."),
     config: Path | None = typer.Option(None, "--config", help="TOML file applied on top of the preset."),
     fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
-    requests: int | None = typer.Option(None, "--requests", min=1000,
-                                        help="Scale the world to about this many requests (accounts and rings alike)."),
+    requests: int | None = typer.Option(
+        None, "--requests", min=1000, help="Scale the world to about this many requests (accounts and rings alike)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Generate a synthetic provider world with labelled fraud rings and benign look-alikes."""
@@ -24,7 +25,8 @@ def synth(
     from rich.table import Table
 
     from farmhunt.core.errors import ConfigError
-    from synth.config import load_config, scale_to_requests
+    from synth.config import load_config
+    from synth.estimate import scale_to_requests
     from synth.generate import generate
 
     if fmt not in ("parquet", "csv"):
@@ -34,8 +36,14 @@ def synth(
         cfg = scale_to_requests(cfg, float(requests))
     console = Console(stderr=True, quiet=quiet)
     t = time.perf_counter()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("building accounts", total=None)
 
         def progress(stage: str, done: int, total: int) -> None:

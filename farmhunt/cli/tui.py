@@ -13,12 +13,15 @@ import typer
 def tui(
     results: Path = typer.Argument(..., help="Results directory written by 'farmhunt detect'."),
     world: Path | None = typer.Option(
-        None, "--world", "-w", help="World directory (default: the one recorded in RESULTS/run.json)."),
+        None, "--world", "-w", help="World directory (default: the one recorded in RESULTS/run.json)."
+    ),
     db: Path | None = typer.Option(
-        None, "--db", help="Decisions database (default: RESULTS.decisions.sqlite beside the results)."),
+        None, "--db", help="Decisions database (default: RESULTS.decisions.sqlite beside the results)."
+    ),
     mask: bool = typer.Option(False, "--mask", help="Mask emails and phone numbers in evidence packs by default."),
     export_decisions: Path | None = typer.Option(
-        None, "--export-decisions", help="Write the decisions as a labelled set (.csv or .parquet) and exit."),
+        None, "--export-decisions", help="Write the decisions as a labelled set (.csv or .parquet) and exit."
+    ),
 ) -> None:
     """Triage clusters riskiest first, drill down to accounts and requests, decide, export evidence.
 

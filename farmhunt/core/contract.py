@@ -24,7 +24,15 @@ from farmhunt.core.errors import InputError
 UTC_US = pl.Datetime("us", "UTC")
 
 TOPICS: tuple[str, ...] = (
-    "coding", "math", "writing", "chat", "agentic", "cybersecurity", "data_analysis", "translation", "other",
+    "coding",
+    "math",
+    "writing",
+    "chat",
+    "agentic",
+    "cybersecurity",
+    "data_analysis",
+    "translation",
+    "other",
 )
 PLANS: tuple[str, ...] = ("free", "payg", "scale", "enterprise")
 CARD_FUNDING: tuple[str, ...] = ("credit", "debit", "prepaid", "virtual")
@@ -33,7 +41,11 @@ ASN_KINDS: tuple[str, ...] = ("residential", "mobile", "hosting", "education", "
 
 FRAUD_KINDS: tuple[str, ...] = ("distillation_farm", "reseller_pool", "card_testing")
 HARD_NEGATIVE_KINDS: tuple[str, ...] = (
-    "enterprise_team", "campus_nat", "multi_account_user", "automation", "popular_app",
+    "enterprise_team",
+    "campus_nat",
+    "multi_account_user",
+    "automation",
+    "popular_app",
 )
 BENIGN_KIND = "benign"
 PREDICTED_KINDS: tuple[str, ...] = ("distillation_farm", "reseller_pool", "card_testing", "benign_org", "unknown")
@@ -62,9 +74,16 @@ class TableSpec:
 ACCOUNTS = TableSpec(
     "accounts",
     {
-        "account_id": pl.String, "created_at": UTC_US, "email": pl.String, "name": pl.String,
-        "country": pl.String, "signup_ip": pl.String, "device_id": pl.String, "phone": pl.String,
-        "org_id": pl.String, "plan": pl.String,
+        "account_id": pl.String,
+        "created_at": UTC_US,
+        "email": pl.String,
+        "name": pl.String,
+        "country": pl.String,
+        "signup_ip": pl.String,
+        "device_id": pl.String,
+        "phone": pl.String,
+        "org_id": pl.String,
+        "plan": pl.String,
     },
     key=("account_id",),
     nullable=frozenset({"phone", "org_id"}),
@@ -73,9 +92,15 @@ ACCOUNTS = TableSpec(
 PAYMENTS = TableSpec(
     "payments",
     {
-        "payment_id": pl.String, "account_id": pl.String, "ts": UTC_US, "amount_usd": pl.Float64,
-        "card_fingerprint": pl.String, "card_bin": pl.String, "card_country": pl.String,
-        "card_funding": pl.String, "status": pl.String,
+        "payment_id": pl.String,
+        "account_id": pl.String,
+        "ts": UTC_US,
+        "amount_usd": pl.Float64,
+        "card_fingerprint": pl.String,
+        "card_bin": pl.String,
+        "card_country": pl.String,
+        "card_funding": pl.String,
+        "status": pl.String,
     },
     key=("payment_id",),
 )
@@ -88,14 +113,20 @@ API_KEYS = TableSpec(
 REQUESTS = TableSpec(
     "requests",
     {
-        "ts": UTC_US, "account_id": pl.String, "key_id": pl.String, "model": pl.String,
-        "input_tokens": pl.Int32, "output_tokens": pl.Int32, "ip": pl.String, "asn": pl.Int32,
-        "user_agent": pl.String, "prompt_hash": pl.UInt64, "topic": pl.String,
+        "ts": UTC_US,
+        "account_id": pl.String,
+        "key_id": pl.String,
+        "model": pl.String,
+        "input_tokens": pl.Int32,
+        "output_tokens": pl.Int32,
+        "ip": pl.String,
+        "asn": pl.Int32,
+        "user_agent": pl.String,
+        "prompt_hash": pl.UInt64,
+        "topic": pl.String,
     },
 )
-ASNS = TableSpec(
-    "asns", {"asn": pl.Int32, "org": pl.String, "kind": pl.String}, key=("asn",), account_ref=None
-)
+ASNS = TableSpec("asns", {"asn": pl.Int32, "org": pl.String, "kind": pl.String}, key=("asn",), account_ref=None)
 PROMPTS = TableSpec(
     "prompts",
     {"ts": UTC_US, "account_id": pl.String, "prompt_hash": pl.UInt64, "text": pl.String},
@@ -123,7 +154,10 @@ MANIFEST_FILE = "manifest.json"
 RESULT_ACCOUNTS = TableSpec(
     "accounts",
     {
-        "account_id": pl.String, "cluster_id": pl.Int64, "risk": pl.Float64, "flagged": pl.Boolean,
+        "account_id": pl.String,
+        "cluster_id": pl.Int64,
+        "risk": pl.Float64,
+        "flagged": pl.Boolean,
         "predicted_kind": pl.String,
     },
     key=("account_id",),
@@ -133,7 +167,10 @@ RESULT_ACCOUNTS = TableSpec(
 RESULT_CLUSTERS = TableSpec(
     "clusters",
     {
-        "cluster_id": pl.Int64, "size": pl.Int64, "risk": pl.Float64, "predicted_kind": pl.String,
+        "cluster_id": pl.Int64,
+        "size": pl.Int64,
+        "risk": pl.Float64,
+        "predicted_kind": pl.String,
         "flagged": pl.Boolean,
     },
     key=("cluster_id",),
@@ -142,8 +179,13 @@ RESULT_CLUSTERS = TableSpec(
 RESULT_EVIDENCE = TableSpec(
     "evidence",
     {
-        "cluster_id": pl.Int64, "rank": pl.Int32, "signal": pl.String, "value": pl.Float64,
-        "baseline": pl.Float64, "contribution": pl.Float64, "text": pl.String,
+        "cluster_id": pl.Int64,
+        "rank": pl.Int32,
+        "signal": pl.String,
+        "value": pl.Float64,
+        "baseline": pl.Float64,
+        "contribution": pl.Float64,
+        "text": pl.String,
     },
     account_ref=None,
 )
@@ -257,8 +299,13 @@ def cast_to_contract(col: str, source: pl.DataType, target: pl.DataType) -> pl.E
             return c
         if source == pl.String:
             low = c.str.strip_chars().str.to_lowercase()
-            return pl.when(low.is_in(["true", "1", "t", "yes"])).then(True).when(
-                low.is_in(["false", "0", "f", "no"])).then(False).otherwise(None)
+            return (
+                pl.when(low.is_in(["true", "1", "t", "yes"]))
+                .then(True)
+                .when(low.is_in(["false", "0", "f", "no"]))
+                .then(False)
+                .otherwise(None)
+            )
         return None
     return c.cast(target, strict=False) if source == target else None
 
@@ -289,22 +336,28 @@ class World:
     def __contains__(self, name: str) -> bool:
         return name in self.tables
 
-    def cut(self, until: datetime) -> "World":
+    def cut(self, until: datetime) -> World:
         """The world as it was at `until`: rows whose time is before it (accounts by `created_at`)."""
         until = until if until.tzinfo else until.replace(tzinfo=timezone.utc)
+
         def before(name: str, lf: pl.LazyFrame) -> pl.LazyFrame:
             spec = TABLES[name]
             tcol = "created_at" if "created_at" in spec.columns else ("ts" if "ts" in spec.columns else None)
             lf = lf.filter(pl.col(tcol) < until) if tcol else lf
             if name == "api_keys":
                 lf = lf.with_columns(
-                    pl.when(pl.col("revoked_at") < until).then(pl.col("revoked_at")).otherwise(None)
-                    .alias("revoked_at"))
+                    pl.when(pl.col("revoked_at") < until).then(pl.col("revoked_at")).otherwise(None).alias("revoked_at")
+                )
             return lf
 
-        return World(self.path, {n: before(n, lf) for n, lf in self.tables.items()}, self.files, self.manifest,
-                     {n: before(n, lf) for n, lf in self.native_tables.items()},
-                     min(until, self.until) if self.until else until)
+        return World(
+            self.path,
+            {n: before(n, lf) for n, lf in self.tables.items()},
+            self.files,
+            self.manifest,
+            {n: before(n, lf) for n, lf in self.native_tables.items()},
+            min(until, self.until) if self.until else until,
+        )
 
 
 def as_strings(lf: pl.LazyFrame, *columns: str) -> pl.LazyFrame:
@@ -312,8 +365,13 @@ def as_strings(lf: pl.LazyFrame, *columns: str) -> pl.LazyFrame:
     return lf.with_columns(pl.col(c).cast(pl.String) for c in columns)
 
 
-def _check_table(path: Path, spec: TableSpec, deep: bool = True, natives: dict[str, pl.LazyFrame] | None = None,
-                 deferred: bool = False) -> tuple[pl.LazyFrame | None, list[Problem]]:
+def _check_table(
+    path: Path,
+    spec: TableSpec,
+    deep: bool = True,
+    natives: dict[str, pl.LazyFrame] | None = None,
+    deferred: bool = False,
+) -> tuple[pl.LazyFrame | None, list[Problem]]:
     """Schema, parse, null and duplicate checks of one table; returns the canonical lazy frame.
 
     `deferred`: the caller checks nulls and emptiness itself while reading the data (see
@@ -348,8 +406,13 @@ def _check_table(path: Path, spec: TableSpec, deep: bool = True, natives: dict[s
         return lf, problems
     # One pass: row count, nulls in required columns, values that did not parse. Only casts that can
     # fail (parsing text, narrowing integers) are checked: the rest cost a pass over the data for nothing.
-    fallible = [c for c in spec.columns if schema[c] == pl.String and spec.columns[c] != pl.String
-                or (spec.columns[c] in _INTS and schema[c] != spec.columns[c])]
+    fallible = [
+        c
+        for c in spec.columns
+        if schema[c] == pl.String
+        and spec.columns[c] != pl.String
+        or (spec.columns[c] in _INTS and schema[c] != spec.columns[c])
+    ]
     if deferred and not fallible:
         return lf, problems
     stats = [pl.len().alias("__rows")]
@@ -358,8 +421,10 @@ def _check_table(path: Path, spec: TableSpec, deep: bool = True, natives: dict[s
     for col in spec.columns:
         if col not in spec.nullable:
             stats.append(pl.col(f"__raw_{col}").is_null().sum().alias(f"__null_{col}"))
-    both = raw.select([pl.col(c).alias(f"__raw_{c}") for c in spec.columns]
-                      + [e for c, e in zip(spec.columns, casts) if c in fallible])
+    both = raw.select(
+        [pl.col(c).alias(f"__raw_{c}") for c in spec.columns]
+        + [e for c, e in zip(spec.columns, casts) if c in fallible]
+    )
     try:
         row = both.select(stats).collect(engine="streaming").row(0, named=True)
     except Exception as exc:
@@ -385,12 +450,18 @@ def _check_table(path: Path, spec: TableSpec, deep: bool = True, natives: dict[s
     return lf, problems
 
 
-def _check_reference(lf: pl.LazyFrame, col: str, target: pl.LazyFrame, tcol: str,
-                     fname: str, what: str) -> Problem | None:
+def _check_reference(
+    lf: pl.LazyFrame, col: str, target: pl.LazyFrame, tcol: str, fname: str, what: str
+) -> Problem | None:
     # Distinct values first (on the stored dtype: cheap), then cast the few left to the target's dtype.
     dtype = target.collect_schema()[tcol]
-    missing = (lf.select(pl.col(col)).drop_nulls().unique().with_columns(pl.col(col).cast(dtype))
-               .join(target.select(pl.col(tcol).alias(col)), on=col, how="anti"))
+    missing = (
+        lf.select(pl.col(col))
+        .drop_nulls()
+        .unique()
+        .with_columns(pl.col(col).cast(dtype))
+        .join(target.select(pl.col(tcol).alias(col)), on=col, how="anti")
+    )
     n = missing.select(pl.len()).collect(engine="streaming").item()
     if not n:
         return None
@@ -398,8 +469,13 @@ def _check_reference(lf: pl.LazyFrame, col: str, target: pl.LazyFrame, tcol: str
     return Problem(fname, col, f"{n:,} distinct value(s) not found in {what}", None, ex)
 
 
-def load_world(path: str | Path, tables: tuple[TableSpec, ...] = DETECTION_TABLES,
-               check_references: bool = True, deep: bool = True, defer: tuple[str, ...] = ()) -> World:
+def load_world(
+    path: str | Path,
+    tables: tuple[TableSpec, ...] = DETECTION_TABLES,
+    check_references: bool = True,
+    deep: bool = True,
+    defer: tuple[str, ...] = (),
+) -> World:
     """Load and validate a world directory; raise `ContractError` listing *every* problem found.
 
     Only the tables named in `tables` are read (detection never asks for `labels`). With
@@ -433,16 +509,22 @@ def load_world(path: str | Path, tables: tuple[TableSpec, ...] = DETECTION_TABLE
                 p = _check_reference(natives[name], ref, acc, "account_id", files[name].name, "accounts.account_id")
                 problems += [p] if p else []
         if "labels" in frames:
-            p = _check_reference(acc, "account_id", frames["labels"], "account_id", files["accounts"].name,
-                                 "labels.account_id (every account needs a label)")
+            p = _check_reference(
+                acc,
+                "account_id",
+                frames["labels"],
+                "account_id",
+                files["accounts"].name,
+                "labels.account_id (every account needs a label)",
+            )
             problems += [p] if p else []
         if "requests" in frames and "asns" in frames and "requests" not in defer:
-            p = _check_reference(natives["requests"], "asn", frames["asns"], "asn", files["requests"].name,
-                                 "asns.asn")
+            p = _check_reference(natives["requests"], "asn", frames["asns"], "asn", files["requests"].name, "asns.asn")
             problems += [p] if p else []
         if "requests" in frames and "api_keys" in frames and "requests" not in defer:
-            p = _check_reference(natives["requests"], "key_id", frames["api_keys"], "key_id",
-                                 files["requests"].name, "api_keys.key_id")
+            p = _check_reference(
+                natives["requests"], "key_id", frames["api_keys"], "key_id", files["requests"].name, "api_keys.key_id"
+            )
             problems += [p] if p else []
     if problems:
         raise ContractError(problems, source=str(world))

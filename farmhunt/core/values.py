@@ -21,8 +21,9 @@ def canonical_email(email: pl.Expr) -> pl.Expr:
     among a million accounts such pairs are common.
     """
     local, domain = _mailbox(email)
-    local = pl.when(domain.is_in(list(DOT_INSENSITIVE))).then(local.str.replace_all(".", "", literal=True)) \
-        .otherwise(local)
+    local = (
+        pl.when(domain.is_in(list(DOT_INSENSITIVE))).then(local.str.replace_all(".", "", literal=True)).otherwise(local)
+    )
     return local + "@" + domain
 
 

@@ -22,10 +22,12 @@ from farmhunt.engine.settings import FeatureSettings, LinkageSettings, StoreSett
 from farmhunt.engine.store import RequestStore
 
 #: Arrow schemas of what engines return (features: account_id first, then any feature columns).
-TEMPLATE_SCHEMA = pa.schema([("band", pa.int32()), ("value", pa.uint64()), ("n_requests", pa.uint32()),
-                             ("n_accounts", pa.uint32())])
-EDGE_SCHEMA = pa.schema([("src", pa.string()), ("dst", pa.string()), ("weight", pa.float64()),
-                         ("reasons", pa.list_(pa.string()))])
+TEMPLATE_SCHEMA = pa.schema(
+    [("band", pa.int32()), ("value", pa.uint64()), ("n_requests", pa.uint32()), ("n_accounts", pa.uint32())]
+)
+EDGE_SCHEMA = pa.schema(
+    [("src", pa.string()), ("dst", pa.string()), ("weight", pa.float64()), ("reasons", pa.list_(pa.string()))]
+)
 
 
 @runtime_checkable
@@ -42,12 +44,24 @@ class Engine(Protocol):
         """Prompt-template band values (TEMPLATE_SCHEMA)."""
         ...
 
-    def features(self, world: World, store: RequestStore, templates: pa.Table, settings: FeatureSettings,
-                 template_settings: TemplateSettings) -> pa.Table:
+    def features(
+        self,
+        world: World,
+        store: RequestStore,
+        templates: pa.Table,
+        settings: FeatureSettings,
+        template_settings: TemplateSettings,
+    ) -> pa.Table:
         """One row per account of the world, sorted by account_id."""
         ...
 
-    def edges(self, world: World, store: RequestStore, templates: pa.Table, template_settings: TemplateSettings,
-              settings: LinkageSettings) -> pa.Table:
+    def edges(
+        self,
+        world: World,
+        store: RequestStore,
+        templates: pa.Table,
+        template_settings: TemplateSettings,
+        settings: LinkageSettings,
+    ) -> pa.Table:
         """The linkage graph (EDGE_SCHEMA), one row per pair with src < dst, sorted by (src, dst)."""
         ...

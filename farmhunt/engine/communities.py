@@ -32,21 +32,33 @@ def leiden(edges: pl.DataFrame, settings: CommunitySettings) -> pl.DataFrame:
         return pl.DataFrame(schema=MEMBERSHIP_SCHEMA)
     nodes = pl.concat([edges["src"], edges["dst"]]).unique().sort()
     # Node index by binary search in the sorted ids (a hash join on millions of strings is slower).
-    coded = (edges.select(nodes.search_sorted(edges["src"]).alias("s"), nodes.search_sorted(edges["dst"]).alias("d"),
-                          "weight").sort("s", "d"))
+    coded = edges.select(
+        nodes.search_sorted(edges["src"]).alias("s"), nodes.search_sorted(edges["dst"]).alias("d"), "weight"
+    ).sort("s", "d")
     graph = ig.Graph(n=nodes.len(), edges=list(zip(coded["s"].to_list(), coded["d"].to_list())))
     ig.set_random_number_generator(random.Random(settings.seed))
     try:
-        part = graph.community_leiden(objective_function=settings.objective, weights=coded["weight"].to_list(),
-                                      resolution=settings.resolution, n_iterations=settings.n_iterations)
+        part = graph.community_leiden(
+            objective_function=settings.objective,
+            weights=coded["weight"].to_list(),
+            resolution=settings.resolution,
+            n_iterations=settings.n_iterations,
+        )
     finally:
         ig.set_random_number_generator(random)
     member = pl.DataFrame({"account_id": nodes, "community": part.membership})
-    groups = (member.group_by("community").agg(pl.col("account_id").sort())
-              .filter(pl.col("account_id").list.len() >= settings.min_size))
+    groups = (
+        member.group_by("community")
+        .agg(pl.col("account_id").sort())
+        .filter(pl.col("account_id").list.len() >= settings.min_size)
+    )
     ids = [stable_cluster_id(m) for m in groups["account_id"].to_list()]
-    return (groups.with_columns(pl.Series("cluster_id", ids, dtype=pl.Int64))
-            .explode("account_id").select("account_id", "cluster_id").sort("account_id"))
+    return (
+        groups.with_columns(pl.Series("cluster_id", ids, dtype=pl.Int64))
+        .explode("account_id")
+        .select("account_id", "cluster_id")
+        .sort("account_id")
+    )
 
 
 def map_to_previous(membership: pl.DataFrame, previous: pl.DataFrame, min_overlap: float = 0.5) -> pl.DataFrame:
@@ -55,10 +67,16 @@ def map_to_previous(membership: pl.DataFrame, previous: pl.DataFrame, min_overla
     prev = previous.select("account_id", pl.col("cluster_id").alias("prev_id")).drop_nulls()
     sizes_new = membership.group_by("cluster_id").agg(pl.len().alias("n_new"))
     sizes_old = prev.group_by("prev_id").agg(pl.len().alias("n_old"))
-    overlap = (membership.join(prev, on="account_id").group_by("cluster_id", "prev_id").agg(pl.len().alias("both"))
-               .join(sizes_new, on="cluster_id").join(sizes_old, on="prev_id")
-               .with_columns((pl.col("both") / (pl.col("n_new") + pl.col("n_old") - pl.col("both"))).alias("j"))
-               .filter(pl.col("j") >= min_overlap).sort(["j", "cluster_id", "prev_id"], descending=[True, False, False]))
+    overlap = (
+        membership.join(prev, on="account_id")
+        .group_by("cluster_id", "prev_id")
+        .agg(pl.len().alias("both"))
+        .join(sizes_new, on="cluster_id")
+        .join(sizes_old, on="prev_id")
+        .with_columns((pl.col("both") / (pl.col("n_new") + pl.col("n_old") - pl.col("both"))).alias("j"))
+        .filter(pl.col("j") >= min_overlap)
+        .sort(["j", "cluster_id", "prev_id"], descending=[True, False, False])
+    )
     mapping: dict[int, int] = {}
     taken: set[int] = set()
     for new, old in zip(overlap["cluster_id"].to_list(), overlap["prev_id"].to_list()):
@@ -67,10 +85,15 @@ def map_to_previous(membership: pl.DataFrame, previous: pl.DataFrame, min_overla
             taken.add(old)
     if not mapping:
         return membership
-    m = pl.DataFrame({"cluster_id": list(mapping), "mapped": list(mapping.values())},
-                     schema={"cluster_id": pl.Int64, "mapped": pl.Int64})
-    return (membership.join(m, on="cluster_id", how="left")
-            .with_columns(pl.coalesce("mapped", "cluster_id").alias("cluster_id")).drop("mapped"))
+    m = pl.DataFrame(
+        {"cluster_id": list(mapping), "mapped": list(mapping.values())},
+        schema={"cluster_id": pl.Int64, "mapped": pl.Int64},
+    )
+    return (
+        membership.join(m, on="cluster_id", how="left")
+        .with_columns(pl.coalesce("mapped", "cluster_id").alias("cluster_id"))
+        .drop("mapped")
+    )
 
 
 def graph_metrics(membership: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
@@ -78,18 +101,30 @@ def graph_metrics(membership: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame
     strongest account (a hub-and-spoke cluster vs an evenly knit one). Vectorised over all clusters;
     the console draws one cluster's graph with networkx (`results.cluster_graph`)."""
     m = membership.select("account_id", "cluster_id")
-    internal = (edges.join(m.rename({"account_id": "src"}), on="src")
-                .join(m.rename({"account_id": "dst", "cluster_id": "cid_d"}), on="dst")
-                .filter(pl.col("cluster_id") == pl.col("cid_d")))
+    internal = (
+        edges.join(m.rename({"account_id": "src"}), on="src")
+        .join(m.rename({"account_id": "dst", "cluster_id": "cid_d"}), on="dst")
+        .filter(pl.col("cluster_id") == pl.col("cid_d"))
+    )
     sizes = m.group_by("cluster_id").agg(pl.len().alias("n"))
-    ends = pl.concat([internal.select("cluster_id", pl.col("src").alias("a"), "weight"),
-                      internal.select("cluster_id", pl.col("dst").alias("a"), "weight")])
-    hubs = (ends.group_by("cluster_id", "a").agg(pl.col("weight").sum().alias("s"))
-            .group_by("cluster_id").agg((pl.col("s").max() / pl.col("s").sum()).round(9).alias("hub_share")))
-    return (internal.group_by("cluster_id").agg(pl.len().alias("internal_edges"),
-                                                pl.col("weight").sum().round(9).alias("internal_weight"))
-            .join(sizes, on="cluster_id", how="right")
-            .with_columns(pl.col("internal_edges").fill_null(0), pl.col("internal_weight").fill_null(0.0))
-            .with_columns((pl.col("internal_edges") / (pl.col("n") * (pl.col("n") - 1) / 2).clip(1)).alias("density"))
-            .join(hubs, on="cluster_id", how="left")
-            .select("cluster_id", "internal_edges", "internal_weight", "density", "hub_share"))
+    ends = pl.concat(
+        [
+            internal.select("cluster_id", pl.col("src").alias("a"), "weight"),
+            internal.select("cluster_id", pl.col("dst").alias("a"), "weight"),
+        ]
+    )
+    hubs = (
+        ends.group_by("cluster_id", "a")
+        .agg(pl.col("weight").sum().alias("s"))
+        .group_by("cluster_id")
+        .agg((pl.col("s").max() / pl.col("s").sum()).round(9).alias("hub_share"))
+    )
+    return (
+        internal.group_by("cluster_id")
+        .agg(pl.len().alias("internal_edges"), pl.col("weight").sum().round(9).alias("internal_weight"))
+        .join(sizes, on="cluster_id", how="right")
+        .with_columns(pl.col("internal_edges").fill_null(0), pl.col("internal_weight").fill_null(0.0))
+        .with_columns((pl.col("internal_edges") / (pl.col("n") * (pl.col("n") - 1) / 2).clip(1)).alias("density"))
+        .join(hubs, on="cluster_id", how="left")
+        .select("cluster_id", "internal_edges", "internal_weight", "density", "hub_share")
+    )

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import platform
 import resource
-import time
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
@@ -22,13 +22,19 @@ import pyarrow as pa
 
 from farmhunt import __version__
 from farmhunt.core.atomic import atomic_dir
-from farmhunt.engine.communities import graph_metrics, leiden, map_to_previous
 from farmhunt.core.contract import REQUESTS, World, load_world, manifest_sha256
 from farmhunt.engine.base import Engine
+from farmhunt.engine.communities import graph_metrics, leiden, map_to_previous
 from farmhunt.engine.registry import DEFAULT_ENGINE, get_engine
 from farmhunt.engine.results import STORE_DIR, Results, load_results, write_tables
 from farmhunt.engine.scoring.decisions import account_decisions
-from farmhunt.engine.scoring.model import account_risk, baselines, cluster_aggregates, peripheral_members, score_clusters
+from farmhunt.engine.scoring.model import (
+    account_risk,
+    baselines,
+    cluster_aggregates,
+    peripheral_members,
+    score_clusters,
+)
 from farmhunt.engine.settings import DetectSettings, settings_dict
 
 Progress = Callable[[str, str], None]  # (stage name, "start" | "done")
@@ -57,9 +63,14 @@ class _Timer:
             self.progress(name, "done")
 
 
-def detect(world: World, settings: DetectSettings | None = None, progress: Progress | None = None,
-           previous: Results | None = None, store_dir: Path | None = None,
-           engine: Engine | str = DEFAULT_ENGINE) -> Results:
+def detect(
+    world: World,
+    settings: DetectSettings | None = None,
+    progress: Progress | None = None,
+    previous: Results | None = None,
+    store_dir: Path | None = None,
+    engine: Engine | str = DEFAULT_ENGINE,
+) -> Results:
     """Run every stage on a loaded world and return the results (only the request store is written).
 
     `previous`: an earlier run's results; clusters overlapping an earlier cluster keep its id.
@@ -74,8 +85,14 @@ def detect(world: World, settings: DetectSettings | None = None, progress: Progr
         return _detect(world, settings or DetectSettings(), progress, previous, store_dir, eng)
 
 
-def _detect(world: World, s: DetectSettings, progress: Progress | None, previous: Results | None,
-            store_dir: Path, engine: Engine) -> Results:
+def _detect(
+    world: World,
+    s: DetectSettings,
+    progress: Progress | None,
+    previous: Results | None,
+    store_dir: Path,
+    engine: Engine,
+) -> Results:
     timer = _Timer(progress)
     started = datetime.now(timezone.utc)
     with timer.stage("store"):
@@ -101,9 +118,16 @@ def _detect(world: World, s: DetectSettings, progress: Progress | None, previous
     with timer.stage("results"):
         accounts = account_decisions(features, membership, clusters, lone, peripheral, s.scoring)
         clusters = clusters.with_columns(pl.col("size").cast(pl.Int64)).sort(
-            ["risk", "cluster_id"], descending=[True, False])
-        clusters = clusters.select("cluster_id", "size", "risk", "predicted_kind", "flagged",
-                                   pl.exclude("cluster_id", "size", "risk", "predicted_kind", "flagged"))
+            ["risk", "cluster_id"], descending=[True, False]
+        )
+        clusters = clusters.select(
+            "cluster_id",
+            "size",
+            "risk",
+            "predicted_kind",
+            "flagged",
+            pl.exclude("cluster_id", "size", "risk", "predicted_kind", "flagged"),
+        )
     largest = int(clusters["size"].max() or 0) if clusters.height else 0
     run = {
         "farmhunt_version": __version__,
@@ -114,16 +138,25 @@ def _detect(world: World, s: DetectSettings, progress: Progress | None, previous
         "versions": _versions(),
         "stages": timer.stages,
         "counts": {
-            "accounts": accounts.height, "requests": store.n_rows, "edges": edges.height, "clusters": clusters.height,
+            "accounts": accounts.height,
+            "requests": store.n_rows,
+            "edges": edges.height,
+            "clusters": clusters.height,
             "flagged_clusters": int(clusters["flagged"].sum()) if clusters.height else 0,
-            "flagged_accounts": int(accounts["flagged"].sum()), "templates": template_table.num_rows,
+            "flagged_accounts": int(accounts["flagged"].sum()),
+            "templates": template_table.num_rows,
         },
         "largest_cluster_size": largest,
         "baselines": base,
         "previous": str(previous.path) if previous is not None and previous.path else None,
     }
-    return Results(accounts=accounts, clusters=clusters, evidence=evidence,
-                   edges=edges.select("src", "dst", "weight", "reasons"), run=run)
+    return Results(
+        accounts=accounts,
+        clusters=clusters,
+        evidence=evidence,
+        edges=edges.select("src", "dst", "weight", "reasons"),
+        run=run,
+    )
 
 
 def _frame(table: pa.Table) -> pl.DataFrame:
@@ -137,13 +170,23 @@ def _versions() -> dict[str, str]:
     import networkx
     import sklearn
 
-    return {"python": platform.python_version(), "polars": pl.__version__, "igraph": igraph.__version__,
-            "networkx": networkx.__version__, "scikit-learn": sklearn.__version__}
+    return {
+        "python": platform.python_version(),
+        "polars": pl.__version__,
+        "igraph": igraph.__version__,
+        "networkx": networkx.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
 
 
-def detect_path(world: str | Path, out: str | Path | None = None, settings: DetectSettings | None = None,
-                progress: Progress | None = None, previous: str | Path | None = None,
-                engine: Engine | str = DEFAULT_ENGINE) -> Results:
+def detect_path(
+    world: str | Path,
+    out: str | Path | None = None,
+    settings: DetectSettings | None = None,
+    progress: Progress | None = None,
+    previous: str | Path | None = None,
+    engine: Engine | str = DEFAULT_ENGINE,
+) -> Results:
     """Load and validate `world`, detect, and (if `out`) write the results directory atomically.
 
     The request table's own checks (nulls, unknown ids) run while the request store encodes it.

@@ -14,8 +14,10 @@ from farmhunt.core.errors import ConfigError
 from farmhunt.engine.base import Engine
 
 DEFAULT_ENGINE = "polars"
-_BUILTIN: dict[str, str] = {"polars": "farmhunt.engine.polars:PolarsEngine",
-                            "spark": "farmhunt.engine.spark:SparkEngine"}
+_BUILTIN: dict[str, str] = {
+    "polars": "farmhunt.engine.polars:PolarsEngine",
+    "spark": "farmhunt.engine.spark:SparkEngine",
+}
 _REGISTERED: dict[str, Callable[..., Engine]] = {}
 
 
@@ -39,7 +41,8 @@ def get_engine(name: str = DEFAULT_ENGINE, **options: Any) -> Engine:
     try:
         factory = getattr(importlib.import_module(module), attr)
     except ImportError as exc:
-        raise ConfigError(f"'--engine {name}': not available here ({exc}); "
-                          f"install it with: pip install 'farmhunt[{name}]'") from exc
+        raise ConfigError(
+            f"'--engine {name}': not available here ({exc}); install it with: pip install 'farmhunt[{name}]'"
+        ) from exc
     engine: Engine = factory(**options)
     return engine

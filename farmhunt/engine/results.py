@@ -15,10 +15,16 @@ import polars as pl
 
 from farmhunt.core.atomic import atomic_dir
 from farmhunt.core.contract import (
-    RESULT_ACCOUNTS, RESULT_CLUSTERS, RESULT_EDGES, RESULT_EVIDENCE, RUN_FILE, ContractError, Problem, TableSpec,
+    RESULT_ACCOUNTS,
+    RESULT_CLUSTERS,
+    RESULT_EDGES,
+    RESULT_EVIDENCE,
+    RUN_FILE,
+    ContractError,
+    Problem,
+    TableSpec,
 )
 from farmhunt.core.errors import InputError
-
 
 #: Columns of accounts.parquet that detection derived from the features (not features themselves).
 DERIVED_ACCOUNT_COLUMNS = frozenset({"cluster_id", "risk", "flagged", "predicted_kind", "account_risk", "anomaly"})
@@ -52,7 +58,10 @@ class Results:
 
 
 _FILES: dict[str, TableSpec] = {
-    "accounts": RESULT_ACCOUNTS, "clusters": RESULT_CLUSTERS, "evidence": RESULT_EVIDENCE, "edges": RESULT_EDGES,
+    "accounts": RESULT_ACCOUNTS,
+    "clusters": RESULT_CLUSTERS,
+    "evidence": RESULT_EVIDENCE,
+    "edges": RESULT_EDGES,
 }
 
 

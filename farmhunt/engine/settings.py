@@ -15,8 +15,19 @@ from farmhunt.core.tomlconfig import from_dict, read_toml
 
 #: Linkage signals, each a reason an edge can carry.
 SIGNALS: tuple[str, ...] = (
-    "card", "device", "phone", "signup_ip", "signup_prefix", "request_ip", "email_canonical",
-    "email_pattern", "email_domain", "org", "prompt_template", "sync", "signup_burst",
+    "card",
+    "device",
+    "phone",
+    "signup_ip",
+    "signup_prefix",
+    "request_ip",
+    "email_canonical",
+    "email_pattern",
+    "email_domain",
+    "org",
+    "prompt_template",
+    "sync",
+    "signup_burst",
 )
 
 
@@ -52,11 +63,23 @@ class LinkageSettings:
 
     signals: tuple[str, ...] = SIGNALS
     #: Base weight of a value shared by exactly two accounts, per signal (rarer sharing weighs more).
-    weights: dict[str, float] = field(default_factory=lambda: {
-        "card": 1.0, "device": 1.0, "phone": 1.0, "signup_ip": 0.6, "signup_prefix": 0.25, "request_ip": 0.5,
-        "email_canonical": 1.0, "email_pattern": 0.4, "email_domain": 0.2, "org": 0.6, "prompt_template": 0.5,
-        "sync": 1.0, "signup_burst": 0.4,
-    })
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "card": 1.0,
+            "device": 1.0,
+            "phone": 1.0,
+            "signup_ip": 0.6,
+            "signup_prefix": 0.25,
+            "request_ip": 0.5,
+            "email_canonical": 1.0,
+            "email_pattern": 0.4,
+            "email_domain": 0.2,
+            "org": 0.6,
+            "prompt_template": 0.5,
+            "sync": 1.0,
+            "signup_burst": 0.4,
+        }
+    )
     #: A value shared by more accounts than this is a *hub*: instead of a clique, each member is linked to
     #: `hub_degree` pseudo-random other members (deterministic), so edges grow linearly, not quadratically.
     max_clique: int = 40

@@ -34,11 +34,21 @@ from farmhunt.core.contract import REQUESTS, ip_prefix
 CODED = ("key_id", "model", "ip", "user_agent", "topic")
 #: Coded columns whose text is kept in a lookup (what the console shows of a request).
 LOOKUPS = ("key_id", "model", "ip", "topic")
-STORE_SCHEMA = pl.Schema({
-    "acct": pl.UInt32, "ts": pl.Datetime("us", "UTC"), "key_id": pl.UInt64, "model": pl.UInt64,
-    "input_tokens": pl.Int32, "output_tokens": pl.Int32, "ip": pl.UInt64, "asn": pl.Int32,
-    "user_agent": pl.UInt64, "prompt_hash": pl.UInt64, "topic": pl.UInt64,
-})
+STORE_SCHEMA = pl.Schema(
+    {
+        "acct": pl.UInt32,
+        "ts": pl.Datetime("us", "UTC"),
+        "key_id": pl.UInt64,
+        "model": pl.UInt64,
+        "input_tokens": pl.Int32,
+        "output_tokens": pl.Int32,
+        "ip": pl.UInt64,
+        "asn": pl.Int32,
+        "user_agent": pl.UInt64,
+        "prompt_hash": pl.UInt64,
+        "topic": pl.UInt64,
+    }
+)
 #: What `RequestStore.requests_of` returns: the contract's request columns but the user agent.
 _DECODED = pl.Schema({c: t for c, t in REQUESTS.columns.items() if c != "user_agent"})
 INDEX_FILE = "store.json"
@@ -123,29 +133,33 @@ class RequestStore:
             return pl.DataFrame(schema={c: _DECODED[c] for c in want})
         parts = sorted(set(part_of(self.bounds, accts["acct"]).to_list()))
         files = self.part_files()
-        rows = (pl.scan_parquet([self.path / files[p] for p in parts], schema=STORE_SCHEMA)
-                .filter(pl.col("acct").is_in(accts["acct"].implode()))
-                .select("acct", *[c for c in want if c != "account_id"]).collect())
+        rows = (
+            pl.scan_parquet([self.path / files[p] for p in parts], schema=STORE_SCHEMA)
+            .filter(pl.col("acct").is_in(accts["acct"].implode()))
+            .select("acct", *[c for c in want if c != "account_id"])
+            .collect()
+        )
         out = rows.join(accts, on="acct", how="left")
         for col in (c for c in LOOKUPS if c in want):
             used = out[col].unique().implode()
             text = self.lookup(col).filter(pl.col("code").is_in(used)).collect()
             out = out.join(text.rename({"code": col, "text": f"__{col}"}), on=col, how="left")
-        return (out.sort("ts", "account_id", maintain_order=True)
-                .select(*[pl.col(f"__{c}").alias(c) if c in LOOKUPS else pl.col(c) for c in want]))
+        return out.sort("ts", "account_id", maintain_order=True).select(
+            *[pl.col(f"__{c}").alias(c) if c in LOOKUPS else pl.col(c) for c in want]
+        )
 
     def ip_prefixes(self) -> pl.LazyFrame:
         """ip code -> code of its /24 network (text up to the last dot), for every IP seen."""
-        return self.lookup("ip").select(pl.col("code").alias("ip"),
-                                        text_code(ip_prefix(pl.col("text"))).alias("prefix"))
+        return self.lookup("ip").select(
+            pl.col("code").alias("ip"), text_code(ip_prefix(pl.col("text"))).alias("prefix")
+        )
 
     def accounts_with(self, column: str, text: str, limit: int = 10_000) -> pl.Series:
         """Ids of accounts with a request whose `column` (one of LOOKUPS) is `text` (at most `limit`)."""
         # Through the lookup, not `text_code`: a reader may run another polars version (another hash).
         codes = self.lookup(column).filter(pl.col("text") == text).select("code").collect().to_series()
         accts = self.scan().filter(pl.col(column).is_in(codes.implode())).select("acct").head(limit).unique()
-        return (accts.join(self.accounts(), on="acct").select("account_id").collect()
-                .to_series().sort())
+        return accts.join(self.accounts(), on="acct").select("account_id").collect().to_series().sort()
 
 
 def open_store(path: str | Path) -> RequestStore | None:
@@ -158,9 +172,6 @@ def open_store(path: str | Path) -> RequestStore | None:
     return RequestStore(p, int(meta["rows"]), tuple(meta["bounds"]), tuple(meta["ts_range"]))
 
 
-
 def part_of(bounds: tuple[int, ...], acct: pl.Series) -> pl.Series:
     """Index of the part holding each account position (see `RequestStore.bounds`)."""
     return pl.Series(bounds[1:-1], dtype=pl.UInt32).search_sorted(acct, side="right")
-
-

@@ -73,8 +73,10 @@ def generate(spec: BenchSpec, world: Path, log: Callable[[str], None] = lambda s
     t0 = time.perf_counter()
     proc = subprocess.run(args, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise InputError(f"world generation failed (exit {proc.returncode}) for preset {spec.preset!r}:\n"
-                         f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
+        raise InputError(
+            f"world generation failed (exit {proc.returncode}) for preset {spec.preset!r}:\n"
+            f"{(proc.stderr or proc.stdout).strip()[-2000:]}"
+        )
     return time.perf_counter() - t0
 
 
@@ -83,8 +85,7 @@ def reference_seconds(requests: Path, repeats: int = 3) -> tuple[float, list[flo
     times, groups = [], 0
     for _ in range(repeats):
         t0 = time.perf_counter()
-        df = (pl.scan_parquet(requests).group_by("account_id")
-              .agg(pl.len(), pl.col("output_tokens").sum()).collect())
+        df = pl.scan_parquet(requests).group_by("account_id").agg(pl.len(), pl.col("output_tokens").sum()).collect()
         times.append(round(time.perf_counter() - t0, 6))
         groups = df.height
     return min(times), times, groups
@@ -92,15 +93,17 @@ def reference_seconds(requests: Path, repeats: int = 3) -> tuple[float, list[flo
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).resolve().parent, timeout=5
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def run_bench(spec: BenchSpec, detect_path: Callable[..., Any], settings: Any = None,
-              log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+def run_bench(
+    spec: BenchSpec, detect_path: Callable[..., Any], settings: Any = None, log: Callable[[str], None] = lambda s: None
+) -> dict[str, Any]:
     """Generate or reuse the world, time the reference and detection; return the bench document.
 
     `detect_path(world, out, settings)` is the engine's (the CLI passes `farmhunt.engine.pipeline.detect_path`).
@@ -120,17 +123,21 @@ def run_bench(spec: BenchSpec, detect_path: Callable[..., Any], settings: Any = 
     req = find_table_file(world, "requests")
     if req is None or req.suffix != ".parquet":
         raise InputError(f"{world}: bench needs requests.parquet (the reference query reads Parquet)")
-    rows = {name: pl.scan_parquet(f).select(pl.len()).collect().item()
-            for name in ("accounts", "payments", "requests")
-            if (f := find_table_file(world, name)) is not None and f.suffix == ".parquet"}
+    rows = {
+        name: pl.scan_parquet(f).select(pl.len()).collect().item()
+        for name in ("accounts", "payments", "requests")
+        if (f := find_table_file(world, name)) is not None and f.suffix == ".parquet"
+    }
     log("reference query ...")
     ref, ref_all, groups = reference_seconds(req)
     log("detect ...")
     t0 = time.perf_counter()
     results = detect_path(world, None, settings)
     wall = time.perf_counter() - t0
-    stages = {name: {**st, "rows_per_second": (rows["requests"] / st["seconds"]) if st["seconds"] > 0 else None}
-              for name, st in results.run["stages"].items()}
+    stages = {
+        name: {**st, "rows_per_second": (rows["requests"] / st["seconds"]) if st["seconds"] > 0 else None}
+        for name, st in results.run["stages"].items()
+    }
     manifest = world / MANIFEST_FILE
     return {
         "schema": BENCH_SCHEMA,
@@ -138,21 +145,37 @@ def run_bench(spec: BenchSpec, detect_path: Callable[..., Any], settings: Any = 
         "preset": spec.preset if spec.world is None else None,
         "requested_requests": spec.requests,
         "seed": spec.seed,
-        "world": {"path": str(world.resolve()), "reused": spec.reuse and gen_seconds is None and spec.world is None,
-                  "generation_seconds": round(gen_seconds, 3) if gen_seconds is not None else None,
-                  "manifest_sha256": results.run["world"].get("manifest_sha256") if manifest.exists() else None,
-                  "rows": rows},
-        "reference": {"query": "scan_parquet(requests).group_by('account_id').agg(pl.len(), "
-                               "pl.col('output_tokens').sum()).collect()",
-                      "seconds": round(ref, 6), "runs": ref_all, "groups": groups},
-        "detect": {"seconds": round(wall, 4), "stage_seconds_sum": round(sum(s["seconds"] for s in stages.values()), 3),
-                   "peak_rss_mb": max((s["peak_rss_mb"] for s in stages.values()), default=None),
-                   "rows_per_second": rows["requests"] / wall if wall > 0 else None,
-                   "stages": stages, "counts": results.run.get("counts"),
-                   "largest_cluster_size": results.run.get("largest_cluster_size")},
+        "world": {
+            "path": str(world.resolve()),
+            "reused": spec.reuse and gen_seconds is None and spec.world is None,
+            "generation_seconds": round(gen_seconds, 3) if gen_seconds is not None else None,
+            "manifest_sha256": results.run["world"].get("manifest_sha256") if manifest.exists() else None,
+            "rows": rows,
+        },
+        "reference": {
+            "query": "scan_parquet(requests).group_by('account_id').agg(pl.len(), "
+            "pl.col('output_tokens').sum()).collect()",
+            "seconds": round(ref, 6),
+            "runs": ref_all,
+            "groups": groups,
+        },
+        "detect": {
+            "seconds": round(wall, 4),
+            "stage_seconds_sum": round(sum(s["seconds"] for s in stages.values()), 3),
+            "peak_rss_mb": max((s["peak_rss_mb"] for s in stages.values()), default=None),
+            "rows_per_second": rows["requests"] / wall if wall > 0 else None,
+            "stages": stages,
+            "counts": results.run.get("counts"),
+            "largest_cluster_size": results.run.get("largest_cluster_size"),
+        },
         "ratio_to_reference": wall / ref if ref > 0 else None,
-        "machine": {"python": platform.python_version(), "polars": pl.__version__, "platform": platform.platform(),
-                    "cpus": os.cpu_count(), "polars_threads": pl.thread_pool_size()},
+        "machine": {
+            "python": platform.python_version(),
+            "polars": pl.__version__,
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "polars_threads": pl.thread_pool_size(),
+        },
         "git_commit": _git_commit(),
     }
 

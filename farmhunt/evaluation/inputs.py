@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+
 def load_thresholds(path: Path | None, section: str | None = None, **overrides: Any):
     """Thresholds from a TOML file (optionally one section of it, e.g. `demo` in gates.toml), then
     overridden by the non-None keyword arguments (the CLI options). Unknown keys are errors."""
     from farmhunt.core.errors import ConfigError
-    from farmhunt.evaluation.metrics import Thresholds
     from farmhunt.core.tomlconfig import from_dict, read_toml
+    from farmhunt.evaluation.metrics import Thresholds
 
     t = Thresholds()
     if path is not None:
@@ -39,8 +40,10 @@ def load_world_labels(world: Path):
     if not world.is_dir():
         raise InputError(f"labels: world directory '{world}' does not exist")
     if find_table_file(world, "labels") is None:
-        raise InputError(f"labels: '{world}' has no labels.parquet (or labels.csv): "
-                         "evaluation needs a world with ground truth (a generated one)")
+        raise InputError(
+            f"labels: '{world}' has no labels.parquet (or labels.csv): "
+            "evaluation needs a world with ground truth (a generated one)"
+        )
     return load_labels(world)
 
 
@@ -64,5 +67,3 @@ def load_replay(path: Path) -> dict:
         return json.loads(f.read_text())
     except json.JSONDecodeError as exc:
         raise InputError(f"--replay: '{f}' is not valid JSON: {exc}") from exc
-
-

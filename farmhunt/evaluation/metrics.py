@@ -69,8 +69,11 @@ class Evaluation:
         """Plain JSON-ready form; with `tables`, ring and case tables are included row by row."""
         out: dict[str, Any] = {
             "detector": self.detector,
-            "settings": {"coverage": self.settings.coverage, "ring_min_size": self.settings.ring_min_size,
-                         "true_case_share": self.settings.true_case_share},
+            "settings": {
+                "coverage": self.settings.coverage,
+                "ring_min_size": self.settings.ring_min_size,
+                "true_case_share": self.settings.true_case_share,
+            },
             "account": self.account,
             "per_kind": self.per_kind.to_dicts(),
             "rings_summary": self.rings_summary,
@@ -103,8 +106,11 @@ def detection_frame(accounts: pl.DataFrame) -> pl.DataFrame:
     if missing:
         raise InputError(f"detection output lacks column(s) {', '.join(missing)}")
     return accounts.select(
-        pl.col("account_id").cast(pl.String), pl.col("flagged").cast(pl.Boolean).fill_null(False),
-        pl.col("risk").cast(pl.Float64).fill_null(0.0).fill_nan(0.0), pl.col("cluster_id").cast(pl.Int64))
+        pl.col("account_id").cast(pl.String),
+        pl.col("flagged").cast(pl.Boolean).fill_null(False),
+        pl.col("risk").cast(pl.Float64).fill_null(0.0).fill_nan(0.0),
+        pl.col("cluster_id").cast(pl.Int64),
+    )
 
 
 def align(detection: pl.DataFrame, labels: pl.DataFrame, source: str = "results") -> pl.DataFrame:
@@ -118,16 +124,17 @@ def align(detection: pl.DataFrame, labels: pl.DataFrame, source: str = "results"
         parts = []
         if only_det.height:
             ex = ", ".join(only_det["account_id"].sort().head(3).to_list())
-            parts.append(f"{only_det.height:,} account(s) in {source}/accounts.parquet are not in labels.parquet "
-                         f"(e.g. {ex})")
+            parts.append(
+                f"{only_det.height:,} account(s) in {source}/accounts.parquet are not in labels.parquet (e.g. {ex})"
+            )
         if only_lab.height:
             ex = ", ".join(only_lab["account_id"].sort().head(3).to_list())
-            parts.append(f"{only_lab.height:,} labelled account(s) are missing from {source}/accounts.parquet "
-                         f"(e.g. {ex})")
+            parts.append(
+                f"{only_lab.height:,} labelled account(s) are missing from {source}/accounts.parquet (e.g. {ex})"
+            )
         if dups:
             parts.append(f"{source}/accounts.parquet, column 'account_id': {dups:,} duplicate value(s)")
-        raise InputError("results and labels do not match (were they made from the same world?): "
-                         + "; ".join(parts))
+        raise InputError("results and labels do not match (were they made from the same world?): " + "; ".join(parts))
     return det.join(lab, on="account_id", how="inner")
 
 
@@ -140,10 +147,13 @@ def precision_at_share(joined: pl.DataFrame, share: float) -> float | None:
     if n == 0:
         return None
     k = max(1, math.ceil(share * n))
-    g = (joined.group_by("risk").agg(pl.len().alias("n"), pl.col("is_fraud").sum().alias("f"))
-         .sort("risk", descending=True)
-         .with_columns(pl.col("n").cast(pl.Int64), pl.col("f").cast(pl.Int64))
-         .with_columns(pl.col("n").cum_sum().alias("cum")))
+    g = (
+        joined.group_by("risk")
+        .agg(pl.len().alias("n"), pl.col("is_fraud").sum().alias("f"))
+        .sort("risk", descending=True)
+        .with_columns(pl.col("n").cast(pl.Int64), pl.col("f").cast(pl.Int64))
+        .with_columns(pl.col("n").cum_sum().alias("cum"))
+    )
     take = (pl.lit(k) - (pl.col("cum") - pl.col("n"))).clip(0, None)
     take = pl.min_horizontal(take, pl.col("n"))
     hit = g.select((pl.col("f") * take / pl.col("n")).sum()).item()
@@ -154,21 +164,35 @@ def account_metrics(joined: pl.DataFrame) -> tuple[dict[str, Any], pl.DataFrame]
     """Precision, recall, F1, AP and precision at top shares; plus the downsampled PR curve."""
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
-    c = joined.select(
-        (pl.col("flagged") & pl.col("is_fraud")).sum().alias("tp"),
-        (pl.col("flagged") & ~pl.col("is_fraud")).sum().alias("fp"),
-        (~pl.col("flagged") & pl.col("is_fraud")).sum().alias("fn"),
-        (~pl.col("flagged") & ~pl.col("is_fraud")).sum().alias("tn"),
-    ).row(0, named=True) if joined.height else {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    c = (
+        joined.select(
+            (pl.col("flagged") & pl.col("is_fraud")).sum().alias("tp"),
+            (pl.col("flagged") & ~pl.col("is_fraud")).sum().alias("fp"),
+            (~pl.col("flagged") & pl.col("is_fraud")).sum().alias("fn"),
+            (~pl.col("flagged") & ~pl.col("is_fraud")).sum().alias("tn"),
+        ).row(0, named=True)
+        if joined.height
+        else {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    )
     tp, fp, fn, tn = (int(c[k]) for k in ("tp", "fp", "fn", "tn"))
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = _ratio(tp, tp + fn)
-    f1 = (2 * precision * recall / (precision + recall)) if recall is not None and precision + recall > 0 else (
-        0.0 if recall is not None else None)
+    f1 = (
+        (2 * precision * recall / (precision + recall))
+        if recall is not None and precision + recall > 0
+        else (0.0 if recall is not None else None)
+    )
     out: dict[str, Any] = {
-        "accounts": joined.height, "fraud": tp + fn, "flagged": tp + fp,
-        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-        "precision": precision, "recall": recall, "f1": f1,
+        "accounts": joined.height,
+        "fraud": tp + fn,
+        "flagged": tp + fp,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
     }
     y = joined["is_fraud"].to_numpy().astype(bool)
     risk = joined["risk"].to_numpy()
@@ -179,7 +203,8 @@ def account_metrics(joined: pl.DataFrame) -> tuple[dict[str, Any], pl.DataFrame]
         t = np.append(t, np.inf)  # last point (precision 1, recall 0) has no threshold
         idx = np.unique(np.linspace(0, len(p) - 1, min(len(p), 400)).astype(int))
         curve = pl.DataFrame({"precision": p[idx], "recall": r[idx], "threshold": t[idx]}).with_columns(
-            pl.col("threshold").replace(float("inf"), None))
+            pl.col("threshold").replace(float("inf"), None)
+        )
     else:
         out["average_precision"] = None
     for share in TOP_SHARES:
@@ -189,53 +214,95 @@ def account_metrics(joined: pl.DataFrame) -> tuple[dict[str, Any], pl.DataFrame]
 
 def kind_metrics(joined: pl.DataFrame) -> pl.DataFrame:
     """Per labelled kind: accounts, flagged and flag rate (for fraud kinds that rate is the recall)."""
-    return (joined.group_by("ring_kind")
-            .agg(pl.col("is_fraud").any().alias("is_fraud"), pl.len().alias("accounts"),
-                 pl.col("flagged").sum().alias("flagged"))
-            .with_columns((pl.col("flagged") / pl.col("accounts")).alias("flag_rate"))
-            .sort(["is_fraud", "ring_kind"], descending=[True, False]))
+    return (
+        joined.group_by("ring_kind")
+        .agg(
+            pl.col("is_fraud").any().alias("is_fraud"),
+            pl.len().alias("accounts"),
+            pl.col("flagged").sum().alias("flagged"),
+        )
+        .with_columns((pl.col("flagged") / pl.col("accounts")).alias("flag_rate"))
+        .sort(["is_fraud", "ring_kind"], descending=[True, False])
+    )
 
 
 def ring_metrics(joined: pl.DataFrame, s: EvalSettings) -> pl.DataFrame:
     """One row per labelled ring: kind, size, coverage, best cluster, its overlap and purity, detected."""
     members = joined.filter(pl.col("ring_id").is_not_null())
-    schema = {"ring_id": pl.String, "ring_kind": pl.String, "is_fraud": pl.Boolean, "size": pl.UInt32,
-              "flagged": pl.UInt32, "coverage": pl.Float64, "best_cluster": pl.Int64, "overlap": pl.UInt32,
-              "cluster_size": pl.UInt32, "purity": pl.Float64, "detected": pl.Boolean}
+    schema = {
+        "ring_id": pl.String,
+        "ring_kind": pl.String,
+        "is_fraud": pl.Boolean,
+        "size": pl.UInt32,
+        "flagged": pl.UInt32,
+        "coverage": pl.Float64,
+        "best_cluster": pl.Int64,
+        "overlap": pl.UInt32,
+        "cluster_size": pl.UInt32,
+        "purity": pl.Float64,
+        "detected": pl.Boolean,
+    }
     if members.is_empty():
         return pl.DataFrame(schema=schema)
     rings = members.group_by("ring_id").agg(
-        pl.col("ring_kind").first(), pl.col("is_fraud").any(), pl.len().alias("size"),
-        pl.col("flagged").sum().alias("flagged"))
+        pl.col("ring_kind").first(),
+        pl.col("is_fraud").any(),
+        pl.len().alias("size"),
+        pl.col("flagged").sum().alias("flagged"),
+    )
     sizes = joined.drop_nulls("cluster_id").group_by("cluster_id").agg(pl.len().alias("cluster_size"))
-    best = (members.drop_nulls("cluster_id").group_by("ring_id", "cluster_id").agg(pl.len().alias("overlap"))
-            .sort(["ring_id", "overlap", "cluster_id"], descending=[False, True, False])
-            .group_by("ring_id", maintain_order=True).first()
-            .join(sizes, on="cluster_id", how="left")
-            .select("ring_id", pl.col("cluster_id").alias("best_cluster"), "overlap", "cluster_size",
-                    (pl.col("overlap") / pl.col("cluster_size")).alias("purity")))
-    out = (rings.join(best, on="ring_id", how="left")
-           .with_columns((pl.col("flagged") / pl.col("size")).alias("coverage"))
-           .with_columns((pl.col("coverage") >= s.coverage).alias("detected")))
-    return out.select(list(schema)).cast(schema).sort(
-        ["is_fraud", "ring_kind", "size", "ring_id"], descending=[True, False, True, False])
+    best = (
+        members.drop_nulls("cluster_id")
+        .group_by("ring_id", "cluster_id")
+        .agg(pl.len().alias("overlap"))
+        .sort(["ring_id", "overlap", "cluster_id"], descending=[False, True, False])
+        .group_by("ring_id", maintain_order=True)
+        .first()
+        .join(sizes, on="cluster_id", how="left")
+        .select(
+            "ring_id",
+            pl.col("cluster_id").alias("best_cluster"),
+            "overlap",
+            "cluster_size",
+            (pl.col("overlap") / pl.col("cluster_size")).alias("purity"),
+        )
+    )
+    out = (
+        rings.join(best, on="ring_id", how="left")
+        .with_columns((pl.col("flagged") / pl.col("size")).alias("coverage"))
+        .with_columns((pl.col("coverage") >= s.coverage).alias("detected"))
+    )
+    return (
+        out.select(list(schema))
+        .cast(schema)
+        .sort(["is_fraud", "ring_kind", "size", "ring_id"], descending=[True, False, True, False])
+    )
 
 
 def ring_kind_summary(rings: pl.DataFrame, s: EvalSettings) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Detected fraud rings per kind (k/n), overall and among rings of at least `ring_min_size`."""
     fr = rings.filter(pl.col("is_fraud"))
     big = pl.col("size") >= s.ring_min_size
-    per = (fr.group_by("ring_kind")
-           .agg(pl.len().alias("rings"), pl.col("detected").sum().alias("detected"),
-                big.sum().alias("counted"), (pl.col("detected") & big).sum().alias("counted_detected"),
-                pl.col("coverage").mean().alias("mean_coverage"))
-           .sort("ring_kind"))
+    per = (
+        fr.group_by("ring_kind")
+        .agg(
+            pl.len().alias("rings"),
+            pl.col("detected").sum().alias("detected"),
+            big.sum().alias("counted"),
+            (pl.col("detected") & big).sum().alias("counted_detected"),
+            pl.col("coverage").mean().alias("mean_coverage"),
+        )
+        .sort("ring_kind")
+    )
     counted = fr.filter(big)
     summary = {
-        "rings": fr.height, "detected": int(fr["detected"].sum()) if fr.height else 0,
-        "counted": counted.height, "counted_detected": int(counted["detected"].sum()) if counted.height else 0,
+        "rings": fr.height,
+        "detected": int(fr["detected"].sum()) if fr.height else 0,
+        "counted": counted.height,
+        "counted_detected": int(counted["detected"].sum()) if counted.height else 0,
         "detected_share": _ratio(int(counted["detected"].sum()) if counted.height else 0, counted.height),
-        "ring_min_size": s.ring_min_size, "coverage": s.coverage,
+        "ring_min_size": s.ring_min_size,
+        "coverage": s.coverage,
         "missed": counted.filter(~pl.col("detected")).select("ring_id", "ring_kind", "size", "coverage").to_dicts(),
     }
     return per, summary
@@ -252,8 +319,11 @@ def hard_negative_metrics(per_kind: pl.DataFrame) -> dict[str, Any]:
 
     nonfraud = [k for k, r in rows.items() if not r["is_fraud"]]
     return {
-        "per_kind": {k: {"accounts": rows[k]["accounts"], "flagged": rows[k]["flagged"],
-                         "rate": rows[k]["flag_rate"]} for k in HARD_NEGATIVE_KINDS if k in rows},
+        "per_kind": {
+            k: {"accounts": rows[k]["accounts"], "flagged": rows[k]["flagged"], "rate": rows[k]["flag_rate"]}
+            for k in HARD_NEGATIVE_KINDS
+            if k in rows
+        },
         "hard_negatives": pooled(list(HARD_NEGATIVE_KINDS)),
         "benign": pooled([BENIGN_KIND]),
         "non_fraud": pooled(nonfraud),
@@ -263,28 +333,53 @@ def hard_negative_metrics(per_kind: pl.DataFrame) -> dict[str, Any]:
 def case_table(joined: pl.DataFrame, clusters: pl.DataFrame | None, s: EvalSettings) -> pl.DataFrame:
     """The case queue: flagged clusters plus flagged accounts outside any flagged cluster, by risk."""
     if clusters is None:  # derive from the accounts: a cluster is flagged when any member is
-        clusters = (joined.drop_nulls("cluster_id").group_by("cluster_id")
-                    .agg(pl.col("risk").max(), pl.col("flagged").any()))
+        clusters = (
+            joined.drop_nulls("cluster_id").group_by("cluster_id").agg(pl.col("risk").max(), pl.col("flagged").any())
+        )
     fc = clusters.filter(pl.col("flagged")).select("cluster_id", pl.col("risk").cast(pl.Float64).alias("case_risk"))
     in_cluster = joined.join(fc, on="cluster_id", how="inner")
-    lone = (joined.join(fc, on="cluster_id", how="anti").filter(pl.col("flagged"))
-            .with_columns(pl.col("risk").alias("case_risk")))
-    members = pl.concat([
-        in_cluster.with_columns(pl.format("cluster:{}", pl.col("cluster_id")).alias("case")),
-        lone.with_columns(pl.format("account:{}", pl.col("account_id")).alias("case")),
-    ], how="diagonal_relaxed")
-    schema = {"case": pl.String, "size": pl.UInt32, "risk": pl.Float64, "fraud": pl.UInt32,
-              "fraud_share": pl.Float64, "true_case": pl.Boolean, "main_ring": pl.String, "main_kind": pl.String}
+    lone = (
+        joined.join(fc, on="cluster_id", how="anti")
+        .filter(pl.col("flagged"))
+        .with_columns(pl.col("risk").alias("case_risk"))
+    )
+    members = pl.concat(
+        [
+            in_cluster.with_columns(pl.format("cluster:{}", pl.col("cluster_id")).alias("case")),
+            lone.with_columns(pl.format("account:{}", pl.col("account_id")).alias("case")),
+        ],
+        how="diagonal_relaxed",
+    )
+    schema = {
+        "case": pl.String,
+        "size": pl.UInt32,
+        "risk": pl.Float64,
+        "fraud": pl.UInt32,
+        "fraud_share": pl.Float64,
+        "true_case": pl.Boolean,
+        "main_ring": pl.String,
+        "main_kind": pl.String,
+    }
     if members.is_empty():
         return pl.DataFrame(schema=schema)
-    cases = (members.group_by("case").agg(
-        pl.len().alias("size"), pl.col("case_risk").first().alias("risk"), pl.col("is_fraud").sum().alias("fraud"),
-        pl.coalesce(pl.col("ring_id").filter(pl.col("is_fraud")).drop_nulls().mode().sort().first(),
-                    pl.col("ring_id").drop_nulls().mode().sort().first()).alias("main_ring"),
-        pl.coalesce(pl.col("ring_kind").filter(pl.col("is_fraud")).mode().sort().first(),
-                    pl.col("ring_kind").mode().sort().first()).alias("main_kind"))
+    cases = (
+        members.group_by("case")
+        .agg(
+            pl.len().alias("size"),
+            pl.col("case_risk").first().alias("risk"),
+            pl.col("is_fraud").sum().alias("fraud"),
+            pl.coalesce(
+                pl.col("ring_id").filter(pl.col("is_fraud")).drop_nulls().mode().sort().first(),
+                pl.col("ring_id").drop_nulls().mode().sort().first(),
+            ).alias("main_ring"),
+            pl.coalesce(
+                pl.col("ring_kind").filter(pl.col("is_fraud")).mode().sort().first(),
+                pl.col("ring_kind").mode().sort().first(),
+            ).alias("main_kind"),
+        )
         .with_columns((pl.col("fraud") / pl.col("size")).alias("fraud_share"))
-        .with_columns((pl.col("fraud_share") >= s.true_case_share).alias("true_case")))
+        .with_columns((pl.col("fraud_share") >= s.true_case_share).alias("true_case"))
+    )
     return cases.select(list(schema)).cast(schema).sort(["risk", "size", "case"], descending=[True, True, False])
 
 
@@ -293,7 +388,8 @@ def case_queue_metrics(cases: pl.DataFrame) -> dict[str, Any]:
     n = cases.height
     true = cases["true_case"].cast(pl.Int64).to_numpy() if n else np.zeros(0)
     out: dict[str, Any] = {
-        "cases": n, "true_cases": int(true.sum()),
+        "cases": n,
+        "true_cases": int(true.sum()),
         "precision": _ratio(int(true.sum()), n),
         "precision_at_k": {str(k): (float(true[:k].mean()) if n >= k else None) for k in CASE_KS},
         "accounts_in_cases": int(cases["size"].sum()) if n else 0,
@@ -313,29 +409,50 @@ def agreement_metrics(joined: pl.DataFrame) -> dict[str, Any]:
     ring = fr.select(pl.coalesce(pl.col("ring_id"), pl.lit("solo:") + pl.col("account_id"))).to_series()
     clus = fr.select(pl.coalesce(pl.col("cluster_id").cast(pl.String), pl.lit("solo:") + pl.col("account_id")))
     a, b = ring.to_list(), clus.to_series().to_list()
-    return {"fraud_accounts": fr.height, "ari": float(adjusted_rand_score(a, b)),
-            "nmi": float(normalized_mutual_info_score(a, b))}
+    return {
+        "fraud_accounts": fr.height,
+        "ari": float(adjusted_rand_score(a, b)),
+        "nmi": float(normalized_mutual_info_score(a, b)),
+    }
 
 
-def evaluate(detection: pl.DataFrame, labels: pl.DataFrame, clusters: pl.DataFrame | None = None,
-             settings: EvalSettings | None = None, detector: str = "farmhunt", source: str = "results") -> Evaluation:
+def evaluate(
+    detection: pl.DataFrame,
+    labels: pl.DataFrame,
+    clusters: pl.DataFrame | None = None,
+    settings: EvalSettings | None = None,
+    detector: str = "farmhunt",
+    source: str = "results",
+) -> Evaluation:
     """Score one detector's output against the labels (account sets must be identical)."""
     s = settings or EvalSettings()
     joined = align(detection, labels, source)
     account, curve = account_metrics(joined)
     per_kind = kind_metrics(joined)
-    account["recall_per_kind"] = {r["ring_kind"]: r["flag_rate"] for r in per_kind.iter_rows(named=True)
-                                  if r["is_fraud"]}
+    account["recall_per_kind"] = {
+        r["ring_kind"]: r["flag_rate"] for r in per_kind.iter_rows(named=True) if r["is_fraud"]
+    }
     rings = ring_metrics(joined, s)
     ring_kinds, rings_summary = ring_kind_summary(rings, s)
     if clusters is not None:
-        clusters = clusters.select(pl.col("cluster_id").cast(pl.Int64), pl.col("risk").cast(pl.Float64),
-                                   pl.col("flagged").cast(pl.Boolean))
+        clusters = clusters.select(
+            pl.col("cluster_id").cast(pl.Int64), pl.col("risk").cast(pl.Float64), pl.col("flagged").cast(pl.Boolean)
+        )
     cases = case_table(joined, clusters, s)
     return Evaluation(
-        detector=detector, account=account, per_kind=per_kind, rings=rings, ring_kinds=ring_kinds,
-        rings_summary=rings_summary, hard_negatives=hard_negative_metrics(per_kind), cases=cases,
-        case_queue=case_queue_metrics(cases), agreement=agreement_metrics(joined), pr_curve=curve, settings=s)
+        detector=detector,
+        account=account,
+        per_kind=per_kind,
+        rings=rings,
+        ring_kinds=ring_kinds,
+        rings_summary=rings_summary,
+        hard_negatives=hard_negative_metrics(per_kind),
+        cases=cases,
+        case_queue=case_queue_metrics(cases),
+        agreement=agreement_metrics(joined),
+        pr_curve=curve,
+        settings=s,
+    )
 
 
 def evaluate_results(results: Any, labels: pl.DataFrame, settings: EvalSettings | None = None) -> Evaluation:
@@ -373,8 +490,10 @@ class Thresholds:
         return EvalSettings(coverage=self.coverage, ring_min_size=self.ring_min_size)
 
     def any(self) -> bool:
-        return any(getattr(self, n) is not None for n in
-                   ("min_recall", "min_precision", "max_hard_negative_rate", "min_rings_detected"))
+        return any(
+            getattr(self, n) is not None
+            for n in ("min_recall", "min_precision", "max_hard_negative_rate", "min_rings_detected")
+        )
 
 
 @dataclass(frozen=True)
@@ -414,12 +533,28 @@ def check_thresholds(ev: Evaluation, t: Thresholds) -> list[Check]:
 
 def run_info(run: dict[str, Any]) -> dict[str, Any]:
     """The parts of a results' run.json worth carrying into an evaluation report."""
-    keys = ("farmhunt_version", "started_at", "world", "settings", "versions", "counts", "stages",
-            "largest_cluster_size")
+    keys = (
+        "farmhunt_version",
+        "started_at",
+        "world",
+        "settings",
+        "versions",
+        "counts",
+        "stages",
+        "largest_cluster_size",
+    )
     return {k: run[k] for k in keys if k in run} | {"file": RUN_FILE}
 
 
 __all__ = [
-    "EvalSettings", "Evaluation", "Thresholds", "Check", "align", "evaluate", "evaluate_results",
-    "check_thresholds", "detection_frame", "precision_at_share",
+    "EvalSettings",
+    "Evaluation",
+    "Thresholds",
+    "Check",
+    "align",
+    "evaluate",
+    "evaluate_results",
+    "check_thresholds",
+    "detection_frame",
+    "precision_at_share",
 ]

@@ -31,21 +31,29 @@ def clean_json(obj: Any) -> Any:
     return obj
 
 
-def eval_document(ev: Evaluation, checks: list[Check], baselines: dict[str, Evaluation] | None = None,
-                  run: dict[str, Any] | None = None, world: dict[str, Any] | None = None,
-                  replay: dict[str, Any] | None = None) -> dict[str, Any]:
+def eval_document(
+    ev: Evaluation,
+    checks: list[Check],
+    baselines: dict[str, Evaluation] | None = None,
+    run: dict[str, Any] | None = None,
+    world: dict[str, Any] | None = None,
+    replay: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every figure, machine-readable: farmhunt's, the baselines', threshold outcomes, run and world."""
-    return clean_json({
-        "schema": EVAL_SCHEMA,
-        "passed": all(c.passed for c in checks),
-        "checks": [{"name": c.name, "value": c.value, "op": c.op, "bound": c.bound, "passed": c.passed}
-                   for c in checks],
-        "world": world or {},
-        "run": run or {},
-        "farmhunt": ev.to_dict(),
-        "baselines": {k: v.to_dict() for k, v in (baselines or {}).items()},
-        "replay": replay,
-    })
+    return clean_json(
+        {
+            "schema": EVAL_SCHEMA,
+            "passed": all(c.passed for c in checks),
+            "checks": [
+                {"name": c.name, "value": c.value, "op": c.op, "bound": c.bound, "passed": c.passed} for c in checks
+            ],
+            "world": world or {},
+            "run": run or {},
+            "farmhunt": ev.to_dict(),
+            "baselines": {k: v.to_dict() for k, v in (baselines or {}).items()},
+            "replay": replay,
+        }
+    )
 
 
 def write_json(doc: dict[str, Any], path: str | Path) -> Path:
@@ -103,6 +111,7 @@ def _table(title: str, columns: list[str]) -> Table:
 
 def detector_rows(evs: dict[str, Evaluation]) -> list[tuple[str, list[str]]]:
     """Side-by-side headline figures of several detectors: (label, one value per detector)."""
+
     def row(label: str, get) -> tuple[str, list[str]]:
         return label, [fmt(get(e)) for e in evs.values()]
 
@@ -125,39 +134,73 @@ def detector_rows(evs: dict[str, Evaluation]) -> list[tuple[str, list[str]]]:
     ]
 
 
-def print_evaluation(console: Console, ev: Evaluation, checks: list[Check],
-                     baselines: dict[str, Evaluation] | None = None, rings_shown: int = 30) -> None:
+def print_evaluation(
+    console: Console,
+    ev: Evaluation,
+    checks: list[Check],
+    baselines: dict[str, Evaluation] | None = None,
+    rings_shown: int = 30,
+) -> None:
     """Print every table of `farmhunt eval`."""
     a = ev.account
     t = _table("Account level", ["metric", "value"])
-    for k in ("accounts", "fraud", "flagged", "tp", "fp", "fn", "precision", "recall", "f1", "average_precision",
-              "precision_at_top_1pct", "precision_at_top_5pct"):
+    for k in (
+        "accounts",
+        "fraud",
+        "flagged",
+        "tp",
+        "fp",
+        "fn",
+        "precision",
+        "recall",
+        "f1",
+        "average_precision",
+        "precision_at_top_1pct",
+        "precision_at_top_5pct",
+    ):
         t.add_row(k, fmt(a[k]))
     console.print(t)
 
-    t = _table("Accounts per labelled kind (flag rate = recall for fraud kinds)",
-               ["kind", "fraud", "accounts", "flagged", "flag rate"])
+    t = _table(
+        "Accounts per labelled kind (flag rate = recall for fraud kinds)",
+        ["kind", "fraud", "accounts", "flagged", "flag rate"],
+    )
     for r in ev.per_kind.iter_rows(named=True):
         t.add_row(r["ring_kind"], fmt(r["is_fraud"]), fmt(r["accounts"]), fmt(r["flagged"]), fmt(r["flag_rate"]))
     console.print(t)
 
     rs = ev.rings_summary
-    t = _table(f"Fraud rings detected (coverage >= {rs['coverage']:g}; counted: size >= {rs['ring_min_size']})",
-               ["kind", "detected/rings", "counted detected/counted", "mean coverage"])
+    t = _table(
+        f"Fraud rings detected (coverage >= {rs['coverage']:g}; counted: size >= {rs['ring_min_size']})",
+        ["kind", "detected/rings", "counted detected/counted", "mean coverage"],
+    )
     for r in ev.ring_kinds.iter_rows(named=True):
-        t.add_row(r["ring_kind"], f"{r['detected']}/{r['rings']}", f"{r['counted_detected']}/{r['counted']}",
-                  fmt(r["mean_coverage"]))
+        t.add_row(
+            r["ring_kind"],
+            f"{r['detected']}/{r['rings']}",
+            f"{r['counted_detected']}/{r['counted']}",
+            fmt(r["mean_coverage"]),
+        )
     t.add_row("all", f"{rs['detected']}/{rs['rings']}", f"{rs['counted_detected']}/{rs['counted']}", "")
     console.print(t)
 
     fr = ev.rings.filter("is_fraud")
-    t = _table(f"Fraud rings ({min(rings_shown, fr.height)} of {fr.height}, smallest coverage first)",
-               ["ring", "kind", "size", "coverage", "best cluster", "overlap", "purity", "detected"])
+    t = _table(
+        f"Fraud rings ({min(rings_shown, fr.height)} of {fr.height}, smallest coverage first)",
+        ["ring", "kind", "size", "coverage", "best cluster", "overlap", "purity", "detected"],
+    )
     t.columns[0].min_width = min(24, max((len(x) for x in fr["ring_id"].to_list()), default=4))
     for r in fr.sort(["coverage", "size"], descending=[False, True]).head(rings_shown).iter_rows(named=True):
-        t.add_row(r["ring_id"], r["ring_kind"], fmt(r["size"]), fmt(r["coverage"]),
-                  "" if r["best_cluster"] is None else str(r["best_cluster"]),
-                  fmt(r["overlap"]), fmt(r["purity"]), fmt(r["detected"]))
+        t.add_row(
+            r["ring_id"],
+            r["ring_kind"],
+            fmt(r["size"]),
+            fmt(r["coverage"]),
+            "" if r["best_cluster"] is None else str(r["best_cluster"]),
+            fmt(r["overlap"]),
+            fmt(r["purity"]),
+            fmt(r["detected"]),
+        )
     console.print(t)
 
     hn = ev.hard_negatives
@@ -191,6 +234,7 @@ def print_evaluation(console: Console, ev: Evaluation, checks: list[Check],
     if checks:
         t = _table("Thresholds", ["threshold", "value", "bound", "result"])
         for c in checks:
-            t.add_row(c.name, fmt(c.value, 4), f"{c.op} {c.bound:g}",
-                      "[green]pass[/]" if c.passed else "[bold red]FAIL[/]")
+            t.add_row(
+                c.name, fmt(c.value, 4), f"{c.op} {c.bound:g}", "[green]pass[/]" if c.passed else "[bold red]FAIL[/]"
+            )
         console.print(t)

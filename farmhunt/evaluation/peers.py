@@ -63,7 +63,9 @@ def shared_values(world: World, attributes: tuple[str, ...], s: BaselineSettings
         if attr in attributes:
             parts.append(acc.select("account_id", (pl.lit(f"{attr}:") + pl.col(col)).alias("value")))
     if "card" in attributes and "payments" in world:
-        parts.append(world["payments"].select("account_id", (pl.lit("card:") + pl.col("card_fingerprint")).alias("value")))
+        parts.append(
+            world["payments"].select("account_id", (pl.lit("card:") + pl.col("card_fingerprint")).alias("value"))
+        )
     if "request_ip" in attributes and "requests" in world:
         parts.append(world["requests"].select("account_id", (pl.lit("ip:") + pl.col("ip")).alias("value")))
     if "prompt_band" in attributes and "requests" in world:
@@ -71,8 +73,7 @@ def shared_values(world: World, attributes: tuple[str, ...], s: BaselineSettings
     if not parts:
         return pl.DataFrame(schema={"account_id": pl.String, "value": pl.String})
     pairs = pl.concat(parts).drop_nulls().unique()
-    return (pairs.filter(pl.len().over("value") >= 2)
-            .collect(engine="streaming").sort("value", "account_id"))
+    return pairs.filter(pl.len().over("value") >= 2).collect(engine="streaming").sort("value", "account_id")
 
 
 def _prompt_bands(requests: pl.LazyFrame, s: BaselineSettings) -> pl.LazyFrame:
@@ -80,17 +81,27 @@ def _prompt_bands(requests: pl.LazyFrame, s: BaselineSettings) -> pl.LazyFrame:
     nb = 64 // s.band_bits
     size = 1 << s.band_bits
     hashes = requests.select("account_id", "prompt_hash").unique()
-    bands = pl.concat([
-        hashes.select("account_id", pl.lit(i, pl.Int32).alias("band"),
-                      ((pl.col("prompt_hash") // (1 << (i * s.band_bits))) % size).alias("bv"))
-        for i in range(nb)]).unique()
+    bands = pl.concat(
+        [
+            hashes.select(
+                "account_id",
+                pl.lit(i, pl.Int32).alias("band"),
+                ((pl.col("prompt_hash") // (1 << (i * s.band_bits))) % size).alias("bv"),
+            )
+            for i in range(nb)
+        ]
+    ).unique()
     # chance: accounts spread their distinct band values uniformly over 2^bits buckets
     per_band = bands.group_by("band").agg(pl.len().alias("pairs"))
-    return (bands.with_columns(pl.len().over("band", "bv").alias("users"))
-            .join(per_band, on="band")
-            .filter(pl.col("users") >= pl.max_horizontal(pl.lit(3.0), s.band_min_excess * pl.col("pairs")
-                                                          / float(1 << s.band_bits)))
-            .select("account_id", pl.format("band:{}:{}", pl.col("band"), pl.col("bv")).alias("value")))
+    return (
+        bands.with_columns(pl.len().over("band", "bv").alias("users"))
+        .join(per_band, on="band")
+        .filter(
+            pl.col("users")
+            >= pl.max_horizontal(pl.lit(3.0), s.band_min_excess * pl.col("pairs") / float(1 << s.band_bits))
+        )
+        .select("account_id", pl.format("band:{}:{}", pl.col("band"), pl.col("bv")).alias("value"))
+    )
 
 
 def _index(pairs: pl.DataFrame, accounts: pl.Series) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -116,12 +127,14 @@ def connected_components(world: World, accounts: pl.Series, s: BaselineSettings 
     _, label = cc(graph, directed=False)
     acc_label = label[:nr]
     size = np.bincount(acc_label)[acc_label]
-    return pl.DataFrame({
-        "account_id": accounts,
-        "flagged": size >= s.min_component,
-        "risk": 1.0 - 1.0 / size,
-        "cluster_id": np.where(size >= 2, acc_label, -1),
-    }).with_columns(pl.when(pl.col("cluster_id") >= 0).then(pl.col("cluster_id")).cast(pl.Int64))
+    return pl.DataFrame(
+        {
+            "account_id": accounts,
+            "flagged": size >= s.min_component,
+            "risk": 1.0 - 1.0 / size,
+            "cluster_id": np.where(size >= 2, acc_label, -1),
+        }
+    ).with_columns(pl.when(pl.col("cluster_id") >= 0).then(pl.col("cluster_id")).cast(pl.Int64))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,18 +165,23 @@ def isolation_forest(accounts: pl.DataFrame, budget: int, s: BaselineSettings | 
         score = -model.fit(x).score_samples(x)
     order = np.argsort(-score, kind="stable")
     flagged = np.zeros(n, dtype=bool)
-    flagged[order[:max(0, min(budget, n))]] = True
+    flagged[order[: max(0, min(budget, n))]] = True
     span = float(score.max() - score.min()) if n else 0.0
     risk = (score - score.min()) / span if span > 0 else np.zeros(n)
-    return pl.DataFrame({"account_id": accounts["account_id"], "flagged": flagged, "risk": risk,
-                         "cluster_id": pl.Series([None] * n, dtype=pl.Int64)})
+    return pl.DataFrame(
+        {
+            "account_id": accounts["account_id"],
+            "flagged": flagged,
+            "risk": risk,
+            "cluster_id": pl.Series([None] * n, dtype=pl.Int64),
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # FRAUDAR
 # ---------------------------------------------------------------------------------------------
-def densest_block(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int
-                  ) -> tuple[np.ndarray, np.ndarray, float]:
+def densest_block(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> tuple[np.ndarray, np.ndarray, float]:
     """One FRAUDAR block: greedy peeling maximising g(S) = f(S)/|S| with weights 1/log(deg_col + 5).
 
     `rows`, `cols`: the (deduplicated) edges. Returns the block's row and column indices and g.
@@ -202,13 +220,13 @@ def densest_block(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int
         f -= p
         size -= 1
         if v < n_rows:
-            for cj in r_nbr[r_ptr[v]:r_ptr[v + 1]]:
+            for cj in r_nbr[r_ptr[v] : r_ptr[v + 1]]:
                 if not removed[cj]:
                     pri[cj] -= wl[cj - n_rows]
                     push(heap, (pri[cj], cj))
         else:
             wj = wl[v - n_rows]
-            for i in c_nbr[c_ptr[v - n_rows]:c_ptr[v - n_rows + 1]]:
+            for i in c_nbr[c_ptr[v - n_rows] : c_ptr[v - n_rows + 1]]:
                 if not removed[i]:
                     pri[i] -= wj
                     push(heap, (pri[i], i))
@@ -223,8 +241,9 @@ def densest_block(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int
     return nodes[nodes < n_rows], nodes[nodes >= n_rows] - n_rows, float(best)
 
 
-def fraudar_blocks(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, k: int
-                   ) -> list[tuple[np.ndarray, np.ndarray, float]]:
+def fraudar_blocks(
+    rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, k: int
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """The k densest blocks: after each block its edges are removed and peeling starts again."""
     blocks = []
     rows, cols = rows.copy(), cols.copy()
@@ -254,12 +273,18 @@ def fraudar(world: World, accounts: pl.Series, s: BaselineSettings | None = None
         fresh = br[cluster[br] < 0]  # an account keeps the first (densest) block it fell in
         cluster[fresh] = b
         risk[fresh] = g / top
-    return pl.DataFrame({"account_id": accounts, "flagged": cluster >= 0, "risk": risk, "cluster_id": cluster}
-                        ).with_columns(pl.when(pl.col("cluster_id") >= 0).then(pl.col("cluster_id")).cast(pl.Int64))
+    return pl.DataFrame(
+        {"account_id": accounts, "flagged": cluster >= 0, "risk": risk, "cluster_id": cluster}
+    ).with_columns(pl.when(pl.col("cluster_id") >= 0).then(pl.col("cluster_id")).cast(pl.Int64))
 
 
-def run_baselines(world_path: str | Path, accounts: pl.DataFrame, budget: int,
-                  names: tuple[str, ...] = BASELINES, s: BaselineSettings | None = None) -> dict[str, pl.DataFrame]:
+def run_baselines(
+    world_path: str | Path,
+    accounts: pl.DataFrame,
+    budget: int,
+    names: tuple[str, ...] = BASELINES,
+    s: BaselineSettings | None = None,
+) -> dict[str, pl.DataFrame]:
     """Every baseline's detection on the world at `world_path`, over the accounts of `accounts`.
 
     `accounts`: farmhunt's results accounts table (its account ids, and its features for the

@@ -48,6 +48,7 @@ class Replay:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the document `farmhunt eval --replay` reads)."""
+
         def rows(df: pl.DataFrame) -> list[dict[str, Any]]:
             return df.with_columns(pl.col(pl.Datetime).dt.to_string("%Y-%m-%dT%H:%M:%S%z")).to_dicts()
 
@@ -66,8 +67,11 @@ def time_span(world: World) -> tuple[datetime, datetime]:
         first = world["requests"].select(pl.col("ts").min()).collect().item()
     if first is None:
         first = world["accounts"].select(pl.col("created_at").min()).collect().item()
-    lasts = [world[t].select(pl.col(c).max()).collect().item()
-             for t, c in (("accounts", "created_at"), ("payments", "ts"), ("requests", "ts")) if t in world]
+    lasts = [
+        world[t].select(pl.col(c).max()).collect().item()
+        for t, c in (("accounts", "created_at"), ("payments", "ts"), ("requests", "ts"))
+        if t in world
+    ]
     if first is None:
         raise InputError(f"{world.path}: accounts table is empty: nothing to replay")
     return first, max(x for x in lasts if x is not None)
@@ -93,22 +97,40 @@ def first_activity(world: World, labels: pl.DataFrame) -> pl.DataFrame:
     else:
         acc = acc.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("first_request"))
     first = acc.select("account_id", pl.min_horizontal("created_at", "first_request").alias("first")).collect(
-        engine="streaming")
-    return (labels.filter(pl.col("ring_id").is_not_null()).join(first, on="account_id", how="left")
-            .group_by("ring_id").agg(pl.col("ring_kind").first(), pl.col("is_fraud").any(), pl.len().alias("size"),
-                                     pl.col("first").min().alias("first_activity")))
+        engine="streaming"
+    )
+    return (
+        labels.filter(pl.col("ring_id").is_not_null())
+        .join(first, on="account_id", how="left")
+        .group_by("ring_id")
+        .agg(
+            pl.col("ring_kind").first(),
+            pl.col("is_fraud").any(),
+            pl.len().alias("size"),
+            pl.col("first").min().alias("first_activity"),
+        )
+    )
 
 
-def replay(world_path: str | Path, detect_fn: Callable[[World, Any], Any], step: timedelta = timedelta(days=1),
-           settings: Any = None, coverage: float = 0.9, progress: ReplayProgress | None = None) -> Replay:
+def replay(
+    world_path: str | Path,
+    detect_fn: Callable[[World, Any], Any],
+    step: timedelta = timedelta(days=1),
+    settings: Any = None,
+    coverage: float = 0.9,
+    progress: ReplayProgress | None = None,
+) -> Replay:
     """Detect at every cut of the world and score each cut; see the module docstring.
 
     `detect_fn(world, settings)` is the engine (the CLI passes `farmhunt.engine.detect`): evaluation
     measures detection, it does not import it.
     """
     world = load_world(world_path)
-    labels = load_labels(world_path) if (Path(world_path) / "labels.parquet").exists() or \
-        (Path(world_path) / "labels.csv").exists() else None
+    labels = (
+        load_labels(world_path)
+        if (Path(world_path) / "labels.parquet").exists() or (Path(world_path) / "labels.csv").exists()
+        else None
+    )
     if labels is None:
         raise InputError(f"{world_path}: no labels.parquet: replay scores each cut, it needs a world with labels")
     first, last = time_span(world)
@@ -135,25 +157,50 @@ def replay(world_path: str | Path, detect_fn: Callable[[World, Any], Any], step:
         lab = labels.join(present, on="account_id", how="semi")
         ev = evaluate(res.accounts, lab, res.clusters, es, "farmhunt", f"cut {t.isoformat()}")
         a, hn, rs = ev.account, ev.hard_negatives, ev.rings_summary
-        rows.append(row | {
-            "seconds": round(time.perf_counter() - t0, 3), "fraud": a["fraud"], "flagged": a["flagged"],
-            "precision": a["precision"], "recall": a["recall"], "average_precision": a["average_precision"],
-            "hard_negative_rate": hn["hard_negatives"]["rate"], "benign_rate": hn["benign"]["rate"],
-            "rings_present": rs["rings"], "rings_detected": rs["detected"],
-            "rings_detected_share": _share(rs["detected"], rs["rings"]), "error": None,
-        })
-        ring_rows.append(ev.rings.select("ring_id", "size", "coverage", "detected").with_columns(
-            pl.lit(t).alias("cut")))
+        rows.append(
+            row
+            | {
+                "seconds": round(time.perf_counter() - t0, 3),
+                "fraud": a["fraud"],
+                "flagged": a["flagged"],
+                "precision": a["precision"],
+                "recall": a["recall"],
+                "average_precision": a["average_precision"],
+                "hard_negative_rate": hn["hard_negatives"]["rate"],
+                "benign_rate": hn["benign"]["rate"],
+                "rings_present": rs["rings"],
+                "rings_detected": rs["detected"],
+                "rings_detected_share": _share(rs["detected"], rs["rings"]),
+                "error": None,
+            }
+        )
+        ring_rows.append(
+            ev.rings.select("ring_id", "size", "coverage", "detected").with_columns(pl.lit(t).alias("cut"))
+        )
     cut_df = pl.DataFrame(rows, infer_schema_length=None)
-    for col in ("seconds", "precision", "recall", "average_precision", "hard_negative_rate", "benign_rate",
-                "rings_detected_share"):
+    for col in (
+        "seconds",
+        "precision",
+        "recall",
+        "average_precision",
+        "hard_negative_rate",
+        "benign_rate",
+        "rings_detected_share",
+    ):
         if col not in cut_df.columns:
             cut_df = cut_df.with_columns(pl.lit(None, pl.Float64).alias(col))
     rings = _first_detection(first_activity(world, labels), ring_rows)
     summary = summarise(rings)
-    meta = {"world": str(Path(world_path).resolve()), "step": str(step), "step_days": step / timedelta(days=1),
-            "coverage": coverage, "first_event": first.isoformat(), "last_event": last.isoformat(),
-            "cuts": len(cuts), "failed_cuts": int(cut_df["error"].is_not_null().sum())}
+    meta = {
+        "world": str(Path(world_path).resolve()),
+        "step": str(step),
+        "step_days": step / timedelta(days=1),
+        "coverage": coverage,
+        "first_event": first.isoformat(),
+        "last_event": last.isoformat(),
+        "cuts": len(cuts),
+        "failed_cuts": int(cut_df["error"].is_not_null().sum()),
+    }
     return Replay(cut_df, rings, summary, meta)
 
 
@@ -166,34 +213,56 @@ def _first_detection(rings: pl.DataFrame, per_cut: list[pl.DataFrame]) -> pl.Dat
     ts = pl.Datetime("us", "UTC")
     if per_cut:
         all_cuts = pl.concat(per_cut).with_columns(pl.col("cut").cast(ts))
-        det = (all_cuts.filter("detected").group_by("ring_id").agg(pl.col("cut").min().alias("first_detected")))
-        final = (all_cuts.sort("cut").group_by("ring_id").agg(pl.col("coverage").last().alias("final_coverage")))
+        det = all_cuts.filter("detected").group_by("ring_id").agg(pl.col("cut").min().alias("first_detected"))
+        final = all_cuts.sort("cut").group_by("ring_id").agg(pl.col("coverage").last().alias("final_coverage"))
     else:
         det = pl.DataFrame(schema={"ring_id": pl.String, "first_detected": ts})
         final = pl.DataFrame(schema={"ring_id": pl.String, "final_coverage": pl.Float64})
     out = rings.join(det, on="ring_id", how="left").join(final, on="ring_id", how="left")
-    return out.with_columns(
-        ((pl.col("first_detected") - pl.col("first_activity")).dt.total_seconds() / 86400.0).alias("days_to_detect"),
-    ).select("ring_id", "ring_kind", "is_fraud", "size", "first_activity", "first_detected", "days_to_detect",
-             "final_coverage").sort(["is_fraud", "ring_kind", "first_activity", "ring_id"],
-                                    descending=[True, False, False, False])
+    return (
+        out.with_columns(
+            ((pl.col("first_detected") - pl.col("first_activity")).dt.total_seconds() / 86400.0).alias(
+                "days_to_detect"
+            ),
+        )
+        .select(
+            "ring_id",
+            "ring_kind",
+            "is_fraud",
+            "size",
+            "first_activity",
+            "first_detected",
+            "days_to_detect",
+            "final_coverage",
+        )
+        .sort(["is_fraud", "ring_kind", "first_activity", "ring_id"], descending=[True, False, False, False])
+    )
 
 
 def summarise(rings: pl.DataFrame) -> dict[str, Any]:
     """Per fraud kind: rings, detected, median and max days to detect; hard-negative groups ever detected."""
     fr = rings.filter(pl.col("is_fraud"))
-    per = (fr.group_by("ring_kind")
-           .agg(pl.len().alias("rings"), pl.col("first_detected").is_not_null().sum().alias("detected"),
-                pl.col("days_to_detect").median().alias("median_days"),
-                pl.col("days_to_detect").max().alias("max_days"))
-           .sort("ring_kind"))
+    per = (
+        fr.group_by("ring_kind")
+        .agg(
+            pl.len().alias("rings"),
+            pl.col("first_detected").is_not_null().sum().alias("detected"),
+            pl.col("days_to_detect").median().alias("median_days"),
+            pl.col("days_to_detect").max().alias("max_days"),
+        )
+        .sort("ring_kind")
+    )
     order = {k: i for i, k in enumerate(FRAUD_KINDS)}
     per_kind = {r.pop("ring_kind"): r for r in sorted(per.to_dicts(), key=lambda r: order.get(r["ring_kind"], 99))}
     hn = rings.filter(~pl.col("is_fraud"))
     return {
         "per_kind": per_kind,
-        "all": {"rings": fr.height, "detected": int(fr["first_detected"].is_not_null().sum()),
-                "median_days": fr["days_to_detect"].median(), "max_days": fr["days_to_detect"].max()},
+        "all": {
+            "rings": fr.height,
+            "detected": int(fr["first_detected"].is_not_null().sum()),
+            "median_days": fr["days_to_detect"].median(),
+            "max_days": fr["days_to_detect"].max(),
+        },
         "hard_negative_groups_ever_flagged": int(hn["first_detected"].is_not_null().sum()),
         "hard_negative_groups": hn.height,
     }

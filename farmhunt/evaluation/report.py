@@ -18,8 +18,8 @@ import plotly.io as pio
 import polars as pl
 
 from farmhunt.core.atomic import atomic_file
-from farmhunt.evaluation.outputs import detector_rows, fmt
 from farmhunt.evaluation.metrics import Check, Evaluation
+from farmhunt.evaluation.outputs import detector_rows, fmt
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1150px;color:#222}
@@ -40,8 +40,7 @@ def _cid(v: Any) -> str:
 
 def _table(header: list[str], rows: list[list[Any]], raw: bool = False) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c if raw else html.escape(fmt(c))}</td>" for c in r) + "</tr>"
-                   for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{c if raw else html.escape(fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -65,14 +64,33 @@ def pr_figure(evs: dict[str, Evaluation]) -> go.Figure:
         c = ev.pr_curve
         if c.height:
             ap = ev.account["average_precision"]
-            fig.add_trace(go.Scatter(x=c["recall"].to_list(), y=c["precision"].to_list(), mode="lines",
-                                     name=f"{name} (AP {ap:.3f})", line=dict(color=_COLORS.get(name))))
+            fig.add_trace(
+                go.Scatter(
+                    x=c["recall"].to_list(),
+                    y=c["precision"].to_list(),
+                    mode="lines",
+                    name=f"{name} (AP {ap:.3f})",
+                    line=dict(color=_COLORS.get(name)),
+                )
+            )
         if ev.account["recall"] is not None:
-            fig.add_trace(go.Scatter(x=[ev.account["recall"]], y=[ev.account["precision"]], mode="markers",
-                                     marker=dict(size=11, symbol="x", color=_COLORS.get(name)),
-                                     name=f"{name} flags", showlegend=True))
-    fig.update_layout(title="Precision-recall curve of account risk (x = operating point of the flags)",
-                      xaxis_title="recall", yaxis_title="precision", xaxis_range=[0, 1.02], yaxis_range=[0, 1.02])
+            fig.add_trace(
+                go.Scatter(
+                    x=[ev.account["recall"]],
+                    y=[ev.account["precision"]],
+                    mode="markers",
+                    marker=dict(size=11, symbol="x", color=_COLORS.get(name)),
+                    name=f"{name} flags",
+                    showlegend=True,
+                )
+            )
+    fig.update_layout(
+        title="Precision-recall curve of account risk (x = operating point of the flags)",
+        xaxis_title="recall",
+        yaxis_title="precision",
+        xaxis_range=[0, 1.02],
+        yaxis_range=[0, 1.02],
+    )
     return fig
 
 
@@ -82,15 +100,29 @@ def ring_figure(ev: Evaluation) -> go.Figure:
     fr = ev.rings.filter("is_fraud")
     for kind in sorted(fr["ring_kind"].unique().to_list()):
         d = fr.filter(pl.col("ring_kind") == kind)
-        fig.add_trace(go.Scatter(
-            x=d["size"].to_list(), y=d["coverage"].to_list(), mode="markers", name=kind,
-            text=[f"{r} purity {fmt(p)}" for r, p in zip(d["ring_id"].to_list(), d["purity"].to_list())],
-            marker=dict(size=10, opacity=0.8)))
-    fig.add_hline(y=ev.settings.coverage, line_dash="dash", line_color="#888",
-                  annotation_text=f"detected at coverage >= {ev.settings.coverage:g}")
-    fig.update_layout(title="Ring coverage by ring size and kind (share of members flagged)",
-                      xaxis_title="ring size (accounts, log scale)", yaxis_title="coverage", xaxis_type="log",
-                      yaxis_range=[-0.03, 1.05])
+        fig.add_trace(
+            go.Scatter(
+                x=d["size"].to_list(),
+                y=d["coverage"].to_list(),
+                mode="markers",
+                name=kind,
+                text=[f"{r} purity {fmt(p)}" for r, p in zip(d["ring_id"].to_list(), d["purity"].to_list())],
+                marker=dict(size=10, opacity=0.8),
+            )
+        )
+    fig.add_hline(
+        y=ev.settings.coverage,
+        line_dash="dash",
+        line_color="#888",
+        annotation_text=f"detected at coverage >= {ev.settings.coverage:g}",
+    )
+    fig.update_layout(
+        title="Ring coverage by ring size and kind (share of members flagged)",
+        xaxis_title="ring size (accounts, log scale)",
+        yaxis_title="coverage",
+        xaxis_type="log",
+        yaxis_range=[-0.03, 1.05],
+    )
     return fig
 
 
@@ -102,8 +134,12 @@ def hard_negative_figure(evs: dict[str, Evaluation]) -> go.Figure:
         kinds = list(hn["per_kind"]) + ["all hard negatives", "benign"]
         rates = [v["rate"] for v in hn["per_kind"].values()] + [hn["hard_negatives"]["rate"], hn["benign"]["rate"]]
         fig.add_trace(go.Bar(x=kinds, y=[r or 0.0 for r in rates], name=name, marker_color=_COLORS.get(name)))
-    fig.update_layout(title="Hard negatives: share of accounts flagged (lower is better)", barmode="group",
-                      yaxis_title="flag rate", yaxis_tickformat=".1%")
+    fig.update_layout(
+        title="Hard negatives: share of accounts flagged (lower is better)",
+        barmode="group",
+        yaxis_title="flag rate",
+        yaxis_tickformat=".1%",
+    )
     return fig
 
 
@@ -116,8 +152,13 @@ def case_figure(evs: dict[str, Evaluation]) -> go.Figure:
             k = list(range(1, c.height + 1))
             prec = (c["true_case"].cast(pl.Float64).cum_sum() / pl.Series(k)).to_list()
             fig.add_trace(go.Scatter(x=k, y=prec, mode="lines", name=name, line=dict(color=_COLORS.get(name))))
-    fig.update_layout(title="Case queue: precision at k (cases ordered by risk)", xaxis_title="k (cases reviewed)",
-                      yaxis_title="precision at k", xaxis_type="log", yaxis_range=[0, 1.05])
+    fig.update_layout(
+        title="Case queue: precision at k (cases ordered by risk)",
+        xaxis_title="k (cases reviewed)",
+        yaxis_title="precision at k",
+        xaxis_type="log",
+        yaxis_range=[0, 1.05],
+    )
     return fig
 
 
@@ -130,105 +171,206 @@ def ttd_figures(replay: dict[str, Any]) -> list[go.Figure]:
         for kind in sorted(rings["ring_kind"].unique().to_list()):
             d = rings.filter(pl.col("ring_kind") == kind)
             det = d.drop_nulls("days_to_detect")
-            fig.add_trace(go.Box(y=det["days_to_detect"].to_list(), name=f"{kind} ({det.height}/{d.height})",
-                                 boxpoints="all", jitter=0.3))
-        fig.update_layout(title="Days from a ring's first activity to its detection (detected/rings per kind)",
-                          yaxis_title="days to detect", showlegend=False)
+            fig.add_trace(
+                go.Box(
+                    y=det["days_to_detect"].to_list(),
+                    name=f"{kind} ({det.height}/{d.height})",
+                    boxpoints="all",
+                    jitter=0.3,
+                )
+            )
+        fig.update_layout(
+            title="Days from a ring's first activity to its detection (detected/rings per kind)",
+            yaxis_title="days to detect",
+            showlegend=False,
+        )
         figs.append(fig)
     cuts = pl.DataFrame(replay.get("cuts") or [])
     if cuts.height:
         fig = go.Figure()
         x = cuts["day"].to_list()
-        for col, name in (("recall", "recall"), ("precision", "precision"), ("rings_detected_share", "rings detected"),
-                          ("hard_negative_rate", "hard-negative flag rate")):
+        for col, name in (
+            ("recall", "recall"),
+            ("precision", "precision"),
+            ("rings_detected_share", "rings detected"),
+            ("hard_negative_rate", "hard-negative flag rate"),
+        ):
             if col in cuts.columns:
                 fig.add_trace(go.Scatter(x=x, y=cuts[col].to_list(), mode="lines+markers", name=name))
-        fig.update_layout(title="Replay: figures at each cut (world as it was at the end of day d)",
-                          xaxis_title="day", yaxis_range=[0, 1.05])
+        fig.update_layout(
+            title="Replay: figures at each cut (world as it was at the end of day d)",
+            xaxis_title="day",
+            yaxis_range=[0, 1.05],
+        )
         figs.append(fig)
     return figs
 
 
-def render_report(ev: Evaluation, checks: list[Check], baselines: dict[str, Evaluation] | None = None,
-                  run: dict[str, Any] | None = None, world: dict[str, Any] | None = None,
-                  replay: dict[str, Any] | None = None, title: str = "farmhunt evaluation") -> str:
+def render_report(
+    ev: Evaluation,
+    checks: list[Check],
+    baselines: dict[str, Evaluation] | None = None,
+    run: dict[str, Any] | None = None,
+    world: dict[str, Any] | None = None,
+    replay: dict[str, Any] | None = None,
+    title: str = "farmhunt evaluation",
+) -> str:
     """The report page as one HTML string."""
     evs = {"farmhunt": ev, **(baselines or {})}
     figs = _Figures()
     run, world = run or {}, world or {}
     parts = [f"<h1>{html.escape(title)}</h1>"]
-    meta = [f"world: <code>{html.escape(str(world.get('path', '?')))}</code>",
-            f"manifest sha256: <code>{html.escape(str(world.get('manifest_sha256')))}</code>",
-            f"farmhunt {html.escape(str(run.get('farmhunt_version', '?')))}, run started "
-            f"{html.escape(str(run.get('started_at', '?')))}",
-            f"report written {datetime.now(timezone.utc).isoformat(timespec='seconds')}"]
+    meta = [
+        f"world: <code>{html.escape(str(world.get('path', '?')))}</code>",
+        f"manifest sha256: <code>{html.escape(str(world.get('manifest_sha256')))}</code>",
+        f"farmhunt {html.escape(str(run.get('farmhunt_version', '?')))}, run started "
+        f"{html.escape(str(run.get('started_at', '?')))}",
+        f"report written {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+    ]
     parts.append("<p class='meta'>" + "<br>".join(meta) + "</p>")
 
     if checks:
-        rows = [[c.name, fmt(c.value, 4), f"{c.op} {c.bound:g}",
-                 "<span class='pass'>pass</span>" if c.passed else "<span class='fail'>FAIL</span>"] for c in checks]
+        rows = [
+            [
+                c.name,
+                fmt(c.value, 4),
+                f"{c.op} {c.bound:g}",
+                "<span class='pass'>pass</span>" if c.passed else "<span class='fail'>FAIL</span>",
+            ]
+            for c in checks
+        ]
         parts += ["<h2>Thresholds</h2>", _table(["threshold", "value", "bound", "result"], rows, raw=True)]
 
     parts.append("<h2>Headline figures" + (" against the baselines" if baselines else "") + "</h2>")
     parts.append(_table(["metric", *evs], [[label, *vals] for label, vals in detector_rows(evs)]))
     if baselines:
-        parts.append("<p class='note'>Baselines: <b>components</b> = connected components (5+ accounts) of the "
-                     "raw card/device/phone/signup-IP graph; <b>isolation_forest</b> = IsolationForest on the "
-                     "account features alone with farmhunt's flag budget; <b>fraudar</b> = FRAUDAR (Hooi et al. "
-                     "2016), k densest blocks of the account x shared-value graph.</p>")
+        parts.append(
+            "<p class='note'>Baselines: <b>components</b> = connected components (5+ accounts) of the "
+            "raw card/device/phone/signup-IP graph; <b>isolation_forest</b> = IsolationForest on the "
+            "account features alone with farmhunt's flag budget; <b>fraudar</b> = FRAUDAR (Hooi et al. "
+            "2016), k densest blocks of the account x shared-value graph.</p>"
+        )
     parts.append("<div class='grid'>" + figs.div(pr_figure(evs)) + figs.div(hard_negative_figure(evs)) + "</div>")
 
     parts.append("<h2>Rings</h2>")
     rs = ev.rings_summary
-    parts.append(f"<p>A ring is detected when at least {rs['coverage']:g} of its members are flagged; counted rings "
-                 f"have at least {rs['ring_min_size']} members. Detected: <b>{rs['counted_detected']}/"
-                 f"{rs['counted']}</b> counted, {rs['detected']}/{rs['rings']} all.</p>")
-    parts.append(_table(["kind", "detected/rings", "counted detected/counted", "mean coverage"],
-                        [[r["ring_kind"], f"{r['detected']}/{r['rings']}", f"{r['counted_detected']}/{r['counted']}",
-                          r["mean_coverage"]] for r in ev.ring_kinds.iter_rows(named=True)]))
+    parts.append(
+        f"<p>A ring is detected when at least {rs['coverage']:g} of its members are flagged; counted rings "
+        f"have at least {rs['ring_min_size']} members. Detected: <b>{rs['counted_detected']}/"
+        f"{rs['counted']}</b> counted, {rs['detected']}/{rs['rings']} all.</p>"
+    )
+    parts.append(
+        _table(
+            ["kind", "detected/rings", "counted detected/counted", "mean coverage"],
+            [
+                [
+                    r["ring_kind"],
+                    f"{r['detected']}/{r['rings']}",
+                    f"{r['counted_detected']}/{r['counted']}",
+                    r["mean_coverage"],
+                ]
+                for r in ev.ring_kinds.iter_rows(named=True)
+            ],
+        )
+    )
     parts.append(figs.div(ring_figure(ev), 420))
     fr = ev.rings.filter("is_fraud").sort(["coverage", "size"], descending=[False, True]).head(40)
-    parts.append("<p>Rings with the lowest coverage (best-matching cluster = the cluster holding most members; "
-                 "purity = share of that cluster made of the ring):</p>")
-    parts.append(_table(["ring", "kind", "size", "coverage", "best cluster", "overlap", "cluster size", "purity",
-                         "detected"],
-                        [[r["ring_id"], r["ring_kind"], r["size"], r["coverage"], _cid(r["best_cluster"]), r["overlap"],
-                          r["cluster_size"], r["purity"], r["detected"]] for r in fr.iter_rows(named=True)]))
+    parts.append(
+        "<p>Rings with the lowest coverage (best-matching cluster = the cluster holding most members; "
+        "purity = share of that cluster made of the ring):</p>"
+    )
+    parts.append(
+        _table(
+            ["ring", "kind", "size", "coverage", "best cluster", "overlap", "cluster size", "purity", "detected"],
+            [
+                [
+                    r["ring_id"],
+                    r["ring_kind"],
+                    r["size"],
+                    r["coverage"],
+                    _cid(r["best_cluster"]),
+                    r["overlap"],
+                    r["cluster_size"],
+                    r["purity"],
+                    r["detected"],
+                ]
+                for r in fr.iter_rows(named=True)
+            ],
+        )
+    )
 
     parts.append("<h2>Accounts per labelled kind</h2>")
-    parts.append(_table(["kind", "fraud", "accounts", "flagged", "flag rate (recall for fraud kinds)"],
-                        [[r["ring_kind"], r["is_fraud"], r["accounts"], r["flagged"], r["flag_rate"]]
-                         for r in ev.per_kind.iter_rows(named=True)]))
+    parts.append(
+        _table(
+            ["kind", "fraud", "accounts", "flagged", "flag rate (recall for fraud kinds)"],
+            [
+                [r["ring_kind"], r["is_fraud"], r["accounts"], r["flagged"], r["flag_rate"]]
+                for r in ev.per_kind.iter_rows(named=True)
+            ],
+        )
+    )
 
     parts.append("<h2>Case queue</h2>")
     q = ev.case_queue
-    parts.append(_table(["metric", *evs], [
-        ["cases", *[e.case_queue["cases"] for e in evs.values()]],
-        *[[f"precision @ {k}", *[e.case_queue["precision_at_k"][k] for e in evs.values()]]
-          for k in q["precision_at_k"]],
-        ["review cost (accounts per fraud account found)", *[e.case_queue["review_cost"] for e in evs.values()]],
-    ]))
+    parts.append(
+        _table(
+            ["metric", *evs],
+            [
+                ["cases", *[e.case_queue["cases"] for e in evs.values()]],
+                *[
+                    [f"precision @ {k}", *[e.case_queue["precision_at_k"][k] for e in evs.values()]]
+                    for k in q["precision_at_k"]
+                ],
+                [
+                    "review cost (accounts per fraud account found)",
+                    *[e.case_queue["review_cost"] for e in evs.values()],
+                ],
+            ],
+        )
+    )
     parts.append(figs.div(case_figure(evs)))
     top = ev.cases.head(25)
-    parts.append(_table(["case", "size", "risk", "fraud members", "fraud share", "real ring", "main ring", "kind"],
-                        [[r["case"], r["size"], r["risk"], r["fraud"], r["fraud_share"], r["true_case"],
-                          r["main_ring"], r["main_kind"]] for r in top.iter_rows(named=True)]))
+    parts.append(
+        _table(
+            ["case", "size", "risk", "fraud members", "fraud share", "real ring", "main ring", "kind"],
+            [
+                [
+                    r["case"],
+                    r["size"],
+                    r["risk"],
+                    r["fraud"],
+                    r["fraud_share"],
+                    r["true_case"],
+                    r["main_ring"],
+                    r["main_kind"],
+                ]
+                for r in top.iter_rows(named=True)
+            ],
+        )
+    )
 
     if replay:
         parts.append("<h2>Time to detect (replay)</h2>")
         summ = replay.get("summary", {}).get("per_kind", {})
-        parts.append(_table(["kind", "rings", "detected", "median days to detect", "max days to detect"],
-                            [[k, v["rings"], v["detected"], v["median_days"], v["max_days"]]
-                             for k, v in summ.items()]))
+        parts.append(
+            _table(
+                ["kind", "rings", "detected", "median days to detect", "max days to detect"],
+                [[k, v["rings"], v["detected"], v["median_days"], v["max_days"]] for k, v in summ.items()],
+            )
+        )
         for f in ttd_figures(replay):
             parts.append(figs.div(f))
     else:
-        parts.append("<p class='note'>Time to detect: run <code>farmhunt replay WORLD --out DIR</code> and pass "
-                     "<code>--replay DIR</code> to <code>farmhunt eval</code> to include it.</p>")
+        parts.append(
+            "<p class='note'>Time to detect: run <code>farmhunt replay WORLD --out DIR</code> and pass "
+            "<code>--replay DIR</code> to <code>farmhunt eval</code> to include it.</p>"
+        )
 
     body = "\n".join(parts)
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body>{body}</body></html>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body>{body}</body></html>"
+    )
 
 
 def write_report(path: str | Path, *args: Any, **kwargs: Any) -> Path:

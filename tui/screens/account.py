@@ -13,18 +13,51 @@ from tui.decisions import STATUSES
 from tui.screens.base import CaseScreen
 from tui.widgets.tables import fill_table, fmt
 
-PAYMENT_COLUMNS = [("ts", "time"), ("amount_usd", "amount"), ("status", "status"), ("card_fingerprint", "card"),
-                   ("card_bin", "bin"), ("card_funding", "funding"), ("card_country", "cc")]
+PAYMENT_COLUMNS = [
+    ("ts", "time"),
+    ("amount_usd", "amount"),
+    ("status", "status"),
+    ("card_fingerprint", "card"),
+    ("card_bin", "bin"),
+    ("card_funding", "funding"),
+    ("card_country", "cc"),
+]
 KEY_COLUMNS = [("key_id", "key"), ("created_at", "created"), ("revoked_at", "revoked"), ("lifetime", "lifetime")]
-REQUEST_COLUMNS = [("ts", "time"), ("model", "model"), ("input_tokens", "in"), ("output_tokens", "out"),
-                   ("ip", "ip"), ("asn_kind", "asn kind"), ("topic", "topic")]
+REQUEST_COLUMNS = [
+    ("ts", "time"),
+    ("model", "model"),
+    ("input_tokens", "in"),
+    ("output_tokens", "out"),
+    ("ip", "ip"),
+    ("asn_kind", "asn kind"),
+    ("topic", "topic"),
+]
 PROMPT_COLUMNS = [("ts", "time"), ("text", "prompt")]
-LINK_COLUMNS = [("cluster_id", "cluster"), ("predicted_kind", "kind"), ("risk", "risk"), ("size", "size"),
-                ("edges", "links"), ("reasons", "why")]
+LINK_COLUMNS = [
+    ("cluster_id", "cluster"),
+    ("predicted_kind", "kind"),
+    ("risk", "risk"),
+    ("size", "size"),
+    ("edges", "links"),
+    ("reasons", "why"),
+]
 PROFILE_FEATURES = [
-    "n_requests", "active_days", "spend_usd", "n_cards", "n_declines", "n_disputes", "n_ips", "n_asns",
-    "hosting_share", "night_share", "templated_share", "output_input_ratio", "n_keys", "n_keys_revoked",
-    "anomaly", "account_risk",
+    "n_requests",
+    "active_days",
+    "spend_usd",
+    "n_cards",
+    "n_declines",
+    "n_disputes",
+    "n_ips",
+    "n_asns",
+    "hosting_share",
+    "night_share",
+    "templated_share",
+    "output_input_ratio",
+    "n_keys",
+    "n_keys_revoked",
+    "anomaly",
+    "account_risk",
 ]
 TABS = ["profile", "payments", "keys", "requests", "prompts", "links"]
 BAD_PAYMENT = {"declined": "bold red", "disputed": "bold magenta", "refunded": "yellow"}
@@ -90,7 +123,8 @@ class AccountScreen(CaseScreen):
         note = f" · note: {dec.note}" if dec and dec.note else ""
         self.query_one("#summary", Static).update(
             f"[b]{self.account_id}[/] · {a['email']} · {a['country']} · {a['plan']} · created "
-            f"{fmt(a['created_at'])}\nrisk [b]{fmt(risk)}[/] · {where} · status [b]{status}[/]{note}")
+            f"{fmt(a['created_at'])}\nrisk [b]{fmt(risk)}[/] · {where} · status [b]{status}[/]{note}"
+        )
 
     @work(group="profile")
     async def load_profile(self) -> None:
@@ -98,12 +132,22 @@ class AccountScreen(CaseScreen):
 
         def show(a: dict) -> None:
             self.update_summary()
-            rows = [("account", a["account_id"]), ("email", a["email"]), ("name", a["name"]),
-                    ("created", fmt(a["created_at"])), ("country", a["country"]), ("plan", a["plan"]),
-                    ("organisation", a["org_id"]), ("phone", a["phone"]), ("device", a["device_id"]),
-                    ("signup IP", a["signup_ip"]), ("cluster", a.get("result.cluster_id")),
-                    ("risk", a.get("result.risk")), ("flagged", a.get("result.flagged")),
-                    ("predicted kind", a.get("result.predicted_kind"))]
+            rows = [
+                ("account", a["account_id"]),
+                ("email", a["email"]),
+                ("name", a["name"]),
+                ("created", fmt(a["created_at"])),
+                ("country", a["country"]),
+                ("plan", a["plan"]),
+                ("organisation", a["org_id"]),
+                ("phone", a["phone"]),
+                ("device", a["device_id"]),
+                ("signup IP", a["signup_ip"]),
+                ("cluster", a.get("result.cluster_id")),
+                ("risk", a.get("result.risk")),
+                ("flagged", a.get("result.flagged")),
+                ("predicted kind", a.get("result.predicted_kind")),
+            ]
             rows += [(f.replace("_", " "), a[f"result.{f}"]) for f in PROFILE_FEATURES if f"result.{f}" in a]
             df = pl.DataFrame({"field": [r[0] for r in rows], "value": [fmt(r[1], r[0]) for r in rows]})
             fill_table(table, df, [("field", "field"), ("value", "value")])
@@ -124,9 +168,11 @@ class AccountScreen(CaseScreen):
         def show(res: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]) -> None:
             p, k, pr = res
             fill_table(pay, p, PAYMENT_COLUMNS, style=lambda r: BAD_PAYMENT.get(r["status"]))
-            k = k.with_columns(lifetime=(pl.col("revoked_at") - pl.col("created_at")).dt.total_hours()
-                               .map_elements(lambda h: f"{h / 24:.1f} d" if h >= 48 else f"{h} h",
-                                             return_dtype=pl.String))
+            k = k.with_columns(
+                lifetime=(pl.col("revoked_at") - pl.col("created_at"))
+                .dt.total_hours()
+                .map_elements(lambda h: f"{h / 24:.1f} d" if h >= 48 else f"{h} h", return_dtype=pl.String)
+            )
             fill_table(keys, k, KEY_COLUMNS, style=lambda r: "yellow" if r["revoked_at"] is not None else None)
             fill_table(prompts, pr, PROMPT_COLUMNS)
 
@@ -139,22 +185,25 @@ class AccountScreen(CaseScreen):
         page = self.page
 
         def show(df: pl.DataFrame) -> None:
-            fill_table(table, df, REQUEST_COLUMNS,
-                       style=lambda r: "yellow" if r["asn_kind"] == "hosting" else None)
+            fill_table(table, df, REQUEST_COLUMNS, style=lambda r: "yellow" if r["asn_kind"] == "hosting" else None)
             total = data.request_count(self.account_id)
             first = page * REQUEST_PAGE
             of = f" of {total:,}" if total is not None else ""
             rng = f"{first + 1:,}-{first + df.height:,}" if df.height else "none"
             self.query_one("#requests-info", Static).update(
-                f"requests {rng}{of} · page {page + 1} · [b]n[/] next page, [b]p[/] previous")
+                f"requests {rng}{of} · page {page + 1} · [b]n[/] next page, [b]p[/] previous"
+            )
 
         await self.load([table], lambda: data.requests(self.account_id, page), show)
 
     @work(group="links")
     async def load_links(self) -> None:
         table = self.query_one("#links-table", DataTable)
-        await self.load([table], lambda: self.app.data.links(self.account_id),
-                        lambda df: fill_table(table, df, LINK_COLUMNS, key="cluster_id"))
+        await self.load(
+            [table],
+            lambda: self.app.data.links(self.account_id),
+            lambda df: fill_table(table, df, LINK_COLUMNS, key="cluster_id"),
+        )
 
     # ------------------------------------------------------------------ actions
     def action_tab(self, tab: str) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 from textual.screen import Screen
 from textual.widget import Widget
 
-
 #: Seconds before a loading indicator appears (quick answers do not flash one).
 LOADING_DELAY = 0.12
 
@@ -17,8 +16,9 @@ LOADING_DELAY = 0.12
 class CaseScreen(Screen):
     """A screen whose content loads in background workers while a loading indicator shows."""
 
-    async def load(self, widgets: list[Widget], fn: Callable[[], Any], done: Callable[[Any], None],
-                   focus: bool = False) -> None:
+    async def load(
+        self, widgets: list[Widget], fn: Callable[[], Any], done: Callable[[Any], None], focus: bool = False
+    ) -> None:
         """Run `fn` in a thread with `widgets` showing a loading indicator, then `done(result)` on the UI.
 
         A loading widget cannot hold focus; with `focus` the first widget takes it back afterwards
@@ -35,8 +35,9 @@ class CaseScreen(Screen):
                     w.loading = True
                 result = await task
         except Exception as exc:  # bad world file, unreadable column...: tell, do not crash
-            self.app.notify(f"{type(exc).__name__}: {exc}".splitlines()[0][:300], title="cannot load",
-                            severity="error", timeout=10)
+            self.app.notify(
+                f"{type(exc).__name__}: {exc}".splitlines()[0][:300], title="cannot load", severity="error", timeout=10
+            )
             result = None
         finally:
             if shown:

@@ -14,10 +14,24 @@ from tui.screens.base import CaseScreen
 from tui.widgets.charts import DailyChart, HourChart
 from tui.widgets.tables import fill_table
 
-MEMBER_COLUMNS = [("account_id", "account"), ("risk", "risk"), ("n_requests", "requests"), ("spend_usd", "spend"),
-                  ("email", "email"), ("created_at", "created"), ("country", "cc"), ("plan", "plan")]
-EVIDENCE_COLUMNS = [("rank", "#"), ("signal", "signal"), ("value", "value"), ("baseline", "baseline"),
-                    ("contribution", "weight"), ("text", "why")]
+MEMBER_COLUMNS = [
+    ("account_id", "account"),
+    ("risk", "risk"),
+    ("n_requests", "requests"),
+    ("spend_usd", "spend"),
+    ("email", "email"),
+    ("created_at", "created"),
+    ("country", "cc"),
+    ("plan", "plan"),
+]
+EVIDENCE_COLUMNS = [
+    ("rank", "#"),
+    ("signal", "signal"),
+    ("value", "value"),
+    ("baseline", "baseline"),
+    ("contribution", "weight"),
+    ("text", "why"),
+]
 TIE_COLUMNS = [("what", "shared"), ("members", "members"), ("value", "value")]
 TABS = ["members", "evidence", "ties", "activity", "graph"]
 
@@ -61,9 +75,14 @@ class ClusterScreen(CaseScreen):
         self.sub_title = f"cluster {self.cluster_id}"
         self.update_summary()
         ev = self.app.data.evidence(self.cluster_id)
-        fill_table(self.query_one("#evidence-table", DataTable), ev, EVIDENCE_COLUMNS,
-                   style=lambda r: "green" if (r["contribution"] or 0) < 0 else None,
-                   widths={"text": max(24, self.app.size.width - 58)}, wrap=True)
+        fill_table(
+            self.query_one("#evidence-table", DataTable),
+            ev,
+            EVIDENCE_COLUMNS,
+            style=lambda r: "green" if (r["contribution"] or 0) < 0 else None,
+            widths={"text": max(24, self.app.size.width - 58)},
+            wrap=True,
+        )
         self.query_one("#members-table", DataTable).focus()
         self.load_members()  # first paint; the other tabs load after it
 
@@ -81,14 +100,19 @@ class ClusterScreen(CaseScreen):
         flag = "[b red]flagged[/]" if row["flagged"] else "not flagged"
         self.query_one("#summary", Static).update(
             f"[b]cluster {self.cluster_id}[/] · {row['predicted_kind']} · risk [b]{row['risk']:.2f}[/] ({flag}) · "
-            f"{row['size']:,} accounts · status [b]{status}[/]{note}\n[i]{top}[/]")
+            f"{row['size']:,} accounts · status [b]{status}[/]{note}\n[i]{top}[/]"
+        )
 
     # ------------------------------------------------------------------ loading
     @work(group="members")
     async def load_members(self) -> None:
         table = self.query_one("#members-table", DataTable)
-        await self.load([table], lambda: self.app.data.members(self.cluster_id),
-                        lambda df: fill_table(table, df, MEMBER_COLUMNS, key="account_id"), focus=True)
+        await self.load(
+            [table],
+            lambda: self.app.data.members(self.cluster_id),
+            lambda df: fill_table(table, df, MEMBER_COLUMNS, key="account_id"),
+            focus=True,
+        )
         self.load_ties()
         self.load_activity()
         self.load_graph()
@@ -96,8 +120,11 @@ class ClusterScreen(CaseScreen):
     @work(group="ties")
     async def load_ties(self) -> None:
         table = self.query_one("#ties-table", DataTable)
-        await self.load([table], lambda: self.app.data.ties(self.cluster_id),
-                        lambda df: fill_table(table, df.with_columns(pl.col("value").str.slice(0, 90)), TIE_COLUMNS))
+        await self.load(
+            [table],
+            lambda: self.app.data.ties(self.cluster_id),
+            lambda df: fill_table(table, df.with_columns(pl.col("value").str.slice(0, 90)), TIE_COLUMNS),
+        )
 
     @work(group="activity")
     async def load_activity(self) -> None:
@@ -127,7 +154,8 @@ class ClusterScreen(CaseScreen):
                 f"accounts {g['nodes']:,} · edges {g['edges']:,} · density {g['density']:.2f} · "
                 f"components {g['components'] if g['components'] is not None else 'n/a'} · "
                 f"without links {g['isolated']:,}\n"
-                f"edge reasons: {reasons}\n[b]hubs[/] (most linked members):\n{hubs}")
+                f"edge reasons: {reasons}\n[b]hubs[/] (most linked members):\n{hubs}"
+            )
 
         await self.load([widget], lambda: self.app.data.graph(self.cluster_id), show)
 

@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 from tui.data import Match
 from tui.decisions import STATUSES
 
+
 class StatusChoice(RadioSet):
     """A RadioSet where Enter (or space) picks the highlighted status and moves on to the note."""
 
@@ -23,8 +24,12 @@ class StatusChoice(RadioSet):
         self.screen.query_one("#note", Input).focus()
 
 
-CHOICES = [("confirmed_fraud", "Confirmed fraud"), ("benign", "Benign"), ("needs_review", "Needs review"),
-           ("new", "Reopen (new)")]
+CHOICES = [
+    ("confirmed_fraud", "Confirmed fraud"),
+    ("benign", "Benign"),
+    ("needs_review", "Needs review"),
+    ("new", "Reopen (new)"),
+]
 
 
 class DecisionDialog(ModalScreen[tuple[str, str] | None]):

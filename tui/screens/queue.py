@@ -14,8 +14,14 @@ from tui.data import QUEUE_LIMIT
 from tui.decisions import STATUSES
 from tui.widgets.tables import fill_table
 
-COLUMNS = [("cluster_id", "cluster"), ("predicted_kind", "kind"), ("size", "size"), ("risk", "risk"),
-           ("status_label", "status"), ("top_evidence", "top evidence")]
+COLUMNS = [
+    ("cluster_id", "cluster"),
+    ("predicted_kind", "kind"),
+    ("size", "size"),
+    ("risk", "risk"),
+    ("status_label", "status"),
+    ("top_evidence", "top evidence"),
+]
 SORTABLE = [c for c, _ in COLUMNS]
 
 
@@ -80,9 +86,13 @@ class QueueScreen(Screen):
         table = self.query_one("#queue", DataTable)
         row = table.cursor_row if keep_cursor else 0
         width = max(24, self.app.size.width - 62)  # the top evidence fills the rest of the line
-        fill_table(table, shown.with_columns(pl.col("top_evidence").str.slice(0, width)),
-                   [(c, lab + self._arrow(c)) for c, lab in COLUMNS], key="cluster_id",
-                   style=lambda r: "bold" if r["flagged"] else "dim")
+        fill_table(
+            table,
+            shown.with_columns(pl.col("top_evidence").str.slice(0, width)),
+            [(c, lab + self._arrow(c)) for c, lab in COLUMNS],
+            key="cluster_id",
+            style=lambda r: "bold" if r["flagged"] else "dim",
+        )
         if shown.height:
             table.move_cursor(row=min(row, shown.height - 1))
         data = app.data
@@ -90,7 +100,8 @@ class QueueScreen(Screen):
         self.query_one("#totals", Static).update(
             f"[b]{data.clusters.height:,}[/] clusters · [b]{int(data.clusters['flagged'].sum()):,}[/] flagged · "
             f"[b]{data.flagged_accounts:,}[/] flagged accounts · [b]{app.store.decided_count():,}[/] decided · "
-            f"showing {q.height:,}{more}")
+            f"showing {q.height:,}{more}"
+        )
 
     def _arrow(self, col: str) -> str:
         return (" ▼" if self.sort_desc else " ▲") if col == self.sort_col else ""

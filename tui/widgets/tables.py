@@ -41,9 +41,16 @@ def _numeric(dtype: pl.DataType) -> bool:
     return dtype.is_numeric() and not dtype == pl.Boolean
 
 
-def fill_table(table: DataTable, df: pl.DataFrame, columns: Sequence[Column], *, key: str | None = None,
-               style: Callable[[dict], str | None] | None = None, widths: dict[str, int] | None = None,
-               wrap: bool = False) -> None:
+def fill_table(
+    table: DataTable,
+    df: pl.DataFrame,
+    columns: Sequence[Column],
+    *,
+    key: str | None = None,
+    style: Callable[[dict], str | None] | None = None,
+    widths: dict[str, int] | None = None,
+    wrap: bool = False,
+) -> None:
     """Replace the table's content with `df` (only `columns`, in order), one row key per `key` value."""
     table.clear(columns=True)
     widths = widths or {}

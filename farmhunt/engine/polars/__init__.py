@@ -28,13 +28,25 @@ class PolarsEngine:
     def templates(self, store: RequestStore, settings: TemplateSettings) -> pa.Table:
         return find_templates(store.parts, settings).to_arrow().cast(TEMPLATE_SCHEMA)
 
-    def features(self, world: World, store: RequestStore, templates: pa.Table, settings: FeatureSettings,
-                 template_settings: TemplateSettings) -> pa.Table:
+    def features(
+        self,
+        world: World,
+        store: RequestStore,
+        templates: pa.Table,
+        settings: FeatureSettings,
+        template_settings: TemplateSettings,
+    ) -> pa.Table:
         t = _frame(templates)
         return account_features(world, store, t, settings, template_settings).collect(engine="streaming").to_arrow()
 
-    def edges(self, world: World, store: RequestStore, templates: pa.Table, template_settings: TemplateSettings,
-              settings: LinkageSettings) -> pa.Table:
+    def edges(
+        self,
+        world: World,
+        store: RequestStore,
+        templates: pa.Table,
+        template_settings: TemplateSettings,
+        settings: LinkageSettings,
+    ) -> pa.Table:
         edges = build_edges(world, store, _frame(templates), template_settings, settings).collect(engine="streaming")
         return edges.select("src", "dst", "weight", "reasons").to_arrow().cast(EDGE_SCHEMA)
 

@@ -27,9 +27,9 @@ import polars as pl
 
 from farmhunt.core.contract import World, ip_prefix
 from farmhunt.core.values import canonical_email, email_pattern
-from farmhunt.engine.store import RequestStore, text_code
-from farmhunt.engine.settings import LinkageSettings, TemplateSettings
 from farmhunt.engine.polars.templates import account_templates
+from farmhunt.engine.settings import LinkageSettings, TemplateSettings
+from farmhunt.engine.store import RequestStore, text_code
 
 EDGE_SCHEMA = {"src": pl.String, "dst": pl.String, "signal": pl.String, "weight": pl.Float64}
 
@@ -42,8 +42,9 @@ def shared_values(world: World, usage: RequestUsage, settings: LinkageSettings) 
 
     def add(signal: str, frame: pl.LazyFrame, value: pl.Expr) -> None:
         if signal in on:
-            parts.append(frame.select("account_id", pl.lit(signal).alias("signal"),
-                                      value.cast(pl.String).alias("value")))
+            parts.append(
+                frame.select("account_id", pl.lit(signal).alias("signal"), value.cast(pl.String).alias("value"))
+            )
 
     add("device", acc, pl.col("device_id"))
     add("phone", acc, pl.col("phone"))
@@ -72,21 +73,37 @@ def signup_bursts(world: World, ip_asn: pl.LazyFrame, settings: LinkageSettings)
     `ip_asn`: (ip code, asn) of the addresses seen in requests.
     """
     window = settings.signup_burst_minutes * 60
-    acc = (world["accounts"].with_columns(text_code(pl.col("signup_ip")).alias("ip"))
-           .join(ip_asn, on="ip", how="left")
-           .select("account_id", "created_at",
-                   pl.coalesce(pl.col("asn").cast(pl.String), ip_prefix(pl.col("signup_ip")))
-                   .alias("net"),
-                   (pl.col("created_at").dt.epoch("s") // window).alias("w")))
-    span = acc.select(((pl.col("created_at").max() - pl.col("created_at").min()).dt.total_seconds() / window + 1)
-                      .alias("span"))
-    rate = acc.group_by("net").agg(pl.len().alias("total")).join(span, how="cross").with_columns(
-        (pl.col("total") / pl.col("span")).alias("expected"))
-    counts = acc.group_by("net", "w").agg(pl.len().alias("k")).join(rate, on="net").filter(
-        pl.col("k") >= 3, pl.col("k") >= settings.burst_excess * pl.col("expected"))
+    acc = (
+        world["accounts"]
+        .with_columns(text_code(pl.col("signup_ip")).alias("ip"))
+        .join(ip_asn, on="ip", how="left")
+        .select(
+            "account_id",
+            "created_at",
+            pl.coalesce(pl.col("asn").cast(pl.String), ip_prefix(pl.col("signup_ip"))).alias("net"),
+            (pl.col("created_at").dt.epoch("s") // window).alias("w"),
+        )
+    )
+    span = acc.select(
+        ((pl.col("created_at").max() - pl.col("created_at").min()).dt.total_seconds() / window + 1).alias("span")
+    )
+    rate = (
+        acc.group_by("net")
+        .agg(pl.len().alias("total"))
+        .join(span, how="cross")
+        .with_columns((pl.col("total") / pl.col("span")).alias("expected"))
+    )
+    counts = (
+        acc.group_by("net", "w")
+        .agg(pl.len().alias("k"))
+        .join(rate, on="net")
+        .filter(pl.col("k") >= 3, pl.col("k") >= settings.burst_excess * pl.col("expected"))
+    )
     return acc.join(counts.select("net", "w"), on=["net", "w"]).select(
-        "account_id", pl.lit("signup_burst").alias("signal"), (pl.col("net") + "@" + pl.col("w").cast(pl.String))
-        .alias("value"))
+        "account_id",
+        pl.lit("signup_burst").alias("signal"),
+        (pl.col("net") + "@" + pl.col("w").cast(pl.String)).alias("value"),
+    )
 
 
 def _pair_edges(members: pl.LazyFrame, weight: pl.Expr, settings: LinkageSettings) -> pl.LazyFrame:
@@ -96,27 +113,41 @@ def _pair_edges(members: pl.LazyFrame, weight: pl.Expr, settings: LinkageSetting
     `hub_degree` successors in a deterministic pseudo-random order.
     """
     small = members.filter(pl.col("n") <= settings.max_clique)
-    clique = (small.join(small.select("signal", "value", pl.col("account_id").alias("dst")), on=["signal", "value"])
-              .filter(pl.col("account_id") < pl.col("dst"))
-              .select(pl.col("account_id").alias("src"), "dst", "signal", weight.alias("weight")))
-    big = (members.filter(pl.col("n") > settings.max_clique)
-           .with_columns(pl.struct("account_id", "value").hash(seed=7).alias("__h"))
-           .with_columns(pl.col("__h").rank("ordinal").over("signal", "value").cast(pl.Int64).alias("__r")))
+    clique = (
+        small.join(small.select("signal", "value", pl.col("account_id").alias("dst")), on=["signal", "value"])
+        .filter(pl.col("account_id") < pl.col("dst"))
+        .select(pl.col("account_id").alias("src"), "dst", "signal", weight.alias("weight"))
+    )
+    big = (
+        members.filter(pl.col("n") > settings.max_clique)
+        .with_columns(pl.struct("account_id", "value").hash(seed=7).alias("__h"))
+        .with_columns(pl.col("__h").rank("ordinal").over("signal", "value").cast(pl.Int64).alias("__r"))
+    )
     hub_parts = []
     for step in range(1, settings.hub_degree + 1):
-        nxt = big.select("signal", "value", ((pl.col("__r") - step - 1) % pl.col("n") + 1).alias("__r"),
-                         pl.col("account_id").alias("dst"))
-        hub_parts.append(big.join(nxt, on=["signal", "value", "__r"])
-                         .select(pl.min_horizontal("account_id", "dst").alias("src"),
-                                 pl.max_horizontal("account_id", "dst").alias("dst"), "signal", weight.alias("weight")))
+        nxt = big.select(
+            "signal",
+            "value",
+            ((pl.col("__r") - step - 1) % pl.col("n") + 1).alias("__r"),
+            pl.col("account_id").alias("dst"),
+        )
+        hub_parts.append(
+            big.join(nxt, on=["signal", "value", "__r"]).select(
+                pl.min_horizontal("account_id", "dst").alias("src"),
+                pl.max_horizontal("account_id", "dst").alias("dst"),
+                "signal",
+                weight.alias("weight"),
+            )
+        )
     return pl.concat([clique, *hub_parts]).filter(pl.col("src") != pl.col("dst"))
 
 
 def value_edges(values: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
     """Rarity-weighted edges from shared values (see module docstring)."""
     base = pl.col("signal").replace_strict(settings.weights, default=0.0, return_dtype=pl.Float64)
-    members = (values.with_columns(pl.len().over("signal", "value").alias("n"))
-               .filter(pl.col("n") >= 2, pl.col("n") <= settings.max_group))
+    members = values.with_columns(pl.len().over("signal", "value").alias("n")).filter(
+        pl.col("n") >= 2, pl.col("n") <= settings.max_group
+    )
     weight = base / pl.col("n").cast(pl.Float64).log(2)
     # Drop groups whose per-pair weight is below the floor before expanding them into pairs.
     members = members.filter(weight >= settings.min_weight)
@@ -146,8 +177,14 @@ def sync_signatures(requests: pl.LazyFrame, span: tuple[int, int], settings: Lin
     k = settings.sync_minhashes
     schema = {"acct": pl.UInt32, "n_buckets": pl.UInt32, **{f"m{i}": pl.UInt64 for i in range(k)}}
     bucket = pl.col("ts").dt.epoch("s") // settings.sync_bucket_seconds - span[0]
-    keys = (requests.select((pl.col("acct").cast(pl.UInt64) * 2**32 + bucket.cast(pl.UInt64)).alias("key"))
-            .collect().to_series().unique().sort().to_numpy())
+    keys = (
+        requests.select((pl.col("acct").cast(pl.UInt64) * 2**32 + bucket.cast(pl.UInt64)).alias("key"))
+        .collect()
+        .to_series()
+        .unique()
+        .sort()
+        .to_numpy()
+    )
     if keys.size == 0:
         return pl.DataFrame(schema=schema)
     acct = (keys >> np.uint64(32)).astype(np.uint32)
@@ -164,8 +201,9 @@ def sync_signatures(requests: pl.LazyFrame, span: tuple[int, int], settings: Lin
     return pl.DataFrame({"acct": acct[starts[ok]], "n_buckets": n_ok.astype(np.uint32), **mins}, schema=schema)
 
 
-def sync_edges(signatures: pl.DataFrame, accounts: pl.LazyFrame, span: tuple[int, int],
-               settings: LinkageSettings) -> pl.LazyFrame:
+def sync_edges(
+    signatures: pl.DataFrame, accounts: pl.LazyFrame, span: tuple[int, int], settings: LinkageSettings
+) -> pl.LazyFrame:
     """SynchroTrap-style edges between accounts active in the same time buckets beyond chance.
 
     `signatures`: `sync_signatures` of every account; `accounts`: acct -> account_id; `span`: first
@@ -177,30 +215,43 @@ def sync_edges(signatures: pl.DataFrame, accounts: pl.LazyFrame, span: tuple[int
     k = settings.sync_minhashes
     sig = signatures.lazy().join(accounts, on="acct").drop("acct").collect()
     rows = settings.sync_band_rows
-    bands = pl.concat([
-        sig.lazy().select("account_id", pl.lit("sync").alias("signal"),
-                          (pl.lit(f"{b}:") + pl.struct([f"m{i}" for i in range(b * rows, (b + 1) * rows)])
-                           .hash(seed=99).cast(pl.String)).alias("value"))
-        for b in range(k // rows)])
+    bands = pl.concat(
+        [
+            sig.lazy().select(
+                "account_id",
+                pl.lit("sync").alias("signal"),
+                (
+                    pl.lit(f"{b}:")
+                    + pl.struct([f"m{i}" for i in range(b * rows, (b + 1) * rows)]).hash(seed=99).cast(pl.String)
+                ).alias("value"),
+            )
+            for b in range(k // rows)
+        ]
+    )
     members = bands.with_columns(pl.len().over("signal", "value").alias("n")).filter(
-        pl.col("n") >= 2, pl.col("n") <= settings.max_group)
+        pl.col("n") >= 2, pl.col("n") <= settings.max_group
+    )
     # Candidate pairs: accounts sharing a band; big bands are linked as hubs, like big shared values.
     wide = dataclasses.replace(settings, max_clique=settings.sync_max_bucket, hub_degree=max(settings.hub_degree, 4))
     cands = _pair_edges(members, pl.lit(0.0), wide).select("src", "dst").unique()
     s = sig.lazy()
     eq = pl.sum_horizontal([(pl.col(f"m{i}") == pl.col(f"m{i}_d")).cast(pl.Int32) for i in range(k)]) / k
-    pairs = (cands.join(s, left_on="src", right_on="account_id")
-             .join(s, left_on="dst", right_on="account_id", suffix="_d")
-             .with_columns(eq.alias("jaccard"),
-                           (pl.col("n_buckets") / n_buckets_total).alias("p1"),
-                           (pl.col("n_buckets_d") / n_buckets_total).alias("p2"))
-             .with_columns((pl.col("p1") * pl.col("p2") /
-                            (pl.col("p1") + pl.col("p2") - pl.col("p1") * pl.col("p2"))).alias("chance"))
-             .with_columns(((pl.col("jaccard") - pl.col("chance")) / (1 - pl.col("chance")).clip(1e-9))
-                           .alias("lift")))
-    return (pairs.filter(pl.col("lift") >= settings.sync_min_lift)
-            .select("src", "dst", pl.lit("sync").alias("signal"),
-                    (settings.weights["sync"] * pl.col("lift")).alias("weight")))
+    pairs = (
+        cands.join(s, left_on="src", right_on="account_id")
+        .join(s, left_on="dst", right_on="account_id", suffix="_d")
+        .with_columns(
+            eq.alias("jaccard"),
+            (pl.col("n_buckets") / n_buckets_total).alias("p1"),
+            (pl.col("n_buckets_d") / n_buckets_total).alias("p2"),
+        )
+        .with_columns(
+            (pl.col("p1") * pl.col("p2") / (pl.col("p1") + pl.col("p2") - pl.col("p1") * pl.col("p2"))).alias("chance")
+        )
+        .with_columns(((pl.col("jaccard") - pl.col("chance")) / (1 - pl.col("chance")).clip(1e-9)).alias("lift"))
+    )
+    return pairs.filter(pl.col("lift") >= settings.sync_min_lift).select(
+        "src", "dst", pl.lit("sync").alias("signal"), (settings.weights["sync"] * pl.col("lift")).alias("weight")
+    )
 
 
 def combine_edges(signal_edges: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
@@ -210,10 +261,11 @@ def combine_edges(signal_edges: pl.LazyFrame, settings: LinkageSettings) -> pl.L
     """
     per_signal = signal_edges.group_by("src", "dst", "signal").agg(pl.col("weight").max()).sort("src", "dst", "signal")
     # Summed in a fixed order and rounded: parallel float sums must not change clusters between runs.
-    edges = (per_signal.group_by("src", "dst", maintain_order=True).agg(
-        pl.col("weight").sum().round(9),
-        pl.col("signal").alias("reasons"))
-        .filter(pl.col("weight") >= settings.min_weight))
+    edges = (
+        per_signal.group_by("src", "dst", maintain_order=True)
+        .agg(pl.col("weight").sum().round(9), pl.col("signal").alias("reasons"))
+        .filter(pl.col("weight") >= settings.min_weight)
+    )
     if settings.corroborate:
         weak = pl.lit(pl.Series(list(settings.corroborate), dtype=pl.String)).implode()
         edges = edges.filter(pl.col("reasons").list.set_difference(weak).list.len() > 0)
@@ -231,8 +283,9 @@ class RequestUsage:
     span: tuple[int, int]  # first and last sync bucket of the world
 
 
-def request_usage(store: RequestStore, templates: pl.DataFrame, template_settings: TemplateSettings,
-                  settings: LinkageSettings) -> RequestUsage:
+def request_usage(
+    store: RequestStore, templates: pl.DataFrame, template_settings: TemplateSettings, settings: LinkageSettings
+) -> RequestUsage:
     """One pass over the store's parts for every request-side input of linkage."""
     first, last = store.ts_range
     span = (first // settings.sync_bucket_seconds, last // settings.sync_bucket_seconds)
@@ -240,14 +293,24 @@ def request_usage(store: RequestStore, templates: pl.DataFrame, template_setting
         lambda r: r.select("acct", "ip").unique(),
         lambda r: r.group_by("ip").agg(pl.col("asn").min()),
         lambda r: account_templates(r, templates, template_settings),
-        lambda r: sync_signatures(r, span, settings))
-    return RequestUsage(account_ips=store.with_account_id(ips.lazy()),
-                        ip_asn=ip_asn.lazy().group_by("ip").agg(pl.col("asn").min()),
-                        account_templates=store.with_account_id(uses.lazy()), signatures=sigs, span=span)
+        lambda r: sync_signatures(r, span, settings),
+    )
+    return RequestUsage(
+        account_ips=store.with_account_id(ips.lazy()),
+        ip_asn=ip_asn.lazy().group_by("ip").agg(pl.col("asn").min()),
+        account_templates=store.with_account_id(uses.lazy()),
+        signatures=sigs,
+        span=span,
+    )
 
 
-def build_edges(world: World, store: RequestStore, templates: pl.DataFrame, template_settings: TemplateSettings,
-                settings: LinkageSettings) -> pl.LazyFrame:
+def build_edges(
+    world: World,
+    store: RequestStore,
+    templates: pl.DataFrame,
+    template_settings: TemplateSettings,
+    settings: LinkageSettings,
+) -> pl.LazyFrame:
     """The linkage graph of `world`: edges src, dst, weight, reasons (src < dst, one per pair).
 
     `store` holds the world's requests (`request_store.build_store`).
@@ -256,6 +319,7 @@ def build_edges(world: World, store: RequestStore, templates: pl.DataFrame, temp
     # Materialised once: polars would otherwise plan the shared inputs more than once.
     values = shared_values(world, usage, settings).collect(engine="streaming")
     sync = sync_edges(usage.signatures, store.accounts(), usage.span, settings)
-    edges = pl.concat([value_edges(values.lazy(), settings).collect(engine="streaming"),
-                       sync.collect(engine="streaming")])
+    edges = pl.concat(
+        [value_edges(values.lazy(), settings).collect(engine="streaming"), sync.collect(engine="streaming")]
+    )
     return combine_edges(edges.lazy(), settings)

@@ -23,6 +23,7 @@ from farmhunt.engine.store import CODED, INDEX_FILE, LOOKUPS, STORE_SCHEMA, Requ
 
 _EXAMPLES = 5
 
+
 def _batches(world: World, batch_rows: int) -> Iterator[pa.Table]:
     """The world's request table in batches as Arrow, text columns dictionary-encoded."""
     f = world.files["requests"]
@@ -75,8 +76,15 @@ class _Checks:
         for col, seen in self.missing.items():
             if seen:
                 n = f"{len(seen):,}" if len(seen) < 10_000 else "10,000 or more"
-                out.append(Problem(self.fname, col, f"{n} distinct value(s) not found in {what[col]}", None,
-                                   sorted(seen)[:_EXAMPLES]))
+                out.append(
+                    Problem(
+                        self.fname,
+                        col,
+                        f"{n} distinct value(s) not found in {what[col]}",
+                        None,
+                        sorted(seen)[:_EXAMPLES],
+                    )
+                )
         return out
 
 
@@ -126,8 +134,14 @@ class _CodeIndex:
         return self.codes[pos] == c, self.order[pos]
 
 
-def _encode(batch: pa.Table, accounts: _CodeIndex, keys: _CodeIndex | None, asns: pl.Series | None,
-            checks: _Checks, lookups: dict[str, _Lookup]) -> pl.DataFrame:
+def _encode(
+    batch: pa.Table,
+    accounts: _CodeIndex,
+    keys: _CodeIndex | None,
+    asns: pl.Series | None,
+    checks: _Checks,
+    lookups: dict[str, _Lookup],
+) -> pl.DataFrame:
     """One batch of requests in the store's columns (rows of unknown accounts dropped, reported)."""
     cols: dict[str, pl.Series] = {}
     texts, idx = _dictionary(batch.column("account_id"))
@@ -154,8 +168,9 @@ def _encode(batch: pa.Table, accounts: _CodeIndex, keys: _CodeIndex | None, asns
     return out if found.all() else out.filter(pl.col("acct").is_not_null())
 
 
-def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
-                batch_rows: int = 2_000_000) -> RequestStore:
+def build_store(
+    world: World, path: str | Path, rows_per_part: int = 3_000_000, batch_rows: int = 2_000_000
+) -> RequestStore:
     """Encode the world's request table into a store at `path` (a new directory); see module doc.
 
     Raises `ContractError` listing every problem of the request table (nulls, unknown ids, empty).
@@ -163,8 +178,14 @@ def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
     out = Path(path)
     out.mkdir(parents=True, exist_ok=False)
     src = world.files["requests"]
-    accounts = (world["accounts"].select("account_id").collect().sort("account_id")
-                .with_row_index("acct").with_columns(pl.col("acct").cast(pl.UInt32)))
+    accounts = (
+        world["accounts"]
+        .select("account_id")
+        .collect()
+        .sort("account_id")
+        .with_row_index("acct")
+        .with_columns(pl.col("acct").cast(pl.UInt32))
+    )
     accounts.write_parquet(out / "accounts.parquet")
     account_index = _CodeIndex(accounts["account_id"])
     keys = _CodeIndex(world["api_keys"].select("key_id").collect()["key_id"]) if "api_keys" in world else None
@@ -180,9 +201,13 @@ def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
             table = piece.to_arrow()
             if p not in writers:
                 # Codes are near-unique integers: dictionary encoding them costs time and saves nothing.
-                writers[p] = pq.ParquetWriter(out / f"part-{p:04d}.parquet", table.schema, compression="lz4",
-                                              use_dictionary=["acct", "model", "topic", "asn", "user_agent"],
-                                              write_statistics=False)
+                writers[p] = pq.ParquetWriter(
+                    out / f"part-{p:04d}.parquet",
+                    table.schema,
+                    compression="lz4",
+                    use_dictionary=["acct", "model", "topic", "asn", "user_agent"],
+                    write_statistics=False,
+                )
             writers[p].write_table(table)
 
     rows = 0
@@ -197,8 +222,11 @@ def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
                     checks.null(c, batch.column(c).null_count)
                 coded = _encode(batch, account_index, keys, asns, checks, lookups)
                 if coded.height:
-                    spans.append(coded.select(pl.col("ts").min().dt.epoch("s").alias("lo"),
-                                              pl.col("ts").max().dt.epoch("s").alias("hi")).row(0))
+                    spans.append(
+                        coded.select(
+                            pl.col("ts").min().dt.epoch("s").alias("lo"), pl.col("ts").max().dt.epoch("s").alias("hi")
+                        ).row(0)
+                    )
                 coded = coded.with_columns(part_of(bounds, coded["acct"]).alias("__part"))
                 pieces = coded.partition_by("__part", as_dict=True, include_key=False)
                 if pending is not None:
@@ -222,6 +250,7 @@ def build_store(world: World, path: str | Path, rows_per_part: int = 3_000_000,
         # Sorted by code in small row groups: readers looking up a few codes skip most of the file.
         lookups[c].table().sort("code").write_parquet(out / f"lookup_{c}.parquet", row_group_size=65_536)
     ts_range = (min(t[0] for t in spans), max(t[1] for t in spans)) if spans else (0, 0)
-    (out / INDEX_FILE).write_text(json.dumps({"rows": rows, "bounds": list(bounds), "ts_range": list(ts_range),
-                                              "source": str(src)}))
+    (out / INDEX_FILE).write_text(
+        json.dumps({"rows": rows, "bounds": list(bounds), "ts_range": list(ts_range), "source": str(src)})
+    )
     return RequestStore(out, rows, bounds, ts_range)

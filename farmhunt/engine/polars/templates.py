@@ -37,11 +37,13 @@ def band_counts(parts: Callable[[], Iterable[pl.LazyFrame]], settings: TemplateS
     for part in parts():
         h = part.select("prompt_hash").collect().to_series().to_numpy()
         for b in range(nb):
-            totals[b] += np.bincount(((h >> np.uint64(bits * b)) & np.uint64(size - 1)).astype(np.int64),
-                                     minlength=size)
+            totals[b] += np.bincount(
+                ((h >> np.uint64(bits * b)) & np.uint64(size - 1)).astype(np.int64), minlength=size
+            )
     band, value = np.nonzero(totals)
-    return pl.DataFrame({"band": band.astype(np.int32), "value": value.astype(np.uint64),
-                         "n_requests": totals[band, value]})
+    return pl.DataFrame(
+        {"band": band.astype(np.int32), "value": value.astype(np.uint64), "n_requests": totals[band, value]}
+    )
 
 
 def find_templates(parts: Callable[[], Iterable[pl.LazyFrame]], settings: TemplateSettings) -> pl.DataFrame:
@@ -57,28 +59,41 @@ def find_templates(parts: Callable[[], Iterable[pl.LazyFrame]], settings: Templa
         return pl.DataFrame(schema=schema)
     size = 2**settings.band_bits
     chance = counts.group_by("band").agg(
-        pl.max_horizontal(pl.col("n_requests").sum() / size, pl.col("n_requests").median()).alias("chance"))
-    hot = (counts.join(chance, on="band")
-           .filter(pl.col("n_requests") >= settings.min_excess * pl.max_horizontal("chance", 1.0),
-                   pl.col("n_requests") >= 20)
-           .select("band", "value", "n_requests"))
+        pl.max_horizontal(pl.col("n_requests").sum() / size, pl.col("n_requests").median()).alias("chance")
+    )
+    hot = (
+        counts.join(chance, on="band")
+        .filter(
+            pl.col("n_requests") >= settings.min_excess * pl.max_horizontal("chance", 1.0), pl.col("n_requests") >= 20
+        )
+        .select("band", "value", "n_requests")
+    )
     if hot.is_empty():
         return pl.DataFrame(schema=schema)
-    users = [pl.concat([
-        part.select("acct", expr.alias("value"))
-        .filter(pl.col("value").is_in(hot.filter(pl.col("band") == b)["value"].implode()))
-        .group_by("value").agg(pl.col("acct").n_unique().alias("n_accounts"))
-        .with_columns(pl.lit(b, pl.Int32).alias("band"))
-        for b, expr in _bands(settings)]).collect() for part in parts()]
+    users = [
+        pl.concat(
+            [
+                part.select("acct", expr.alias("value"))
+                .filter(pl.col("value").is_in(hot.filter(pl.col("band") == b)["value"].implode()))
+                .group_by("value")
+                .agg(pl.col("acct").n_unique().alias("n_accounts"))
+                .with_columns(pl.lit(b, pl.Int32).alias("band"))
+                for b, expr in _bands(settings)
+            ]
+        ).collect()
+        for part in parts()
+    ]
     users = pl.concat(users).group_by("band", "value").agg(pl.col("n_accounts").sum())
-    return (hot.join(users, on=["band", "value"], how="left")
-            .with_columns(pl.col("n_accounts").fill_null(0).cast(pl.UInt32), pl.col("n_requests").cast(pl.UInt32))
-            .select(list(schema)).sort("band", "value"))
+    return (
+        hot.join(users, on=["band", "value"], how="left")
+        .with_columns(pl.col("n_accounts").fill_null(0).cast(pl.UInt32), pl.col("n_requests").cast(pl.UInt32))
+        .select(list(schema))
+        .sort("band", "value")
+    )
 
 
 def _is_templated(templates: pl.DataFrame, settings: TemplateSettings) -> pl.Expr:
-    hits = [expr.is_in(templates.filter(pl.col("band") == b)["value"].implode())
-            for b, expr in _bands(settings)]
+    hits = [expr.is_in(templates.filter(pl.col("band") == b)["value"].implode()) for b, expr in _bands(settings)]
     return pl.any_horizontal(hits) if hits else pl.lit(False)
 
 
@@ -87,8 +102,11 @@ def template_share(requests: pl.LazyFrame, templates: pl.DataFrame, settings: Te
     return requests.group_by("acct").agg(_is_templated(templates, settings).mean().alias("templated_share"))
 
 
-def account_templates(requests: pl.LazyFrame, templates: pl.DataFrame, settings: TemplateSettings,
-                      ) -> pl.LazyFrame:
+def account_templates(
+    requests: pl.LazyFrame,
+    templates: pl.DataFrame,
+    settings: TemplateSettings,
+) -> pl.LazyFrame:
     """(acct, template) pairs for templates used by several accounts; template = 'band:value'.
 
     An account is tied to a template only when it *uses* it: at least `template_min_uses` requests
@@ -102,13 +120,18 @@ def account_templates(requests: pl.LazyFrame, templates: pl.DataFrame, settings:
         values = shared.filter(pl.col("band") == b)["value"]
         if values.is_empty():
             continue
-        parts.append(requests.select("acct", expr.alias("value"))
-                     .filter(pl.col("value").is_in(values.implode()))
-                     .group_by("acct", "value").agg(pl.len().alias("__uses"))
-                     .with_columns(pl.lit(b).alias("__band")))
+        parts.append(
+            requests.select("acct", expr.alias("value"))
+            .filter(pl.col("value").is_in(values.implode()))
+            .group_by("acct", "value")
+            .agg(pl.len().alias("__uses"))
+            .with_columns(pl.lit(b).alias("__band"))
+        )
     if not parts:
         return pl.LazyFrame(schema={"acct": pl.UInt32, "value": pl.String})
-    return (pl.concat(parts).join(totals, on="acct")
-            .filter(pl.col("__uses") >= settings.min_uses,
-                    pl.col("__uses") >= settings.min_share * pl.col("__total"))
-            .select("acct", (pl.col("__band").cast(pl.String) + ":" + pl.col("value").cast(pl.String)).alias("value")))
+    return (
+        pl.concat(parts)
+        .join(totals, on="acct")
+        .filter(pl.col("__uses") >= settings.min_uses, pl.col("__uses") >= settings.min_share * pl.col("__total"))
+        .select("acct", (pl.col("__band").cast(pl.String) + ":" + pl.col("value").cast(pl.String)).alias("value"))
+    )

@@ -7,30 +7,69 @@ import polars as pl
 from farmhunt.engine.settings import ScoringSettings
 
 
-def account_decisions(features: pl.DataFrame, membership: pl.DataFrame, clusters: pl.DataFrame,
-                      lone: pl.DataFrame, peripheral: pl.DataFrame, s: ScoringSettings) -> pl.DataFrame:
+def account_decisions(
+    features: pl.DataFrame,
+    membership: pl.DataFrame,
+    clusters: pl.DataFrame,
+    lone: pl.DataFrame,
+    peripheral: pl.DataFrame,
+    s: ScoringSettings,
+) -> pl.DataFrame:
     """accounts.parquet: cluster, risk, flag and kind per account, then its features.
 
     A peripheral member of a flagged cluster (`model.peripheral_members`) is judged alone.
     """
-    c = clusters.select("cluster_id", pl.col("risk").alias("cluster_risk"), pl.col("flagged").alias("cluster_flagged"),
-                        pl.col("predicted_kind").alias("cluster_kind"))
-    lone_kind = (pl.when(pl.col("decline_rate") >= s.lone_card_testing_decline_rate).then(pl.lit("card_testing"))
-                 .otherwise(pl.lit("reseller_pool")))
-    out = (features.join(membership, on="account_id", how="left").join(c, on="cluster_id", how="left")
-           .join(lone, on="account_id", how="left").join(peripheral, on="account_id", how="left")
-           .with_columns(pl.col("peripheral").fill_null(False))
-           .with_columns((pl.col("cluster_flagged").fill_null(False) & ~pl.col("peripheral")).alias("cluster_flagged"),
-                         pl.when(pl.col("peripheral")).then(None).otherwise(pl.col("cluster_risk")).alias("cluster_risk"),
-                         (pl.col("account_risk") >= s.account_flag_threshold).alias("lone_flag")))
+    c = clusters.select(
+        "cluster_id",
+        pl.col("risk").alias("cluster_risk"),
+        pl.col("flagged").alias("cluster_flagged"),
+        pl.col("predicted_kind").alias("cluster_kind"),
+    )
+    lone_kind = (
+        pl.when(pl.col("decline_rate") >= s.lone_card_testing_decline_rate)
+        .then(pl.lit("card_testing"))
+        .otherwise(pl.lit("reseller_pool"))
+    )
+    out = (
+        features.join(membership, on="account_id", how="left")
+        .join(c, on="cluster_id", how="left")
+        .join(lone, on="account_id", how="left")
+        .join(peripheral, on="account_id", how="left")
+        .with_columns(pl.col("peripheral").fill_null(False))
+        .with_columns(
+            (pl.col("cluster_flagged").fill_null(False) & ~pl.col("peripheral")).alias("cluster_flagged"),
+            pl.when(pl.col("peripheral")).then(None).otherwise(pl.col("cluster_risk")).alias("cluster_risk"),
+            (pl.col("account_risk") >= s.account_flag_threshold).alias("lone_flag"),
+        )
+    )
     out = out.with_columns(
         pl.max_horizontal(pl.col("cluster_risk").fill_null(0.0), "account_risk").alias("risk"),
         (pl.col("cluster_flagged") | pl.col("lone_flag")).alias("flagged"),
-        pl.when(pl.col("cluster_flagged")).then(pl.col("cluster_kind"))
-        .when(pl.col("lone_flag")).then(lone_kind)
-        .when(pl.col("peripheral")).then(pl.lit("unknown"))
-        .otherwise(pl.col("cluster_kind").fill_null("unknown")).alias("predicted_kind"),
+        pl.when(pl.col("cluster_flagged"))
+        .then(pl.col("cluster_kind"))
+        .when(pl.col("lone_flag"))
+        .then(lone_kind)
+        .when(pl.col("peripheral"))
+        .then(pl.lit("unknown"))
+        .otherwise(pl.col("cluster_kind").fill_null("unknown"))
+        .alias("predicted_kind"),
     )
-    return out.select("account_id", pl.col("cluster_id").cast(pl.Int64), "risk", "flagged", "predicted_kind",
-                      pl.exclude("account_id", "cluster_id", "risk", "flagged", "predicted_kind", "cluster_risk",
-                                 "cluster_flagged", "cluster_kind", "lone_flag", "peripheral")).sort("account_id")
+    return out.select(
+        "account_id",
+        pl.col("cluster_id").cast(pl.Int64),
+        "risk",
+        "flagged",
+        "predicted_kind",
+        pl.exclude(
+            "account_id",
+            "cluster_id",
+            "risk",
+            "flagged",
+            "predicted_kind",
+            "cluster_risk",
+            "cluster_flagged",
+            "cluster_kind",
+            "lone_flag",
+            "peripheral",
+        ),
+    ).sort("account_id")

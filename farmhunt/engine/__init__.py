@@ -1,0 +1,1 @@
+"""Detection: settings, the engine seam and its engines, the shared small-table stages, results."""
