@@ -15,7 +15,7 @@ from synth.config import config_from_dict, load_config, preset
 from synth.estimate import scale_to_requests
 from synth.generate import generate
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from synth.identity import COUNTRIES
 
-WORLD = Path(__file__).resolve().parents[1] / "fixtures" / "tiny"
+from tests.paths import TINY as WORLD
 
 
 @pytest.fixture(scope="module")

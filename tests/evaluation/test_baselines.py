@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from test_replay import craft_world
+from tests.evaluation.test_replay import craft_world
 
 from farmhunt.evaluation.peers import (
     BaselineSettings, connected_components, densest_block, fraudar_blocks, isolation_forest, run_baselines,

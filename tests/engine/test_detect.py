@@ -15,7 +15,7 @@ from farmhunt.core.contract import FRAUD_KINDS, HARD_NEGATIVE_KINDS, load_labels
 from farmhunt.engine.pipeline import detect_path
 from farmhunt.engine.results import load_results
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "tiny"
+from tests.paths import TINY as FIXTURE
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from farmhunt.core.tomlconfig import read_toml
 from synth.config import load_config
 from synth.generate import generate
 
-GATES = Path(__file__).resolve().parent.parent / "fixtures" / "gates.toml"
+from tests.paths import GATES
 pytestmark = pytest.mark.gate
 
 

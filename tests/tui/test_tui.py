@@ -1,8 +1,8 @@
 """The investigator console: Pilot tests of the whole workflow, decisions, evidence packs and errors.
 
 The workflow runs on real detection results of the committed `fixtures/tiny` world (or of the small
-test world of `tui_support` while the fixture is absent); the exact assertions run on the frozen,
-hand-made results of `tui_support`.
+test world of `tests.tui.support` while the fixture is absent); the exact assertions run on the frozen,
+hand-made results of `tests.tui.support`.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import pytest
 
 from farmhunt.cli import main
 from farmhunt.core.errors import InputError
-from tui_support import FARM_CID, POOL_CID, TEAM_CID, make_fake_results, make_world
+from tests.tui.support import FARM_CID, POOL_CID, TEAM_CID, make_fake_results, make_world
 from tui.app import FarmhuntApp
 from tui.data import CaseData
 from tui.decisions import DecisionStore, DecisionStoreError, export_labels, labels_frame
 from tui.evidence_pack import PACK_FILES, export_pack
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "tiny"
+from tests.paths import TINY as FIXTURE
 
 
 @pytest.fixture(scope="session")

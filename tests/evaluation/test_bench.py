@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_replay import craft_world
+from tests.evaluation.test_replay import craft_world
 
 from farmhunt.engine.pipeline import detect_path
 from farmhunt.evaluation.bench import BenchSpec, run_bench, write_bench

@@ -1,13 +1,13 @@
 """Snapshot tests (pytest-textual-snapshot) of the queue, cluster and account screens at 100x30 and
-80x24, on the frozen results of `tui_support` so the pictures move only when the console does.
-Update after a deliberate change with `pytest tests/test_tui_snapshots.py --snapshot-update`."""
+80x24, on the frozen results of `tests.tui.support` so the pictures move only when the console does.
+Update after a deliberate change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from tui_support import FARM_CID, POOL_CID, make_fake_results, make_world
+from tests.tui.support import FARM_CID, POOL_CID, make_fake_results, make_world
 
 from tui.app import FarmhuntApp
 from tui.data import CaseData

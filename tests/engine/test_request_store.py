@@ -13,7 +13,7 @@ from farmhunt.core.contract import REQUESTS, ContractError, load_world
 from farmhunt.engine.polars.request_store import build_store
 from farmhunt.engine.store import STORE_SCHEMA, codes_of, open_store
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny"
+from tests.paths import TINY as FIXTURE
 DECODED = [c for c in REQUESTS.columns if c != "user_agent"]
 
 
