@@ -24,6 +24,7 @@ from farmhunt import __version__
 from farmhunt.core.atomic import atomic_dir
 from farmhunt.core.contract import REQUESTS, World, load_world, manifest_sha256
 from farmhunt.engine.base import Engine
+from farmhunt.engine.cases import build_cases
 from farmhunt.engine.communities import graph_metrics, leiden, map_to_previous
 from farmhunt.engine.registry import DEFAULT_ENGINE, get_engine
 from farmhunt.engine.results import STORE_DIR, Results, load_results, write_tables
@@ -36,6 +37,7 @@ from farmhunt.engine.scoring.model import (
     score_clusters,
 )
 from farmhunt.engine.settings import DetectSettings, settings_dict
+from farmhunt.engine.ties import cluster_ties
 
 Progress = Callable[[str, str], None]  # (stage name, "start" | "done")
 STAGES = ("store", "templates", "features", "linkage", "communities", "scoring", "results")
@@ -102,7 +104,8 @@ def _detect(
     with timer.stage("features"):
         features = _frame(engine.features(world, store, template_table, s.features, s.templates))
     with timer.stage("linkage"):
-        edges = _frame(engine.edges(world, store, template_table, s.templates, s.linkage))
+        linkage = engine.linkage(world, store, template_table, s.templates, s.linkage)
+        edges = _frame(linkage.edges)
     with timer.stage("communities"):
         membership = leiden(edges.select("src", "dst", "weight"), s.communities)
         if previous is not None:
@@ -117,6 +120,17 @@ def _detect(
         peripheral = peripheral_members(features, membership, edges, clusters, base, s.scoring)
     with timer.stage("results"):
         accounts = account_decisions(features, membership, clusters, lone, peripheral, s.scoring)
+        cases, account_case = build_cases(accounts, clusters, evidence)
+        accounts = accounts.join(account_case, on="account_id", how="left", maintain_order="left").select(
+            "account_id",
+            "cluster_id",
+            "risk",
+            "flagged",
+            "predicted_kind",
+            "case_id",
+            pl.exclude("account_id", "cluster_id", "risk", "flagged", "predicted_kind", "case_id"),
+        )
+        ties = cluster_ties(_frame(linkage.shared), membership, account_case, store)
         clusters = clusters.with_columns(pl.col("size").cast(pl.Int64)).sort(
             ["risk", "cluster_id"], descending=[True, False]
         )
@@ -145,6 +159,7 @@ def _detect(
             "flagged_clusters": int(clusters["flagged"].sum()) if clusters.height else 0,
             "flagged_accounts": int(accounts["flagged"].sum()),
             "templates": template_table.num_rows,
+            "cases": cases.height,
         },
         "largest_cluster_size": largest,
         "baselines": base,
@@ -155,6 +170,8 @@ def _detect(
         clusters=clusters,
         evidence=evidence,
         edges=edges.select("src", "dst", "weight", "reasons"),
+        cases=cases,
+        ties=ties,
         run=run,
     )
 

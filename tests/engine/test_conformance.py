@@ -19,7 +19,7 @@ from polars.testing import assert_frame_equal
 
 from farmhunt.core.contract import load_world
 from farmhunt.core.errors import ConfigError
-from farmhunt.engine.base import EDGE_SCHEMA, TEMPLATE_SCHEMA, Engine
+from farmhunt.engine.base import EDGE_SCHEMA, SHARED_SCHEMA, TEMPLATE_SCHEMA, Engine
 from farmhunt.engine.pipeline import detect
 from farmhunt.engine.registry import engine_names, get_engine
 from farmhunt.engine.results import Results
@@ -55,10 +55,12 @@ def _stages(engine: Engine, world_path: Path, tmp: Path) -> dict[str, pa.Table]:
     world = load_world(world_path)
     store = engine.build_store(world, tmp / f"store-{engine.name}", s.store)
     templates = engine.templates(store, s.templates)
+    linkage = engine.linkage(world, store, templates, s.templates, s.linkage)
     return {
         "templates": templates,
         "features": engine.features(world, store, templates, s.features, s.templates),
-        "edges": engine.edges(world, store, templates, s.templates, s.linkage),
+        "edges": linkage.edges,
+        "shared": linkage.shared,
     }
 
 
@@ -90,6 +92,10 @@ def test_stage_outputs_follow_the_engine_contract(name: str, which: str, small_w
     out = _stages(engine, _world_path(which, small_world), tmp_path)
     assert out["templates"].schema.equals(TEMPLATE_SCHEMA)
     assert out["edges"].schema.equals(EDGE_SCHEMA)
+    assert out["shared"].schema.equals(SHARED_SCHEMA)
+    shared = _frame(out["shared"])
+    assert shared["n_accounts"].min() >= 2, "only values two or more accounts share"
+    assert shared.equals(shared.sort("signal", "value", "account_id"))
     edges = _frame(out["edges"])
     assert edges.height > 0
     assert (edges["src"] < edges["dst"]).all(), "one row per pair, src < dst"
@@ -112,6 +118,7 @@ def test_stage_outputs_equal_the_polars_engine(
     ref = reference[which]
     assert_frame_equal(_frame(out["templates"]), _frame(ref["templates"]))
     assert_frame_equal(_frame(out["edges"]), _frame(ref["edges"]))
+    assert_frame_equal(_frame(out["shared"]), _frame(ref["shared"]))
     assert_frame_equal(
         _frame(out["features"]), _frame(ref["features"]), check_exact=False, rel_tol=0, abs_tol=FEATURE_TOLERANCE
     )
@@ -132,7 +139,7 @@ def test_pipeline_gives_the_same_clusters_flags_and_evidence(
     got = detect(load_world(small_world), engine=engine)
     assert ref.accounts["flagged"].sum() > 0, "the small world has flagged accounts to compare"
     if name == "polars":
-        for table in ("accounts", "clusters", "evidence", "edges"):
+        for table in ("accounts", "clusters", "evidence", "edges", "cases", "ties"):
             assert getattr(got, table).equals(getattr(ref, table)), f"{table} differs between two polars runs"
         return
     assert_frame_equal(got.clusters, ref.clusters, check_exact=False, abs_tol=FEATURE_TOLERANCE)
@@ -140,6 +147,8 @@ def test_pipeline_gives_the_same_clusters_flags_and_evidence(
     cols = ["account_id", "cluster_id", "flagged", "predicted_kind"]
     assert_frame_equal(got.accounts.select(cols), ref.accounts.select(cols))
     assert_frame_equal(got.edges, ref.edges)
+    assert_frame_equal(got.cases, ref.cases, check_exact=False, abs_tol=FEATURE_TOLERANCE)
+    assert_frame_equal(got.ties, ref.ties)
 
 
 def test_unknown_engine_is_a_config_error() -> None:

@@ -311,9 +311,22 @@ def build_edges(
     template_settings: TemplateSettings,
     settings: LinkageSettings,
 ) -> pl.LazyFrame:
-    """The linkage graph of `world`: edges src, dst, weight, reasons (src < dst, one per pair).
+    """The linkage graph of `world`: edges src, dst, weight, reasons (src < dst, one per pair)."""
+    return build_linkage(world, store, templates, template_settings, settings)[0]
 
-    `store` holds the world's requests (`request_store.build_store`).
+
+def build_linkage(
+    world: World,
+    store: RequestStore,
+    templates: pl.DataFrame,
+    template_settings: TemplateSettings,
+    settings: LinkageSettings,
+) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """The linkage graph and the shared values it was built from.
+
+    Returns (edges: src, dst, weight, reasons; shared: account_id, signal, value, n_accounts), where
+    `shared` holds every value that two or more (at most `max_group`) accounts share: what the console
+    shows as a cluster's ties and pivots on. `store` holds the world's requests (`build_store`).
     """
     usage = request_usage(store, templates, template_settings, settings)
     # Materialised once: polars would otherwise plan the shared inputs more than once.
@@ -322,4 +335,9 @@ def build_edges(
     edges = pl.concat(
         [value_edges(values.lazy(), settings).collect(engine="streaming"), sync.collect(engine="streaming")]
     )
-    return combine_edges(edges.lazy(), settings)
+    shared = (
+        values.with_columns(pl.len().over("signal", "value").cast(pl.UInt32).alias("n_accounts"))
+        .filter(pl.col("n_accounts") >= 2, pl.col("n_accounts") <= settings.max_group)
+        .sort("signal", "value", "account_id")
+    )
+    return combine_edges(edges.lazy(), settings), shared
