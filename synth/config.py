@@ -240,7 +240,13 @@ def _adversarial() -> WorldConfig:
     return cfg
 
 
-PRESETS = {"tiny": _tiny, "demo": _demo, "seed-scale": _seed_scale, "adversarial": _adversarial}
+def _sweep() -> WorldConfig:
+    from synth.sweep import sweep_config
+
+    return sweep_config(0, 0)
+
+
+PRESETS = {"tiny": _tiny, "demo": _demo, "seed-scale": _seed_scale, "adversarial": _adversarial, "sweep": _sweep}
 
 
 def preset(name: str) -> WorldConfig:
@@ -255,7 +261,12 @@ def preset(name: str) -> WorldConfig:
 def load_config(preset_name: str = "tiny", toml_path: str | Path | None = None,
                 seed: int | None = None) -> WorldConfig:
     """Preset, then TOML overrides on top (a TOML `rings` list replaces the preset's), then the seed."""
-    cfg = preset(preset_name)
+    if preset_name == "sweep" and seed is not None:  # sweep world 0 of that seed (its knobs depend on the seed)
+        from synth.sweep import sweep_config
+
+        cfg, seed = sweep_config(seed, 0), None
+    else:
+        cfg = preset(preset_name)
     if toml_path is not None:
         cfg = config_from_dict(read_toml(toml_path), base=cfg)
     if seed is not None:
