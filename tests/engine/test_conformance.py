@@ -41,7 +41,7 @@ def _engine(name: str) -> Engine:
 @pytest.fixture(scope="module")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo-shaped world scaled to ~100k requests: every ring kind of the demo, small."""
-    from synth.config import load_config
+    from synth.presets import load_config
     from synth.estimate import scale_to_requests
     from synth.generate import generate
 
