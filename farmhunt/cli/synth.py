@@ -35,9 +35,9 @@ def synth(
     from rich.table import Table
 
     from farmhunt.core.errors import ConfigError
-    from synth.presets import load_config
     from synth.estimate import scale_to_requests
     from synth.generate import generate
+    from synth.presets import load_config
 
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"'--format': 'parquet' or 'csv', got {fmt!r}")
