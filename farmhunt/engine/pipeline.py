@@ -23,6 +23,7 @@ import pyarrow as pa
 from farmhunt import __version__
 from farmhunt.core.atomic import atomic_dir
 from farmhunt.core.contract import REQUESTS, World, load_world, manifest_sha256
+from farmhunt.core.tomlconfig import to_dict
 from farmhunt.engine.base import Engine
 from farmhunt.engine.cases import build_cases
 from farmhunt.engine.communities import graph_metrics, leiden, map_to_previous
@@ -36,7 +37,7 @@ from farmhunt.engine.scoring.model import (
     peripheral_members,
     score_clusters,
 )
-from farmhunt.engine.settings import DetectSettings, settings_dict
+from farmhunt.engine.settings import DetectSettings
 from farmhunt.engine.ties import cluster_ties
 
 Progress = Callable[[str, str], None]  # (stage name, "start" | "done")
@@ -148,7 +149,7 @@ def _detect(
         "started_at": started.isoformat(),
         "world": {"path": str(world.path.resolve()), "manifest_sha256": manifest_sha256(world.path)},
         "engine": engine.name,
-        "settings": settings_dict(s),
+        "settings": to_dict(s),
         "versions": _versions(),
         "stages": timer.stages,
         "counts": {

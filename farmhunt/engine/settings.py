@@ -6,7 +6,6 @@ rejected with the key's name. Sections: [store], [templates], [features], [linka
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,8 +173,3 @@ def load_settings(path: str | Path | None = None) -> DetectSettings:
         return from_dict(DetectSettings, data, base=base)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-
-
-def settings_dict(settings: DetectSettings) -> dict:
-    """Plain-dict form for run.json."""
-    return dataclasses.asdict(settings)
