@@ -186,9 +186,9 @@ def test_member_on_one_edge_without_the_clusters_behaviour_is_peripheral() -> No
                           "weight": [1.0] * len(pairs), "reasons": [["card"]] * len(pairs)})
     clusters = pl.DataFrame([{"cluster_id": 7, "flagged": True, "predicted_kind": "distillation_farm", **farm,
                               **{k: v for k, v in zeros.items() if k != "n_keys_revoked"}, "key_rotation": 0.0}])
-    out = dict(peripheral_members(features, membership, edges, clusters, {}, ScoringSettings()).iter_rows())
+    out = dict(peripheral_members(features, membership, clusters, {}, ScoringSettings()).iter_rows())
     assert out == {"f0": False, "f1": False, "f2": False, "f3": False, "lone_farm": False, "neighbour": True}
     # An unflagged cluster has no peripheral members to speak of.
-    none = peripheral_members(features, membership, edges, clusters.with_columns(pl.lit(False).alias("flagged")),
+    none = peripheral_members(features, membership, clusters.with_columns(pl.lit(False).alias("flagged")),
                               {}, ScoringSettings())
     assert none.is_empty()

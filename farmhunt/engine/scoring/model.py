@@ -486,32 +486,30 @@ def _behaviour(family: str) -> list[Signal]:
 def peripheral_members(
     features: pl.DataFrame,
     membership: pl.DataFrame,
-    edges: pl.DataFrame,
     clusters: pl.DataFrame,
     base: dict[str, float],
     settings: ScoringSettings,
 ) -> pl.DataFrame:
-    """Members of flagged clusters that hang on a single edge and show little of the cluster's own
-    behaviour (below `peripheral_share` of the cluster's score for its kind): account_id, peripheral.
+    """Members of flagged clusters that show little of the cluster's own behaviour (below
+    `peripheral_share` of the cluster's score for its kind), whatever their degree: account_id, peripheral.
 
-    Among a million accounts an unrelated account meets a farm through one chance tie (a shared
-    residential proxy IP, a coincident burst of activity); it is listed with the cluster, not flagged.
+    Coordination is not abuse: a member must show the abuse itself. Among a million accounts unrelated
+    people meet a farm through chance ties (a common name-only email, a carrier's NAT address, a
+    coincident burst of activity), and such collisions come in cliques (five namesakes of one address),
+    so an account's degree inside the cluster says little; its own behaviour does. It is listed with the
+    cluster, not flagged with it, and judged alone.
     """
-    degree = _internal_ends(membership, edges).group_by("account_id").agg(pl.len().alias("degree"))
     score = {f: pl.sum_horizontal([s.weight * _strength(s, base) for s in _behaviour(f)]) for f in FAMILIES}
     kind_score = pl.coalesce([pl.when(pl.col("predicted_kind") == f).then(score[f]) for f in FAMILIES])
     flagged = clusters.filter("flagged").select("cluster_id", "predicted_kind", kind_score.alias("cluster_behaviour"))
-    mem = (
-        membership.join(flagged, on="cluster_id")
-        .join(degree, on="account_id", how="left")
-        .join(features.with_columns(_key_rotation()), on="account_id", how="left")
+    mem = membership.join(flagged, on="cluster_id").join(
+        features.with_columns(_key_rotation()), on="account_id", how="left"
     )
     return mem.select(
         "account_id",
-        (
-            (pl.col("degree").fill_null(0) <= 1)
-            & (kind_score.fill_null(0.0) < settings.peripheral_share * pl.col("cluster_behaviour").fill_null(0.0))
-        ).alias("peripheral"),
+        (kind_score.fill_null(0.0) < settings.peripheral_share * pl.col("cluster_behaviour").fill_null(0.0)).alias(
+            "peripheral"
+        ),
     )
 
 
