@@ -118,7 +118,7 @@ def _detect(
         aggregates = cluster_aggregates(features, membership, edges, orgs).join(metrics, on="cluster_id", how="left")
         clusters, evidence = score_clusters(aggregates, base, s.scoring)
         lone = account_risk(features, base, s.scoring)
-        peripheral = peripheral_members(features, membership, edges, clusters, base, s.scoring)
+        peripheral = peripheral_members(features, membership, clusters, base, s.scoring)
     with timer.stage("results"):
         accounts = account_decisions(features, membership, clusters, lone, peripheral, s.scoring)
         cases, account_case = build_cases(accounts, clusters, evidence)
