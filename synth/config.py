@@ -7,6 +7,8 @@ camouflage outside [0, 1] are rejected with a `ConfigError` naming the key, befo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import copy
 import dataclasses
 import datetime as dt
@@ -240,13 +242,12 @@ def _adversarial() -> WorldConfig:
     return cfg
 
 
-def _sweep() -> WorldConfig:
-    from synth.sweep import sweep_config
-
-    return sweep_config(0, 0)
-
-
-PRESETS = {"tiny": _tiny, "demo": _demo, "seed-scale": _seed_scale, "adversarial": _adversarial, "sweep": _sweep}
+PRESETS: dict[str, Callable[[], WorldConfig]] = {
+    "tiny": _tiny, "demo": _demo, "seed-scale": _seed_scale, "adversarial": _adversarial,
+}
+#: Presets whose knobs depend on the seed (seed -> config); `synth.sweep` registers "sweep" here on import
+#: (and in PRESETS), so this module does not import it (no config <-> sweep cycle).
+SEEDED_PRESETS: dict[str, Callable[[int], WorldConfig]] = {}
 
 
 def preset(name: str) -> WorldConfig:
@@ -261,10 +262,8 @@ def preset(name: str) -> WorldConfig:
 def load_config(preset_name: str = "tiny", toml_path: str | Path | None = None,
                 seed: int | None = None) -> WorldConfig:
     """Preset, then TOML overrides on top (a TOML `rings` list replaces the preset's), then the seed."""
-    if preset_name == "sweep" and seed is not None:  # sweep world 0 of that seed (its knobs depend on the seed)
-        from synth.sweep import sweep_config
-
-        cfg, seed = sweep_config(seed, 0), None
+    if preset_name in SEEDED_PRESETS and seed is not None:  # e.g. sweep world 0 of that seed
+        cfg, seed = SEEDED_PRESETS[preset_name](seed), None
     else:
         cfg = preset(preset_name)
     if toml_path is not None:

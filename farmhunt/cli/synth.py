@@ -34,6 +34,7 @@ def synth(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    import synth.sweep  # noqa: F401  registers the 'sweep' preset
     from farmhunt.core.errors import ConfigError
     from synth.config import load_config
     from synth.estimate import scale_to_requests
