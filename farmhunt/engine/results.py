@@ -15,6 +15,7 @@ import polars as pl
 
 from farmhunt.core.atomic import atomic_dir
 from farmhunt.core.contract import (
+    RESULT_ACCOUNT_EVIDENCE,
     RESULT_ACCOUNTS,
     RESULT_CLUSTERS,
     RESULT_EDGES,
@@ -41,7 +42,7 @@ def feature_columns(schema: pl.Schema) -> list[str]:
 
 @dataclass
 class Results:
-    """Everything detection produced: four tables and the run record (parameters, timings, input)."""
+    """Everything detection produced: the tables and the run record (parameters, timings, input)."""
 
     accounts: pl.DataFrame
     clusters: pl.DataFrame
@@ -49,6 +50,8 @@ class Results:
     edges: pl.DataFrame
     run: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: Evidence for accounts judged alone (optional: results written before it existed have none).
+    account_evidence: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=RESULT_ACCOUNT_EVIDENCE.columns))
 
     @property
     def world_path(self) -> Path | None:
@@ -62,6 +65,7 @@ _FILES: dict[str, TableSpec] = {
     "clusters": RESULT_CLUSTERS,
     "evidence": RESULT_EVIDENCE,
     "edges": RESULT_EDGES,
+    "account_evidence": RESULT_ACCOUNT_EVIDENCE,
 }
 
 
@@ -70,7 +74,7 @@ STORE_DIR = "requests"
 
 
 def write_tables(results: Results, directory: Path) -> None:
-    """Write the four tables and run.json into `directory` (the caller makes it atomic)."""
+    """Write the tables and run.json into `directory` (the caller makes it atomic)."""
     for name in _FILES:
         getattr(results, name).write_parquet(directory / f"{name}.parquet")
     (directory / RUN_FILE).write_text(json.dumps(results.run, indent=2, default=str, sort_keys=True))
@@ -92,6 +96,8 @@ def load_results(path: str | Path) -> Results:
     tables: dict[str, pl.DataFrame] = {}
     for name, spec in _FILES.items():
         f = d / f"{name}.parquet"
+        if not f.exists() and not spec.required:
+            continue
         if not f.exists():
             problems.append(Problem(f.name, None, "missing file"))
             continue
