@@ -25,7 +25,9 @@ _EMAIL_RE = re.compile(r"[^\s<>()\[\]{},;:\"'`|\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[
 # A phone number in free text: international (+ then 7 or more digits with spaces, dots, dashes,
 # brackets) or North-American style 555-555-5555 / (555) 555-5555.
 _PHONE_RE = re.compile(r"\+\d[\d \-.()]{5,}\d|\(\d{3}\)\s?\d{3}[\s.\-]\d{4}\b|\b\d{3}[.\-]\d{3}[.\-]\d{4}\b")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#!~&$])")
+_MD_SPECIAL = re.compile(r"([\\`*{}\[\]<>|#!~&$])")
+# '_' inside a word never opens emphasis (CommonMark): escape it only at a word's edge.
+_MD_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
 
 
 def strip_control(s: str, *, keep_newlines: bool = False) -> str:
@@ -45,11 +47,12 @@ def strip_control(s: str, *, keep_newlines: bool = False) -> str:
 
 def md_text(value: object) -> str:
     """A value as inert inline Markdown: control characters stripped, newlines as spaces, and every
-    character that Markdown or HTML would interpret (`< > | * _ [ ] ` and others) backslash-escaped."""
+    character that Markdown or HTML would interpret (`< > | * [ ] ` and others, `_` at a word's edge)
+    backslash-escaped."""
     if value is None:
         return ""
     s = strip_control(str(value).replace("\r\n", " ").replace("\n", " ").replace("\r", " "))
-    return _MD_SPECIAL.sub(r"\\\1", s)
+    return _MD_UNDERSCORE.sub(r"\\_", _MD_SPECIAL.sub(r"\\\1", s))
 
 
 def _safe_first(ch: str) -> str:
