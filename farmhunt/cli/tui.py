@@ -18,8 +18,9 @@ def tui(
     db: str | None = typer.Option(
         None,
         "--db",
+        metavar="FILE|URL",
         help="Decisions database: a SQLite file (default: RESULTS.decisions.sqlite beside the results) or a "
-        "postgresql://user@host/dbname URL for a team (pip install 'farmhunt[postgres]').",
+        "postgresql://user@host/dbname URL for a team (needs psycopg: the 'postgres' extra).",
     ),
     mask: bool = typer.Option(False, "--mask", help="Mask emails and phone numbers in evidence packs by default."),
     export_decisions: Path | None = typer.Option(

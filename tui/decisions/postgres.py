@@ -99,6 +99,9 @@ class PostgresBackend:
         except psycopg.Error as exc:
             self._conn.close()
             raise DecisionStoreError(self.explain(exc)) from exc
+        except BaseException:
+            self._conn.close()
+            raise
 
     def _setup(self) -> None:
         exists = self._x("SELECT to_regclass('meta') IS NOT NULL")[0][0]

@@ -78,6 +78,9 @@ class SqliteBackend:
         except sqlite3.Error as exc:
             self._conn.close()
             raise DecisionStoreError(self.explain(exc)) from exc
+        except BaseException:
+            self._conn.close()
+            raise
 
     # ------------------------------------------------------------------ plumbing
     def _x(self, sql: str, args: tuple = ()) -> list[tuple]:
