@@ -129,7 +129,7 @@ def _detect(
             pl.exclude("account_id", "cluster_id", "risk", "flagged", "predicted_kind", "case_id"),
         )
         ties = cluster_ties(_frame(linkage.shared), membership, account_case, store)
-    largest = int(clusters["size"].max() or 0) if clusters.height else 0
+    largest = int(clusters.select(pl.col("size").max()).item() or 0) if clusters.height else 0
     run = {
         "farmhunt_version": __version__,
         "started_at": started.isoformat(),
