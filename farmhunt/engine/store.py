@@ -24,8 +24,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import overload
 from pathlib import Path
+from typing import overload
 
 import polars as pl
 
