@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from farmhunt.core.atomic import atomic_dir
+from farmhunt.core.atomic import atomic_dir, check_out
 from farmhunt.core.contract import (
     ACCOUNTS, API_KEYS, ASN_KINDS, ASNS, BENIGN_KIND, CARD_FUNDING, LABELS, PAYMENT_STATUS, PAYMENTS, PLANS,
     PROMPTS, TOPICS,
@@ -133,11 +133,16 @@ _WORKERS = 1
 
 
 def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
-             progress: Progress | None = None) -> dict[str, Any]:
-    """Generate the world of `config` into directory `out` (atomically); return a summary dict."""
+             progress: Progress | None = None, *, force: bool = False,
+             inputs: tuple[str | Path | None, ...] = ()) -> dict[str, Any]:
+    """Generate the world of `config` into directory `out` (atomically); return a summary dict.
+
+    `out` follows the output rule of `farmhunt.core.atomic` (absent, empty or an earlier world;
+    `force` replaces a foreign directory); `inputs` are paths it must not overwrite."""
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"'format': 'parquet' or 'csv', got {fmt!r}")
     config.validate()
+    check_out(out, "world", inputs=inputs, force=force)
     step = progress or (lambda stage, done, total: None)
     step("accounts", 0, 1)
     b = Builder(config)
@@ -224,7 +229,7 @@ def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
             out = Path(out)
             rows: dict[str, int] = {}
             samples: list[dict[str, np.ndarray]] = []
-            with atomic_dir(out) as tmp:
+            with atomic_dir(out, kind="world", inputs=inputs, force=force) as tmp:
                 writer = RequestWriter(tmp, fmt, dicts)
 
                 def write_requests() -> int:

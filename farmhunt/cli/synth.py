@@ -18,19 +18,24 @@ def synth(
         None, "--requests", min=1000, help="Scale the world to about this many requests (accounts and rings alike)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty --out directory that is not a world."),
 ) -> None:
     """Generate a synthetic provider world with labelled fraud rings and benign look-alikes."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
+    from rich.text import Text
 
+    from farmhunt.core.atomic import check_out
     from farmhunt.core.errors import ConfigError
+    from farmhunt.core.safe_text import printable
     from synth.config import load_config
     from synth.estimate import scale_to_requests
     from synth.generate import generate
 
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"'--format': 'parquet' or 'csv', got {fmt!r}")
+    check_out(out, "world", inputs=(config,), force=force, probe=True)
     cfg = load_config(preset, config, seed)
     if requests:
         cfg = scale_to_requests(cfg, float(requests))
@@ -49,12 +54,12 @@ def synth(
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(task, description=f"{stage}", completed=done, total=total)
 
-        summary = generate(cfg, out, fmt, progress)
+        summary = generate(cfg, out, fmt, progress, force=force, inputs=(config,))
     secs = time.perf_counter() - t
     if quiet:
         return
     out_console = Console()
-    rows = Table(title=f"World written to {out} (seed {cfg.seed}, {secs:.1f}s)")
+    rows = Table(title=Text(f"World written to {printable(out)} (seed {cfg.seed}, {secs:.1f}s)"))
     rows.add_column("table"), rows.add_column("rows", justify="right")
     for name, n in summary["rows"].items():
         rows.add_row(name, f"{n:,}")
