@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from farmhunt.core import interrupt
 from farmhunt.core.atomic import atomic_dir, check_out
 from farmhunt.core.contract import (
     ACCOUNTS, API_KEYS, ASN_KINDS, ASNS, BENIGN_KIND, CARD_FUNDING, LABELS, PAYMENT_STATUS, PAYMENTS, PLANS,
@@ -236,6 +237,7 @@ def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
                     """Write chunk after chunk as they come (in a thread: pyarrow releases the GIL)."""
                     step("requests", 0, len(chunks))
                     for i in range(len(chunks)):
+                        interrupt.check()  # a signal stops the writer at the next chunk, not at the end
                         ch, compacted = futures.popleft().result()
                         submit_ahead()
                         writer.write(ch, compacted)

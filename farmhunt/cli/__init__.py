@@ -73,17 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     SIGINT and SIGTERM end any command cleanly (see `farmhunt.core.interrupt`): temporaries are
     removed on the way out, the exit code is 130 or 143.
     """
+    from farmhunt.core import atomic
+
     previous = interrupt.install()
+    atomic.committed.clear()
     try:
         app(args=argv, prog_name="farmhunt")  # standalone: usage errors print and exit 2 themselves
     except InputError as exc:
         _print_error(f"error: {exc}")
         return exc.exit_code
     except interrupt.Interrupted as exc:
-        _print_error(INTERRUPTED)
+        _print_error(_interrupted(atomic.committed))
         return exc.exit_code
     except KeyboardInterrupt:
-        _print_error(INTERRUPTED)
+        _print_error(_interrupted(atomic.committed))
         return 130
     except SystemExit as exc:  # click's standalone mode exits, even on success
         if exc.code == 1 and interrupt.requested():  # click turned a Ctrl-C it caught into "Aborted!"
@@ -99,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 INTERRUPTED = "interrupted: nothing was written"
+
+
+def _interrupted(done: list) -> str:
+    if not done:
+        return INTERRUPTED
+    return (
+        "interrupted after the output was complete: " + ", ".join(str(p) for p in done) + " (nothing else was written)"
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from farmhunt.core import interrupt
 from farmhunt.core.errors import OutputError
 from farmhunt.core.safe_text import printable
 
@@ -29,6 +30,8 @@ from farmhunt.core.safe_text import printable
 TEMP_MARKER = ".farmhunt-tmp"
 #: Temporaries of a live process are kept this long; after it, or once the process is gone, they are swept.
 STALE_SECONDS = 24 * 3600
+#: Outputs this process has put in place (so an interrupt message can say so truthfully).
+committed: list[Path] = []
 
 
 def _json_keys(path: Path, *keys: str) -> bool:
@@ -158,6 +161,8 @@ def check_out(
         if _is_within(ip, path):
             what = "is the input" if ip == path else "contains the input"
             raise OutputError(f"{name} {what} '{_show(Path(inp))}': refusing to overwrite an input")
+        if ip.is_dir() and _is_within(path, ip) and (path.exists() or path.is_symlink()):
+            raise OutputError(f"{name} is part of the input '{_show(Path(inp))}': refusing to overwrite an input")
     for anc in path.parents:  # the first existing ancestor must be a directory
         if anc.exists():
             if not anc.is_dir():
@@ -319,15 +324,17 @@ def atomic_dir(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
-        os.replace(out, old)
-        with contextlib.suppress(OSError):  # marks it ours, so a later run sweeps it if we die now
-            (old / TEMP_MARKER).write_text("{}")
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    with interrupt.deferred():  # the two renames are never separated by a signal
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
+            os.replace(out, old)
+            with contextlib.suppress(OSError):  # marks it ours, so a later run sweeps it if we die now
+                (old / TEMP_MARKER).write_text("{}")
+        os.replace(tmp, out)
+        committed.append(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -363,7 +370,9 @@ def atomic_file(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, out)
+    with interrupt.deferred():
+        os.replace(tmp, out)
+        committed.append(out)
 
 
 @contextlib.contextmanager

@@ -9,12 +9,15 @@ Worker threads cannot receive signals; long loops in them call `check()` between
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 _requested = threading.Event()
 _signum: list[int] = []
+_deferring: list[bool] = []
 
 
 class Interrupted(BaseException):
@@ -35,7 +38,21 @@ def _handler(signum: int, frame: FrameType | None) -> None:
         return  # already stopping: let the cleanup finish
     _requested.set()
     _signum.append(signum)
+    if _deferring:
+        return  # inside `deferred()`: raised when the block ends
     raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold a signal that arrives inside the block until the block is done (for a commit of renames)."""
+    _deferring.append(True)
+    try:
+        yield
+    finally:
+        _deferring.pop()
+    if not _deferring:
+        check()
 
 
 def install() -> object:

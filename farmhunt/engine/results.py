@@ -78,7 +78,7 @@ def write_tables(results: Results, directory: Path) -> None:
 
 def write_results(results: Results, out: str | Path) -> Path:
     """Write `results` to directory `out` atomically (temporary directory, then rename)."""
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="results") as tmp:
         write_tables(results, tmp)
     return Path(out).resolve()
 
