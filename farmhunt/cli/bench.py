@@ -37,7 +37,8 @@ def bench(
     from farmhunt.evaluation.bench import BenchSpec, run_bench, write_bench
     from farmhunt.evaluation.outputs import fmt
 
-    check_out(out, "bench", inputs=(world, config), force=force, probe=True)
+    # bench only adds files to OUT (worlds/, bench-*.json), so a --world inside it is fine (reuse)
+    check_out(out, "bench", inputs=(config,), force=force, probe=True)
     console = Console()
     settings = load_settings(config)
     spec = BenchSpec(preset=preset, requests=requests, seed=seed, out=out, reuse=reuse, world=world)

@@ -158,6 +158,8 @@ def check_out(
         if inp is None:
             continue
         ip = Path(inp).expanduser().resolve()
+        if not ip.exists():
+            continue  # nothing to overwrite; reading it fails with its own message
         if _is_within(ip, path):
             what = "is the input" if ip == path else "contains the input"
             raise OutputError(f"{name} {what} '{_show(Path(inp))}': refusing to overwrite an input")

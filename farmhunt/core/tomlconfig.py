@@ -132,7 +132,7 @@ def _check_type(value: Any, hint: Any, key: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"'{key}': expected a list, got {value!r}")
         (arm, *_) = typing.get_args(hint) or (Any,)
-        return origin(_check_type(v, arm, f"{key}[]") for v in value)
+        return origin(_check_type(v, arm, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"'{key}': expected a table, got {value!r}")
