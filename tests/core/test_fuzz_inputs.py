@@ -427,7 +427,7 @@ OUT_CASES: dict[str, tuple[Callable[[Path], None], list[str], list[str]]] = {
     "detect --out /": (lambda r: None, ["detect", "w", "--out", "/", "-q"], ["--out '/'"]),
     "detect --out ~": (lambda r: None, ["detect", "w", "--out", "~", "-q"], ["home directory"]),
     "detect --out parent of input": (
-        lambda r: (r / "w").rename(r / "p"),
+        lambda r: ((r / "p").mkdir(), (r / "w").rename(r / "p" / "w")),
         ["detect", "p/w", "--out", "p", "-q"],
         ["contains the input"],
     ),
