@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import platform
 import resource
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,8 +20,8 @@ import polars as pl
 import pyarrow as pa
 
 from farmhunt import __version__
-from farmhunt.core.atomic import atomic_dir
-from farmhunt.core.contract import REQUESTS, World, load_world, manifest_sha256
+from farmhunt.core.atomic import atomic_dir, temp_dir
+from farmhunt.core.contract import REQUESTS, World, load_world, manifest_sha256, verify_manifest
 from farmhunt.core.tomlconfig import to_dict
 from farmhunt.engine.base import Engine
 from farmhunt.engine.cases import build_cases
@@ -78,7 +77,7 @@ def detect(
     """
     with ExitStack() as stack:
         if store_dir is None:
-            store_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="farmhunt-"))) / STORE_DIR
+            store_dir = stack.enter_context(temp_dir("farmhunt-")) / STORE_DIR
         eng = get_engine(engine) if isinstance(engine, str) else engine
         return _detect(world, settings or DetectSettings(), progress, previous, store_dir, eng, model)
 
@@ -193,14 +192,23 @@ def detect_path(
     previous: str | Path | None = None,
     engine: Engine | str = DEFAULT_ENGINE,
     model: LoadedModel | None = None,
+    *,
+    verify: bool = True,
+    force: bool = False,
+    inputs: Iterable[str | Path | None] = (),
 ) -> Results:
     """Load and validate `world`, detect, and (if `out`) write the results directory atomically.
 
     The request table's own checks (nulls, unknown ids) run while the request store encodes it.
+    `verify`: check the tables against the SHA-256s in the world's manifest.json, if it has one.
+    `out` follows the output rule of `farmhunt.core.atomic` (`force` replaces a foreign directory);
+    `inputs` are paths it must not overwrite besides `world` and `previous`.
     """
     timer = _Timer(progress)
     with timer.stage("load"):
         w = load_world(world, defer=(REQUESTS.name,))
+        if verify:
+            verify_manifest(w)
     prev = load_results(previous) if previous is not None else None
 
     def run(store_dir: Path | None) -> Results:
@@ -210,7 +218,7 @@ def detect_path(
 
     if out is None:
         return run(None)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="results", inputs=(world, previous, *inputs), force=force) as tmp:
         results = run(tmp / STORE_DIR)
         write_tables(results, tmp)
     results.path = Path(out).resolve()

@@ -377,10 +377,11 @@ def render_report(
     )
 
 
-def write_report(path: str | Path, *args: Any, **kwargs: Any) -> Path:
-    """Render the report (see `render_report`) and write it atomically to `path`."""
+def write_report(path: str | Path, *args: Any, force: bool = False, inputs: tuple = (), **kwargs: Any) -> Path:
+    """Render the report (see `render_report`) and write it atomically to `path` (an existing file only
+    if it is an earlier report, or `force`)."""
     page = render_report(*args, **kwargs)
-    with atomic_file(path) as tmp:
+    with atomic_file(path, kind="eval_report", inputs=inputs, force=force, option="--report") as tmp:
         tmp.write_text(page, encoding="utf-8")
     return Path(path)
 
