@@ -24,6 +24,9 @@ import polars as pl
 from farmhunt.core.errors import InputError
 from farmhunt.core.safe_text import example, printable, shorten
 
+#: A polars dtype as the contract writes it: a class (`pl.String`) or an instance (`pl.Datetime("us", "UTC")`).
+PolarsType = pl.DataType | type[pl.DataType]
+
 UTC_US = pl.Datetime("us", "UTC")
 
 TOPICS: tuple[str, ...] = (
@@ -116,7 +119,7 @@ class TableSpec:
     """One table of the contract: its name, required columns with dtypes, keys and time columns."""
 
     name: str
-    columns: dict[str, pl.DataType]
+    columns: dict[str, PolarsType]
     key: tuple[str, ...] = ()
     nullable: frozenset[str] = frozenset()
     required: bool = True
@@ -392,7 +395,7 @@ def _scan(path: Path, spec: TableSpec) -> pl.LazyFrame:
     return pl.scan_parquet(path)
 
 
-def cast_to_contract(col: str, source: pl.DataType, target: pl.DataType) -> pl.Expr | None:
+def cast_to_contract(col: str, source: PolarsType, target: PolarsType) -> pl.Expr | None:
     """Expression casting `col` from `source` dtype to the contract dtype `target`, or None when it cannot."""
     c = pl.col(col)
     if source == target:
@@ -592,12 +595,12 @@ def _check_table(
             ex = examples(~rule.valid().fill_null(True), rule.columns[0])
             problems.append(Problem(fname, ",".join(rule.columns), rule.describe, row[f"__rule_{i}"], ex))
     if spec.key:
-        key = list(spec.key)
-        dup = lf.group_by(key).agg(pl.len().alias("n")).filter(pl.col("n") > 1)
-        d = dup.select(pl.len(), (pl.col("n") - 1).sum()).collect(engine="streaming").row(0)
-        if d[0]:
-            ex = dup.head(_EXAMPLES).collect().select(key[0]).to_series().to_list()
-            problems.append(Problem(fname, ",".join(key), "duplicate key values", int(d[1]), ex))
+        key_cols = list(spec.key)
+        dup = lf.group_by(key_cols).agg(pl.len().alias("n")).filter(pl.col("n") > 1)
+        dups = dup.select(pl.len(), (pl.col("n") - 1).sum()).collect(engine="streaming").row(0)
+        if dups[0]:
+            ex = dup.head(_EXAMPLES).collect().select(key_cols[0]).to_series().to_list()
+            problems.append(Problem(fname, ",".join(key_cols), "duplicate key values", int(dups[1]), ex))
     return lf, problems
 
 

@@ -55,7 +55,10 @@ def deferred() -> Iterator[None]:
         check()
 
 
-def install() -> object:
+_Handlers = tuple[object, object]
+
+
+def install() -> _Handlers | None:
     """Route SIGINT and SIGTERM to `Interrupted` (main thread only); returns the handlers to `restore`."""
     if threading.current_thread() is not threading.main_thread():
         return None
@@ -67,13 +70,13 @@ def install() -> object:
     return previous
 
 
-def restore(previous: object) -> None:
+def restore(previous: _Handlers | None) -> None:
     """Put back the handlers `install` replaced (in-process callers such as the tests keep theirs)."""
     if previous is None or threading.current_thread() is not threading.main_thread():
         return
-    sigint, sigterm = previous  # type: ignore[misc]
-    signal.signal(signal.SIGINT, sigint)
-    signal.signal(signal.SIGTERM, sigterm)
+    sigint, sigterm = previous
+    signal.signal(signal.SIGINT, sigint)  # type: ignore[arg-type]  # what getsignal returned
+    signal.signal(signal.SIGTERM, sigterm)  # type: ignore[arg-type]
 
 
 def ignore() -> None:

@@ -7,6 +7,11 @@ megabyte id floods it. Everything the CLI prints that comes from data goes throu
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
 import re
 
 #: C0 controls, DEL and C1 controls (ESC is \x1b), plus the bidi overrides that reorder text on screen.
@@ -45,7 +50,7 @@ def shorten(text: str, limit: int = 4000) -> str:
     return text[:limit] + f"… ({len(text) - limit:,} more characters)"
 
 
-def cell(value: object, limit: int | None = 200):
+def cell(value: object, limit: int | None = 200) -> Text:
     """A Rich table cell holding `value` literally: never read as markup, control characters escaped."""
     from rich.text import Text
 

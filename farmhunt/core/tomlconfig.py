@@ -143,7 +143,7 @@ def _check_type(value: Any, hint: Any, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise ConfigError(f"'{key}': expected a table, got {value!r}")
-        return from_dict(hint, value, prefix=f"{key}.")
+        return from_dict(typing.cast(type, hint), value, prefix=f"{key}.")
     if isinstance(hint, type) and not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ConfigError(f"'{key}': expected {getattr(hint, '__name__', hint)}, got {value!r}")
     return value
@@ -152,7 +152,7 @@ def _check_type(value: Any, hint: Any, key: str) -> Any:
 def from_dict(cls: type[T], data: dict[str, Any], *, base: T | None = None, prefix: str = "") -> T:
     """Build dataclass `cls` from `data`, starting from `base` (or the defaults); strict on keys and types."""
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(typing.cast(Any, cls))}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"unknown key '{prefix}{unknown[0]}' (allowed: {', '.join(sorted(names))})")
@@ -162,12 +162,12 @@ def from_dict(cls: type[T], data: dict[str, Any], *, base: T | None = None, pref
         hint = hints[k]
         current = getattr(obj, k)
         if dataclasses.is_dataclass(hint) and isinstance(v, dict):
-            changes[k] = from_dict(hint, v, base=current, prefix=f"{prefix}{k}.")
+            changes[k] = from_dict(typing.cast(type, hint), v, base=current, prefix=f"{prefix}{k}.")
         elif typing.get_origin(hint) is dict and isinstance(current, dict) and isinstance(v, dict):
             changes[k] = {**current, **_check_type(v, hint, f"{prefix}{k}")}  # overlaid key by key
         else:
             changes[k] = _check_type(v, hint, f"{prefix}{k}")
-    obj = dataclasses.replace(obj, **changes)
+    obj = dataclasses.replace(typing.cast(Any, obj), **changes)
     check_ranges(obj, prefix)
     check = getattr(obj, "validate", None)
     if callable(check):

@@ -29,6 +29,7 @@ from farmhunt.core.contract import (
     REQUESTS,
     ContractError,
     Domain,
+    PolarsType,
     Problem,
     World,
     cast_to_contract,
@@ -49,8 +50,8 @@ def _batches(world: World, batch_rows: int) -> Iterator[pa.Table]:
         for rb in pf.iter_batches(batch_size=batch_rows, columns=cols):
             table = pa.Table.from_batches([rb])
             if world.until is not None:  # a world cut at a time (replay)
-                raw = pl.from_arrow(table.select(["ts"]))
-                t = raw.select(cast_to_contract("ts", raw.schema["ts"], ts)).to_series()
+                raw = pl.DataFrame(table.select(["ts"]))
+                t = raw.select(_cast("ts", raw.schema["ts"], ts)).to_series()
                 table = table.filter(pa.array((t < world.until).fill_null(False)))
             yield table
     else:  # CSV: parsed and checked by the contract's loader; text as strings
@@ -223,8 +224,8 @@ def _encode(
             known, _ = keys.find(texts)
             if not known.all():
                 checks.unknown("key_id", texts.filter(pl.Series(~known)))
-    nums = pl.from_arrow(batch.select(["ts", "input_tokens", "output_tokens", "asn", "prompt_hash"]))
-    nums = nums.select(cast_to_contract(c, t, REQUESTS.columns[c]).alias(c) for c, t in nums.schema.items())
+    nums = pl.DataFrame(batch.select(["ts", "input_tokens", "output_tokens", "asn", "prompt_hash"]))
+    nums = nums.select(_cast(c, t, REQUESTS.columns[c]).alias(c) for c, t in nums.schema.items())
     checks.numbers(nums)
     if asns is not None:
         distinct = nums["asn"].drop_nulls().unique()
@@ -323,3 +324,11 @@ def build_store(
         json.dumps({"rows": rows, "bounds": list(bounds), "ts_range": list(ts_range), "source": str(src)})
     )
     return RequestStore(out, rows, bounds, ts_range)
+
+
+def _cast(col: str, source: PolarsType, target: PolarsType) -> pl.Expr:
+    """`cast_to_contract` for the request columns, whose Parquet types always cast."""
+    expr = cast_to_contract(col, source, target)
+    if expr is None:
+        raise ContractError([Problem(REQUESTS.name, col, f"wrong dtype {source} (expected {target})")])
+    return expr
