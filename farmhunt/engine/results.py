@@ -15,6 +15,7 @@ import polars as pl
 
 from farmhunt.core.atomic import atomic_dir
 from farmhunt.core.contract import (
+    RESULT_ACCOUNT_EVIDENCE,
     RESULT_ACCOUNTS,
     RESULT_CLUSTERS,
     RESULT_EDGES,
@@ -45,7 +46,7 @@ def feature_columns(schema: pl.Schema) -> list[str]:
 
 @dataclass
 class Results:
-    """Everything detection produced: four tables and the run record (parameters, timings, input)."""
+    """Everything detection produced: the tables and the run record (parameters, timings, input)."""
 
     accounts: pl.DataFrame
     clusters: pl.DataFrame
@@ -57,6 +58,8 @@ class Results:
     ties: pl.DataFrame | None = None
     run: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: Evidence for accounts judged alone (optional: results written before it existed have none).
+    account_evidence: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=RESULT_ACCOUNT_EVIDENCE.columns))
 
     def __post_init__(self) -> None:
         if self.cases is None:
@@ -79,6 +82,7 @@ _FILES: dict[str, TableSpec] = {
     "clusters": RESULT_CLUSTERS,
     "evidence": RESULT_EVIDENCE,
     "edges": RESULT_EDGES,
+    "account_evidence": RESULT_ACCOUNT_EVIDENCE,
 }
 
 
@@ -112,6 +116,8 @@ def load_results(path: str | Path) -> Results:
     tables: dict[str, pl.DataFrame] = {}
     for name, spec in _FILES.items():
         f = d / f"{name}.parquet"
+        if not f.exists() and not spec.required:
+            continue
         if not f.exists():
             problems.append(Problem(f.name, None, "missing file"))
             continue

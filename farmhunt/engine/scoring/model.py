@@ -217,9 +217,7 @@ def _evidence(
     settings: ScoringSettings,
     signals: tuple[Signal, ...],
 ) -> pl.DataFrame:
-    long = contrib.unpivot(index="cluster_id", variable_name="signal", value_name="contribution")
     values = aggregates.select("cluster_id", *[pl.col(s.column).cast(pl.Float64).alias(s.name) for s in signals])
-    values = values.unpivot(index="cluster_id", variable_name="signal", value_name="value")
     meta = pl.DataFrame(
         {
             "signal": [s.name for s in signals],
@@ -227,24 +225,7 @@ def _evidence(
             "template": [s.text for s in signals],
         }
     )
-    ev = (
-        long.join(values, on=["cluster_id", "signal"])
-        .join(meta, on="signal")
-        .filter(pl.col("contribution").abs() > 1e-9)
-        .sort(["cluster_id", "contribution", "signal"], descending=[False, True, False])
-    )
-    ev = ev.with_columns(
-        pl.col("contribution").abs().rank("ordinal", descending=True).over("cluster_id").cast(pl.Int32).alias("rank")
-    ).filter(pl.col("rank") <= settings.evidence_top)
-    texts = [
-        t.format(value=v if v is not None else 0.0, baseline=b)
-        for t, v, b in zip(ev["template"].to_list(), ev["value"].to_list(), ev["baseline"].to_list())
-    ]
-    return (
-        ev.with_columns(pl.Series("text", texts, dtype=pl.String))
-        .select("cluster_id", "rank", "signal", "value", "baseline", "contribution", "text")
-        .sort("cluster_id", "rank")
-    )
+    return _ranked(contrib, values, meta, "cluster_id", settings.evidence_top)
 
 
 def _behaviour(family: str, signals: tuple[Signal, ...]) -> list[Signal]:
@@ -285,13 +266,12 @@ def peripheral_members(
     )
 
 
-def account_risk(
-    features: pl.DataFrame, base: dict[str, float], settings: ScoringSettings, *, table: SignalTable | None = None
-) -> pl.DataFrame:
-    """Per-account risk for accounts judged alone: rule log-odds plus an IsolationForest anomaly term."""
-    t = table or DEFAULT_TABLE
-    feats = features.with_columns(_key_rotation())
-    logit = t.account.bias + pl.sum_horizontal([s.weight * _strength(s, base) for s in t.account_signals])
+def anomaly_scores(features: pl.DataFrame, settings: ScoringSettings) -> np.ndarray:
+    """IsolationForest anomaly per account in [0, 1] (0 at the population median, 1 at its 99.9th percentile).
+
+    Fitted on `features` itself, from `settings.isolation_trees` and `settings.seed`: the fitted state is
+    those two numbers (refit on the same features gives the same scores bit for bit).
+    """
     cols = feature_columns(features.schema)
     anomaly = np.zeros(features.height)
     if features.height >= 50 and cols:
@@ -300,9 +280,101 @@ def account_risk(
         forest = IsolationForest(n_estimators=settings.isolation_trees, random_state=settings.seed)
         raw = -forest.fit(x).score_samples(x)  # higher = more anomalous, ~0.35..0.8
         anomaly = np.clip((raw - np.median(raw)) / max(float(np.quantile(raw, 0.999) - np.median(raw)), 1e-9), 0, 1)
+    return anomaly
+
+
+def signal_strengths(
+    frame: pl.DataFrame, base: dict[str, float], signals: tuple[Signal, ...], key: str
+) -> pl.DataFrame:
+    """`key` and one column per signal: its strength in [0, 1] (what `weight` multiplies)."""
+    return frame.select(key, *[_strength(sig, base).alias(sig.name) for sig in signals])
+
+
+def account_frame(features: pl.DataFrame) -> pl.DataFrame:
+    """Account features plus the derived per-account columns the account-level signals read."""
+    return features.with_columns(_key_rotation())
+
+
+def account_risk(
+    features: pl.DataFrame,
+    base: dict[str, float],
+    settings: ScoringSettings,
+    *,
+    table: SignalTable | None = None,
+    anomaly: np.ndarray | None = None,
+) -> pl.DataFrame:
+    """Per-account risk for accounts judged alone: rule log-odds plus an IsolationForest anomaly term.
+
+    `anomaly`: precomputed `anomaly_scores` (e.g. from saved results); by default fitted on `features`.
+    """
+    t = table or DEFAULT_TABLE
+    feats = account_frame(features)
+    logit = t.account.bias + pl.sum_horizontal([s.weight * _strength(s, base) for s in t.account_signals])
+    if anomaly is None:
+        anomaly = anomaly_scores(features, settings)
     return feats.select("account_id").with_columns(
         pl.Series("anomaly", anomaly, dtype=pl.Float64),
         feats.select((1.0 / (1.0 + (-(logit + t.account.anomaly_weight * pl.Series(anomaly))).exp())).alias("r"))[
             "r"
         ].alias("account_risk"),
+    )
+
+
+ANOMALY_TEXT = "unusual feature profile for this population (IsolationForest anomaly {value:.2f} of 1)"
+
+
+def account_evidence(
+    features: pl.DataFrame,
+    lone: pl.DataFrame,
+    accounts: pl.Series,
+    base: dict[str, float],
+    settings: ScoringSettings,
+    *,
+    table: SignalTable | None = None,
+) -> pl.DataFrame:
+    """account_evidence.parquet: for the given accounts (judged alone), the ranked contributions to their
+    account-level log-odds, in the same form as clusters' evidence (rank, signal, value, baseline,
+    contribution, text); the anomaly term is the signal "anomaly"."""
+    t = table or DEFAULT_TABLE
+    sigs = t.account_signals
+    feats = account_frame(features).filter(pl.col("account_id").is_in(accounts.implode()))
+    feats = feats.join(lone.select("account_id", "anomaly"), on="account_id", how="left")
+    contrib = feats.select(
+        "account_id",
+        *[(s.weight * _strength(s, base)).alias(s.name) for s in sigs],
+        (t.account.anomaly_weight * pl.col("anomaly").fill_null(0.0)).alias("anomaly"),
+    )
+    values = feats.select(
+        "account_id", *[pl.col(s.column).cast(pl.Float64).alias(s.name) for s in sigs], pl.col("anomaly")
+    )
+    meta = pl.DataFrame(
+        {
+            "signal": [*(s.name for s in sigs), "anomaly"],
+            "baseline": [*(_baseline_value(s, base) for s in sigs), 0.0],
+            "template": [*(s.text for s in sigs), ANOMALY_TEXT],
+        }
+    )
+    return _ranked(contrib, values, meta, "account_id", settings.evidence_top)
+
+
+def _ranked(contrib: pl.DataFrame, values: pl.DataFrame, meta: pl.DataFrame, key: str, top: int) -> pl.DataFrame:
+    long = contrib.unpivot(index=key, variable_name="signal", value_name="contribution")
+    vals = values.unpivot(index=key, variable_name="signal", value_name="value")
+    ev = (
+        long.join(vals, on=[key, "signal"])
+        .join(meta, on="signal")
+        .filter(pl.col("contribution").abs() > 1e-9)
+        .sort([key, "contribution", "signal"], descending=[False, True, False])
+    )
+    ev = ev.with_columns(
+        pl.col("contribution").abs().rank("ordinal", descending=True).over(key).cast(pl.Int32).alias("rank")
+    ).filter(pl.col("rank") <= top)
+    texts = [
+        t.format(value=v if v is not None else 0.0, baseline=b)
+        for t, v, b in zip(ev["template"].to_list(), ev["value"].to_list(), ev["baseline"].to_list())
+    ]
+    return (
+        ev.with_columns(pl.Series("text", texts, dtype=pl.String))
+        .select(key, "rank", "signal", "value", "baseline", "contribution", "text")
+        .sort(key, "rank")
     )
