@@ -28,6 +28,7 @@ SIGNALS: tuple[str, ...] = (
     "email_domain",
     "org",
     "prompt_template",
+    "prompt_family",
     "sync",
     "signup_burst",
 )
@@ -53,6 +54,23 @@ class TemplateSettings:
     min_excess: float = ranged(8.0, 0.0, 1e9)  # ... and this many times more often than chance marks a prompt template
     min_uses: int = ranged(3, 1, 10**9)  # an account uses a template with at least this many requests ...
     min_share: float = ranged(0.05, 0.0, 1.0)  # ... making at least this share of its traffic
+
+    #: Prompt families (`polars/families.py`): paraphrases 4-10 bits apart, by multi-index hashing over
+    #: 8 bands of 8 bits, verified by exact Hamming distance.
+    families: bool = True
+    family_max_distance: int = ranged(12, 0, 64)  # verified pairs: at most this many differing bits (of 64)
+    family_window: int = ranged(8, 1, 1000)  # each hash is compared with this many following hashes of the same key
+    family_bucket_target: float = ranged(
+        16.0, 1.0, 1e6
+    )  # key width (2 or 3 bands) so chance buckets hold about this many
+    family_max_hashes: int = ranged(
+        20_000_000, 1, 10**10
+    )  # distinct hashes considered (deterministic sample above this)
+    family_min_hashes: int = ranged(3, 1, 10**6)  # a family has at least this many distinct paraphrases ...
+    family_min_accounts: int = ranged(3, 2, 10**9)  # ... used by at least this many accounts ...
+    family_max_share: float = ranged(
+        0.3, 0.0, 1.0
+    )  # ... and by at most this share of all accounts (else it is generic)
 
     def validate(self) -> None:
         if 64 % self.band_bits:
@@ -97,6 +115,7 @@ class LinkageSettings:
             "email_domain": 0.2,
             "org": 0.6,
             "prompt_template": 0.5,
+            "prompt_family": 0.8,
             "sync": 1.0,
             "signup_burst": 0.4,
         },
@@ -119,6 +138,17 @@ class LinkageSettings:
     sync_band_rows: int = ranged(3, 1, 1024)  # ... in bands of this many rows (LSH candidate pairs)
     sync_max_bucket: int = ranged(400, 2, 10**6)  # LSH buckets larger than this are split by sampling
     min_weight: float = ranged(0.05, 0.0, 1e6)  # edges lighter than this are dropped
+    #: Prompt families (bank-style content links): two accounts sharing at least `family_min_shared`
+    #: specific families (a few of many: `family_max_overlap`) are linked with weight
+    #: `prompt_family` x min(1, sum of the shared families' idf / `family_idf_target`).
+    family_min_shared: int = ranged(2, 1, 10**6)
+    family_idf_target: float = ranged(12.0, 0.0, 1e9, lo_open=True)
+    family_max_accounts: int = ranged(
+        200, 2, 10**9
+    )  # families used by more accounts make no pairs (a bank prompt has a few users)
+    family_max_overlap: float = ranged(
+        0.6, 0.0, 1.0
+    )  # ... and sharing at most this share of the smaller account's families
     #: Weak signals: values that many unrelated people share by chance in a large population (a home
     #: /24, a signup hour on a big network, a common email shape or domain). They add weight to a pair
     #: that another signal links, but never link a pair alone: at a million accounts they would

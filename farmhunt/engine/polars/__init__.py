@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from farmhunt.core.contract import World
 from farmhunt.engine.base import EDGE_SCHEMA, SHARED_SCHEMA, TEMPLATE_SCHEMA, Linkage
+from farmhunt.engine.polars.families import write_families
 from farmhunt.engine.polars.features import account_features
 from farmhunt.engine.polars.linkage import build_linkage
 from farmhunt.engine.polars.request_store import build_store
@@ -26,6 +27,9 @@ class PolarsEngine:
         return build_store(world, path, settings.rows_per_part)
 
     def templates(self, store: RequestStore, settings: TemplateSettings) -> pa.Table:
+        # Prompt families (paraphrases beyond the bands' 3 bits) are kept beside the store for features and linkage.
+        n_accounts = store.accounts().select(pl.len()).collect().item()
+        write_families(store.path, store.parts, n_accounts, settings)
         return find_templates(store.parts, settings).to_arrow().cast(TEMPLATE_SCHEMA)
 
     def features(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from farmhunt.core.contract import World, ip_prefix
+from farmhunt.engine.polars.families import family_breadth, read_families
 from farmhunt.engine.polars.templates import template_share
 from farmhunt.engine.settings import FeatureSettings, TemplateSettings
 from farmhunt.engine.store import RequestStore, codes_of
@@ -189,6 +190,7 @@ def request_features(
         .join(topics, on="acct", how="left")
         .join(models, on="acct", how="left")
         .join(tmpl.lazy(), on="acct", how="left")
+        .join(family_breadth(read_families(store.path)).lazy(), on="acct", how="left")
         .with_columns(
             (pl.col("n_requests") / pl.col("active_hours")).alias("requests_per_active_hour"),
             (pl.col("n_requests") / pl.col("active_days")).alias("requests_per_active_day"),
@@ -321,6 +323,7 @@ def account_features(
         "prompt_diversity",
         "templated_share",
         "template_breadth",
+        "family_breadth",
         "prepaid_virtual_share",
         "decline_rate",
         "chargeback_rate",

@@ -27,6 +27,7 @@ import polars as pl
 
 from farmhunt.core.contract import World, ip_prefix
 from farmhunt.core.values import canonical_email, email_pattern
+from farmhunt.engine.polars.families import family_pairs, read_families
 from farmhunt.engine.polars.templates import account_templates
 from farmhunt.engine.settings import LinkageSettings, TemplateSettings
 from farmhunt.engine.store import RequestStore, text_code
@@ -291,6 +292,42 @@ def sync_edges(
     )
 
 
+def family_edges(families: pl.DataFrame, accounts: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
+    """Bank-style content edges: account pairs sharing at least `family_min_shared` specific prompt families
+    (each used by at most `family_max_accounts` accounts; wider ones link nobody), weighted by the
+    shared families' specificity (idf).
+
+    `families`: `families.prompt_families` (acct, family, n_accounts, idf); `accounts`: acct -> account_id.
+    """
+    if "prompt_family" not in settings.signals or families.is_empty():
+        return pl.LazyFrame(schema=EDGE_SCHEMA)
+    # Bank-style sharing only: a few of many families. Pairs sharing (nearly) all their families are a
+    # popular app's users, a CI fleet's or a lab's own jobs: templates, not a bank.
+    breadth = families.group_by("acct").agg(pl.len().alias("__b"))
+    pairs = (
+        family_pairs(families, settings.family_max_accounts)
+        .join(breadth.rename({"acct": "a", "__b": "__ba"}), on="a")
+        .join(breadth.rename({"acct": "b", "__b": "__bb"}), on="b")
+        .filter(
+            pl.col("n_shared") >= settings.family_min_shared,
+            pl.col("n_shared") <= settings.family_max_overlap * pl.min_horizontal("__ba", "__bb"),
+        )
+    )
+    ids = accounts.collect()
+    w = settings.weights["prompt_family"] * (pl.col("idf_sum") / settings.family_idf_target).clip(0.0, 1.0)
+    named = (
+        pairs.lazy()
+        .join(ids.lazy().rename({"acct": "a", "account_id": "x"}), on="a")
+        .join(ids.lazy().rename({"acct": "b", "account_id": "y"}), on="b")
+    )
+    return named.select(
+        pl.min_horizontal("x", "y").alias("src"),
+        pl.max_horizontal("x", "y").alias("dst"),
+        pl.lit("prompt_family").alias("signal"),
+        w.round(9).alias("weight"),
+    )
+
+
 def combine_edges(signal_edges: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
     """One edge per account pair: per signal the strongest value counts; weights add up across signals.
 
@@ -317,6 +354,7 @@ class RequestUsage:
     ip_asn: pl.LazyFrame  # ip (code), asn
     account_templates: pl.LazyFrame  # account_id, value ("band:value" of a template the account uses)
     signatures: pl.DataFrame  # acct, n_buckets, m0.. (`sync_signatures`)
+    families: pl.LazyFrame  # account_id, family, n_accounts, idf (`families.prompt_families`)
     span: tuple[int, int]  # first and last sync bucket of the world
 
 
@@ -337,6 +375,7 @@ def request_usage(
         ip_asn=ip_asn.lazy().group_by("ip").agg(pl.col("asn").min()),
         account_templates=store.with_account_id(uses.lazy()),
         signatures=sigs,
+        families=store.with_account_id(read_families(store.path).lazy()),
         span=span,
     )
 
@@ -369,8 +408,13 @@ def build_linkage(
     # Materialised once: polars would otherwise plan the shared inputs more than once.
     values = shared_values(world, usage, settings).collect(engine="streaming")
     sync = sync_edges(usage.signatures, store.accounts(), usage.span, settings)
+    content = family_edges(read_families(store.path), store.accounts(), settings)
     edges = pl.concat(
-        [value_edges(values.lazy(), settings).collect(engine="streaming"), sync.collect(engine="streaming")]
+        [
+            value_edges(values.lazy(), settings).collect(engine="streaming"),
+            sync.collect(engine="streaming"),
+            content.collect(engine="streaming"),
+        ]
     )
     shared = (
         values.with_columns(pl.len().over("signal", "value").cast(pl.UInt32).alias("n_accounts"))

@@ -126,14 +126,24 @@ def _signs(names: list[str], table: SignalTable) -> np.ndarray:
 
 
 def gated(samples: pl.DataFrame, table: SignalTable) -> pl.DataFrame:
-    """Shared-family strengths multiplied by the behaviour gate of `model.score_clusters` (current weights)."""
+    """Strengths after the structural gates of `model.gated_contributions` at the current weights: shared-family
+    ones times the behaviour gate, cheap benign ones times the cheap-evidence cap."""
     sigs = table.signals
     fams = {f: [s for s in sigs if s.family == f] for f in FAMILIES}
     behaviour = pl.max_horizontal(
         [pl.sum_horizontal([s.weight * pl.col(s.name) for s in fams[f]]) for f in FAMILIES if fams[f]]
     )
     gate = (behaviour / 2.0).clip(0.0, 1.0)
-    return samples.with_columns([(pl.col(s.name) * gate).alias(s.name) for s in sigs if s.family == "shared"])
+    out = samples.with_columns([(pl.col(s.name) * gate).alias(s.name) for s in sigs if s.family == "shared"])
+    # The cheap-benign cap of `model.gated_contributions`, at the current weights.
+    cb = [s for s in sigs if s.cheap and s.family == "benign_org"]
+    cf = [s for s in sigs if s.cheap and s.family in FAMILIES]
+    if not cb:
+        return out
+    neg = -pl.sum_horizontal([s.weight * pl.col(s.name) for s in cb])
+    pos = pl.sum_horizontal([s.weight * pl.col(s.name) for s in cf]) if cf else pl.lit(0.0)
+    scale = pl.when(neg > pos).then(pos / neg).otherwise(1.0)
+    return out.with_columns([(pl.col(s.name) * scale).alias(s.name) for s in cb])
 
 
 def fit_cluster_weights(

@@ -182,14 +182,12 @@ def score_clusters(
             pl.lit(None, pl.Boolean).alias("flagged"),
         )
         return empty, empty_ev
-    contrib = aggregates.select("cluster_id", *[(sig.weight * _strength(sig, base)).alias(sig.name) for sig in signals])
+    contrib = gated_contributions(
+        aggregates.select("cluster_id", *[(sig.weight * _strength(sig, base)).alias(sig.name) for sig in signals]),
+        signals,
+    )
     fam = {f: [s.name for s in signals if s.family == f] for f in (*FAMILIES, "benign_org", "shared")}
     logit = t.bias + pl.sum_horizontal([pl.col(s.name) for s in signals])
-    # Coordination alone (shared instruments) is not abuse: shared-family evidence counts only as far
-    # as the cluster also shows some abusive behaviour of a fraud family.
-    behaviour = pl.max_horizontal([pl.sum_horizontal([pl.col(n) for n in fam[f]]) for f in FAMILIES])
-    shared = pl.sum_horizontal([pl.col(n) for n in fam["shared"]])
-    logit = logit - shared + shared * (behaviour / 2.0).clip(0.0, 1.0)
     scored = contrib.with_columns(
         (1.0 / (1.0 + (-logit).exp())).alias("risk"),
         *[pl.sum_horizontal([pl.col(n) for n in fam[f]]).alias(f"score_{f}") for f in (*FAMILIES, "benign_org")],
@@ -208,6 +206,29 @@ def score_clusters(
     clusters = aggregates.join(scored.select("cluster_id", "risk", "predicted_kind", "flagged"), on="cluster_id")
     evidence = _evidence(aggregates, contrib, base, settings, signals)
     return clusters, evidence
+
+
+def gated_contributions(contrib: pl.DataFrame, signals: tuple[Signal, ...]) -> pl.DataFrame:
+    """Per-signal contributions after the two structural gates; they add up to the logit (minus the bias).
+
+    * Coordination alone (shared instruments) is not abuse: shared-family evidence counts only as far as
+      the cluster also shows abusive behaviour of a fraud family (`behaviour / 2`, clipped to [0, 1]).
+    * Cheap benign evidence must not cancel expensive fraud evidence: the benign signals marked `cheap`
+      (an org id, office hours, a day/night rhythm) together subtract at most what the cheap fraud
+      signals (time shape, timing coordination) add; relay volume, chargebacks or card spread stay.
+    """
+    fam = {f: [s.name for s in signals if s.family == f] for f in (*FAMILIES, "shared")}
+    behaviour = pl.max_horizontal([pl.sum_horizontal([pl.col(n) for n in fam[f]]) for f in FAMILIES])
+    gate = (behaviour / 2.0).clip(0.0, 1.0)
+    out = contrib.with_columns([(pl.col(n) * gate).alias(n) for n in fam["shared"]])
+    cheap_benign = [s.name for s in signals if s.cheap and s.family == "benign_org"]
+    cheap_fraud = [s.name for s in signals if s.cheap and s.family in FAMILIES]
+    if cheap_benign:
+        neg = -pl.sum_horizontal([pl.col(n) for n in cheap_benign])
+        pos = pl.sum_horizontal([pl.col(n) for n in cheap_fraud]) if cheap_fraud else pl.lit(0.0)
+        scale = pl.when(neg > pos).then(pos / neg).otherwise(1.0)
+        out = out.with_columns([(pl.col(n) * scale).alias(n) for n in cheap_benign])
+    return out
 
 
 def _evidence(

@@ -42,6 +42,9 @@ class Signal:
     low: str | float  # strength 0 at or below this (a float, or a population baseline name)
     high: float  # strength 1 at or above this
     text: str  # format with value, baseline
+    #: Cheap to fake (a time shape, an org id, coordination of timing): cheap benign evidence may cancel at
+    #: most the cheap fraud evidence of a cluster, never expensive evidence (see `model.score_clusters`).
+    cheap: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,10 @@ def parse_signal_table(data: dict[str, Any]) -> SignalTable:
     for i, raw in enumerate(data["signal"]):
         name = raw.get("name") if isinstance(raw, dict) else None
         key = f"signal[{i}]" + (f" ({name})" if isinstance(name, str) else "")
-        raw = _table(raw, key, set(_SIGNAL_KEYS))
+        cheap = raw.get("cheap", False) if isinstance(raw, dict) else False
+        if not isinstance(cheap, bool):
+            raise ConfigError(f"'{key}.cheap': expected true or false, got {cheap!r}")
+        raw = _table({k: v for k, v in raw.items() if k != "cheap"}, key, set(_SIGNAL_KEYS))
         for k in ("name", "column", "family", "text"):
             if not isinstance(raw[k], str) or not raw[k]:
                 raise ConfigError(f"'{key}.{k}': expected a non-empty string, got {raw[k]!r}")
@@ -178,7 +184,7 @@ def parse_signal_table(data: dict[str, Any]) -> SignalTable:
             raw["text"].format(value=0.0, baseline=0.0)
         except (KeyError, IndexError, ValueError) as exc:
             raise ConfigError(f"'{key}.text': not a format string with {{value}} and {{baseline}}: {exc}") from exc
-        sigs.append(Signal(raw["name"], raw["column"], raw["family"], weight, low, high, raw["text"]))
+        sigs.append(Signal(raw["name"], raw["column"], raw["family"], weight, low, high, raw["text"], cheap))
     names = [s.name for s in sigs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
