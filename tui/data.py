@@ -727,7 +727,8 @@ class CaseData:
                 continue
             med = float(med) if med is not None else 0.0
             typical = FEATURE_WORDS[f].format(v=med).split(" ", 1)[0]
-            text = f"{FEATURE_WORDS[f].format(v=v)}: more than {p:.0%} of accounts (typical account {typical})"
+            pct = int(p * 100)  # floor: "more than 100%" would be false
+            text = f"{FEATURE_WORDS[f].format(v=v)}: more than {pct}% of accounts (typical account {typical})"
             cands.append((p, f, float(v), med, text))
         cands.sort(key=lambda c: (-c[0], c[1]))
         rows = [(i + 1, f, v, med, text, "features") for i, (_, f, v, med, text) in enumerate(cands[:top])]

@@ -19,11 +19,11 @@ from tui.safe import markup, printable
 
 
 class StatusChoice(RadioSet):
-    """A RadioSet where Enter (or space) picks the highlighted status and moves on to the reason."""
+    """A RadioSet where Enter (or space) picks the highlighted status and moves on to the note."""
 
     def action_toggle_button(self) -> None:
         super().action_toggle_button()
-        self.screen.query_one("#reason", Select).focus()
+        self.screen.query_one("#note", Input).focus()
 
 
 CHOICES = [*[(k, STATUSES[k]) for k in DECISIONS], ("new", f"{STATUSES['new']} (clear the decision)")]
@@ -45,12 +45,13 @@ class DecisionDialog(ModalScreen[tuple[str, str, str] | None]):
                 markup("[b]$t[/]  (now: $now)", t=self.title_text, now=STATUSES.get(self.current, self.current))
             )
             yield Label(
-                Content.styled("arrows + Enter choose, then a reason and a note, Enter saves · Esc cancels", "dim")
+                Content.styled("arrows + Enter choose, a note, Enter saves · Tab: reason code · Esc cancels", "dim")
             )
             with StatusChoice(id="choice", compact=True):
                 default = self.current if self.current in ("benign", "needs_review") else "confirmed_fraud"
                 for code, label in CHOICES:
                     yield RadioButton(label, value=code == default, id=f"choice-{code}")
+            yield Input(value=self.note, placeholder="note (why)", id="note", compact=True)
             yield Select(
                 [(label, code) for code, label in REASON_CODES.items()],
                 prompt="reason (optional)",
@@ -58,7 +59,6 @@ class DecisionDialog(ModalScreen[tuple[str, str, str] | None]):
                 id="reason",
                 compact=True,
             )
-            yield Input(value=self.note, placeholder="note (why)", id="note", compact=True)
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="save", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
@@ -86,10 +86,6 @@ class DecisionDialog(ModalScreen[tuple[str, str, str] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-    @on(Select.Changed, "#reason")
-    def _reason_chosen(self) -> None:
-        self.query_one("#note", Input).focus()
 
     @on(Input.Submitted, "#note")
     def _submitted(self) -> None:

@@ -19,12 +19,25 @@ from tui.widgets.tables import fill_table
 #: (column, header, width): the reason takes what is left of the line.
 COLUMNS = [
     ("case", "case", 9),
-    ("kind_short", "kind", 7),
-    ("risk", "risk", 4),
-    ("size", "size", 5),
-    ("status_label", "status", 12),
+    ("kind_short", "kind", 8),
+    ("risk", "risk", 6),
+    ("size", "size", 7),
+    ("status_label", "status", 15),
     ("reason", "top reason", 0),
 ]
+#: Abbreviations that keep the top reason readable in a narrow column (the case screen shows it whole).
+_SHORTER = [("median ", ""), ("(population ", "(pop. "), ("of requests", "of reqs"), (" with another member", ""),
+            ("of members", "of mbrs"), ("payments", "paymts")]  # fmt: skip
+
+
+def shorten_reason(text: str | None) -> str:
+    """The top reason abbreviated for the queue."""
+    out = text or ""
+    for a, b in _SHORTER:
+        out = out.replace(a, b)
+    return out
+
+
 SORTABLE = ["rank", "kind_short", "risk", "size", "status_label"]
 QUEUE_LIMIT = 2_000
 
@@ -117,16 +130,18 @@ class QueueScreen(Screen):
         shown = q.head(QUEUE_LIMIT)
         table = self.query_one("#queue", DataTable)
         row = table.cursor_row if keep_cursor else 0
-        fixed = sum(w + 2 for _, _, w in COLUMNS if w)  # a cell has one column of padding either side
+        widths = self._widths(shown)
+        fixed = sum(w + 2 for c, w in widths.items() if c != "reason")  # one column of padding either side
         reason_w = max(16, self.app.size.width - fixed - 4)
+        widths["reason"] = reason_w
         fill_table(
             table,
-            shown,
+            shown.with_columns(pl.col("reason").map_elements(shorten_reason, return_dtype=pl.String)),
             [(c, lab + self._arrow(c)) for c, lab, _ in COLUMNS],
             key="key",
             style=lambda r: "" if r["case_id"] is not None else "dim",
-            widths={c: w for c, _, w in COLUMNS if w} | {"reason": reason_w},
-            limits={"reason": reason_w, "status_label": 12, "case": 9},
+            widths=widths,
+            limits={"reason": reason_w, "status_label": 15, "case": 9},
         )
         if shown.height:
             table.move_cursor(row=min(row, shown.height - 1))
@@ -144,6 +159,22 @@ class QueueScreen(Screen):
                 more=more,
             )
         )
+
+    def _widths(self, shown: pl.DataFrame) -> dict[str, int]:
+        """Each column as wide as its longest cell (and header, arrow included), at most its maximum."""
+        out = {}
+        for col, label, most in COLUMNS:
+            if not most:
+                continue
+            head = len(label + self._arrow(col))
+            cells = [len(str(v)) for v in shown[col].head(500).to_list()] if col in shown.columns else [most]
+            if col == "size":
+                cells = [len(f"{int(shown['size'].max() or 0):,}")]
+            elif col == "risk":
+                cells = [4]
+            longest = max([head, *cells])
+            out[col] = min(most, longest)
+        return out
 
     def _arrow(self, col: str) -> str:
         if col == "case" and self.sort_col == "rank":
