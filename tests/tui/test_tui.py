@@ -178,9 +178,8 @@ async def test_lone_flagged_account_is_a_case_with_plain_words_evidence(fake_dat
 # ---------------------------------------------------------------------------------------------- pivot
 @pytest.fixture(scope="module")
 def shared_card_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Real detection on the test world where one benign account also pays with a farm card."""
-    from farmhunt.engine.pipeline import detect_path
-
+    """The fake results on the test world where one benign account (outside every cluster) also pays with
+    a farm card (real detection would link it into the farm)."""
     base = tmp_path_factory.mktemp("card")
     world = make_world(base / "world")
     pay = pl.read_parquet(world / "payments.parquet")
@@ -192,8 +191,7 @@ def shared_card_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pl.lit("succeeded").alias("status"),
     )
     pl.concat([pay, extra]).write_parquet(world / "payments.parquet")
-    detect_path(world, base / "results")
-    return base / "results"
+    return make_fake_results(world, base / "results")
 
 
 @sync
