@@ -76,6 +76,11 @@ class FarmhuntApp(App[None]):
         self.forward: list[Target] = []
 
     def on_mount(self) -> None:
+        # Import every screen now, at start-up, so that the first case, pivot or account opens at once.
+        import tui.screens.account
+        import tui.screens.cluster
+        import tui.screens.dialogs
+        import tui.screens.pivot  # noqa: F401
         from tui.screens.queue import QueueScreen
 
         self.title = f"farmhunt · {Path(self.data.results.path).name}"

@@ -473,14 +473,14 @@ class CaseData:
 
     @lru_cache(maxsize=64)
     def ties(self, cid: int, limit: int = 500) -> pl.DataFrame:
-        """What ties the members together, as detection linked on it (ties.parquet): signal, what (in
-        words), value, members (sharing it), in_world (accounts in the whole world sharing it)."""
-        return self.ties_of((cid,), limit)
+        """What ties the members together, as detection linked on it (ties.parquet): what (in words),
+        value, members (sharing it); the evidence pack's table. `ties_of` adds in_world and signal."""
+        return self.ties_of((cid,), limit).select("what", "value", "members")
 
     @lru_cache(maxsize=64)
-    def ties_of(self, cids: tuple[int, ...], limit: int = 500) -> pl.DataFrame:
+    def ties_of(self, cids: tuple[int, ...], limit: int = 300) -> pl.DataFrame:
         t = self.tie_table
-        schema = {"signal": pl.String, "what": pl.String, "value": pl.String, "members": pl.Int64, "in_world": pl.Int64}
+        schema = {"what": pl.String, "value": pl.String, "members": pl.Int64, "in_world": pl.Int64, "signal": pl.String}
         if t.is_empty():
             return pl.DataFrame(schema=schema)
         order = {k: i for i, k in enumerate(_TIE_ORDER)}
@@ -726,7 +726,7 @@ class CaseData:
             if p < 0.9 or not v:
                 continue
             med = float(med) if med is not None else 0.0
-            typical = FEATURE_WORDS[f].format(v=med).split(" ", 1)[0]
+            typical = next((w for w in FEATURE_WORDS[f].format(v=med).split() if any(c.isdigit() for c in w)), "")
             pct = int(p * 100)  # floor: "more than 100%" would be false
             text = f"{FEATURE_WORDS[f].format(v=v)}: more than {pct}% of accounts (typical account {typical})"
             cands.append((p, f, float(v), med, text))
@@ -829,7 +829,9 @@ class CaseData:
         clusters = None
         acc = w["accounts"]
         if signal in ("signup_ip", "request_ip", "ip"):
-            ids = self._ip_accounts(pl.col("_ip") == value, "_ip")
+            ids = self._ip_accounts(pl.col("_ip") == value, "_ip").with_columns(
+                pl.col("how").str.replace_all(" " + value, "", literal=True)
+            )
             note = "signup and request IPs"
         elif signal in ("signup_prefix", "cidr"):
             net = parse_network(value) if signal == "cidr" else parse_network(f"{value}.0/24")

@@ -284,8 +284,8 @@ def make_fake_results(world: Path, out: Path) -> Path:
 
 
 def write_fake_ties(world: Path, accounts: pl.DataFrame, out: Path) -> None:
-    """ties.parquet of the fake results: per cluster, every card, device, phone, signup IP and request IP
-    two or more members share, with the number of accounts in the whole world sharing it."""
+    """ties.parquet of the fake results: per cluster, every card, device, phone, signup IP, organisation,
+    prompt template and request IP two or more members share, with the number of accounts in the whole world sharing it."""
     from farmhunt.engine.ties import TIE_SCHEMA
 
     acc = pl.read_parquet(world / "accounts.parquet")
@@ -295,6 +295,11 @@ def write_fake_ties(world: Path, accounts: pl.DataFrame, out: Path) -> None:
         acc.select("account_id", pl.lit("device").alias("signal"), pl.col("device_id").alias("value")),
         acc.select("account_id", pl.lit("phone").alias("signal"), pl.col("phone").alias("value")),
         acc.select("account_id", pl.lit("signup_ip").alias("signal"), pl.col("signup_ip").alias("value")),
+        acc.select("account_id", pl.lit("org").alias("signal"), pl.col("org_id").alias("value")),
+        # (the fake's prompt template: the text with digits masked; detection writes template codes)
+        pl.read_parquet(world / "prompts.parquet").select(
+            "account_id", pl.lit("prompt_template").alias("signal"),
+            pl.col("text").str.replace_all(r"\d+", "#").str.slice(0, 120).alias("value")),
         pl.read_parquet(world / "requests.parquet").select("account_id", pl.lit("request_ip").alias("signal"),
                                                            pl.col("ip").alias("value")),
     ]).drop_nulls("value").unique()

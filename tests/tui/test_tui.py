@@ -690,3 +690,9 @@ async def test_decision_on_a_locked_database_notifies_and_keeps_state(fake_data:
         assert "status New" in str(app.screen.query_one("#summary").render())
     assert app.store.get("case", app.data.cases["case_id"][0]) is None
     app.store.close()
+
+
+def test_a_world_is_not_results(tmp_path: Path, tui_world: Path, capsys) -> None:
+    assert main(["tui", str(tui_world), "--db", str(tmp_path / "d.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert "is a world, not results" in err and "farmhunt detect" in err and "missing column" not in err

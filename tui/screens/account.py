@@ -151,22 +151,18 @@ class AccountScreen(CaseScreen):
         eff = store.effective_status(self.account_id, cid, case)
         status = STATUSES.get(eff.status, eff.status) + (f" (from its {eff.source})" if eff.inherited else "")
         dec = eff.decision
-        where = f"case {case}" if case else ""
-        if cid is not None:
-            where += f"{' · ' if where else ''}cluster {cid}"
+        where = f"case {case}" if case else (f"cluster {cid}" if cid is not None else "")
         kind = a.get("result.predicted_kind")
         where = f"{where} ({words(kind)})" if where and kind else where or "in no case or cluster"
         risk = a.get("result.risk")
         note = f" · note: {dec.note}" if dec and dec.note else ""
         self.query_one("#summary", Static).update(
             markup(
-                "[b]$aid[/] · $email · $country · $plan · created $created\n"
-                "risk [b]$risk[/] · $where · status [b]$status[/]$note",
+                "[b]$aid[/] · $email · $country · $plan\nrisk [b]$risk[/] · $where · status [b]$status[/]$note",
                 aid=self.account_id,
                 email=a["email"],
                 country=a["country"],
                 plan=a["plan"],
-                created=fmt(a["created_at"]),
                 risk=fmt(risk),
                 where=where,
                 status=status,
@@ -174,8 +170,10 @@ class AccountScreen(CaseScreen):
             )
         )
 
-    @work(group="profile")
+    @work(group="profile", exit_on_error=False)
     async def load_profile(self) -> None:
+        if not self.is_attached:
+            return
         table = self.query_one("#profile-table", DataTable)
         data = self.app.data
 
@@ -210,7 +208,7 @@ class AccountScreen(CaseScreen):
                 {
                     "field": [r[0] for r in rows],
                     "value": [fmt(r[1], r[0]) for r in rows],
-                    "go": ["Enter: pivot" if r[2] and r[1] is not None and r[2] != "account" else "" for r in rows],
+                    "go": ["↵ pivot" if r[2] and r[1] is not None and r[2] != "account" else "" for r in rows],
                 }
             )
             fill_table(table, df, [("field", "field"), ("value", "value"), ("go", "")])
@@ -229,8 +227,10 @@ class AccountScreen(CaseScreen):
         self.load_activity()
         self.load_links()
 
-    @work(group="evidence")
+    @work(group="evidence", exit_on_error=False)
     async def load_evidence(self) -> None:
+        if not self.is_attached:
+            return
         table = self.query_one("#evidence-table", DataTable)
 
         def show(ev: pl.DataFrame) -> None:
@@ -245,8 +245,10 @@ class AccountScreen(CaseScreen):
 
         await self.load([table], lambda: self.app.data.account_evidence(self.account_id), show)
 
-    @work(group="activity")
+    @work(group="activity", exit_on_error=False)
     async def load_activity(self) -> None:
+        if not self.is_attached:
+            return
         charts = list(self.query("#account-charts .chart"))
         data = self.app.data
 
@@ -260,8 +262,10 @@ class AccountScreen(CaseScreen):
 
         await self.load(charts, fetch, show)
 
-    @work(group="payments")
+    @work(group="payments", exit_on_error=False)
     async def load_payments(self) -> None:
+        if not self.is_attached:
+            return
         pay, keys, prompts = (self.query_one(f"#{t}-table", DataTable) for t in ("payments", "keys", "prompts"))
         data = self.app.data
 
@@ -284,8 +288,10 @@ class AccountScreen(CaseScreen):
 
         await self.load([pay, keys, prompts], fetch, show)
 
-    @work(group="requests", exclusive=True)
+    @work(group="requests", exclusive=True, exit_on_error=False)
     async def load_requests(self) -> None:
+        if not self.is_attached:
+            return
         table = self.query_one("#requests-table", DataTable)
         data = self.app.data
         page = self.page
@@ -308,8 +314,10 @@ class AccountScreen(CaseScreen):
 
         await self.load([table], lambda: data.requests(self.account_id, page), show)
 
-    @work(group="links")
+    @work(group="links", exit_on_error=False)
     async def load_links(self) -> None:
+        if not self.is_attached:
+            return
         table = self.query_one("#links-table", DataTable)
         await self.load(
             [table],

@@ -125,8 +125,9 @@ class GroupScreen(CaseScreen):
         self.load_members()  # first paint; the other tabs load after it
 
     def on_screen_resume(self) -> None:
-        self.update_summary()
-        self.load_members()
+        if getattr(self, "_loaded", False):  # back from a decision or an account: statuses may have changed
+            self.update_summary()
+            self.load_members()
 
     def _own_decision(self):
         store = self.app.store
@@ -178,8 +179,10 @@ class GroupScreen(CaseScreen):
         )
 
     # ------------------------------------------------------------------ loading
-    @work(group="members", exclusive=True)
+    @work(group="members", exclusive=True, exit_on_error=False)
     async def load_members(self) -> None:
+        if not self.is_attached:
+            return
         table = self.query_one("#members-table", DataTable)
         app = self.app
         data, store = app.data, app.store
@@ -212,8 +215,10 @@ class GroupScreen(CaseScreen):
             self.load_activity()
             self.load_graph()
 
-    @work(group="ties")
+    @work(group="ties", exit_on_error=False)
     async def load_ties(self) -> None:
+        if not self.is_attached:
+            return
         table = self.query_one("#ties-table", DataTable)
         info = self.query_one("#ties-info", Static)
 
@@ -221,16 +226,17 @@ class GroupScreen(CaseScreen):
             self.tie_rows = df
             fill_table(table, df, TIE_COLUMNS, limits={"value": 60})
             info.update(
-                "values two or more members share, as detection linked on them · Enter: every account in the "
-                "world with the value"
+                "shared by 2+ members, as detection linked them · Enter: who else has it"
                 if df.height
                 else "no shared values recorded for these accounts"
             )
 
         await self.load([table], lambda: self.app.data.ties_of(self.cluster_ids), show)
 
-    @work(group="activity")
+    @work(group="activity", exit_on_error=False)
     async def load_activity(self) -> None:
+        if not self.is_attached:
+            return
         charts = list(self.query(".chart"))
         data = self.app.data
 
@@ -245,8 +251,10 @@ class GroupScreen(CaseScreen):
 
         await self.load(charts, fetch, show)
 
-    @work(group="graph")
+    @work(group="graph", exit_on_error=False)
     async def load_graph(self) -> None:
+        if not self.is_attached:
+            return
         widget = self.query_one("#graph-text", Static)
         data = self.app.data
 

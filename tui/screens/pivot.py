@@ -63,8 +63,10 @@ class PivotScreen(CaseScreen):
         self.query_one("#pivot-table", DataTable).focus()
         self.load_pivot()
 
-    @work(group="pivot", exclusive=True)
+    @work(group="pivot", exclusive=True, exit_on_error=False)
     async def load_pivot(self) -> None:
+        if not self.is_attached:
+            return
         table = self.query_one("#pivot-table", DataTable)
         app = self.app
         data, store = app.data, app.store
