@@ -18,7 +18,7 @@ check the raw accounts, payments and requests behind it, record a decision, expo
 | key | action |
 |---|---|
 | `?` | this help |
-| `/` | search: an exact id, email, card, device, phone, key or IP; a prefix (3+ characters); a network such as `143.41.114.0/24` (signup and request IPs) |
+| `/` | search an exact value, a prefix (3+ characters) or a network such as `143.41.114.0/24` |
 | `ctrl+p` | command palette: every action of the current screen, jump to a case or account |
 | `Escape` | back |
 | `]` or `ctrl+right` | forward again (like a browser) |
