@@ -14,18 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from farmhunt.core.errors import ConfigError
-from farmhunt.core.tomlconfig import from_dict
+from farmhunt.core.tomlconfig import from_dict, ranged
 
 
 @dataclass
 class BenignConfig:
     """The ordinary population: size, activity distribution and the noise knobs that blur the rings."""
 
-    accounts: int = 3000
+    accounts: int = ranged(3000, 1, 100_000_000)
     new_frac: float = 0.3            # share of accounts that sign up inside the window (the rest existed)
-    history_days: int = 720          # how far back the oldest accounts were created
-    rate_median: float = 2.5         # median requests per active day (lognormal across accounts)
-    rate_sigma: float = 1.4          # lognormal sigma: a few accounts are very heavy
+    history_days: int = ranged(720, 1, 36_500)  # how far back the oldest accounts were created
+    rate_median: float = ranged(2.5, 0.0, 1e6, lo_open=True)  # median requests per active day (lognormal across accounts)
+    rate_sigma: float = ranged(1.4, 0.0, 10.0)  # lognormal sigma: a few accounts are very heavy
     active_mean: float = 0.35        # mean probability that an account is active on a given day
     dormant_frac: float = 0.25       # accounts with no traffic at all in the window
     vpn_frac: float = 0.05           # people who also use a hosting/VPN exit
@@ -72,11 +72,11 @@ class RingSpec:
     """`count` rings of one `kind`; each ring's size is `size` or drawn from [size_min, size_max]."""
 
     kind: str = ""
-    count: int = 1
+    count: int = ranged(1, 0, 100_000)
     size: int | None = None
     size_min: int | None = None
     size_max: int | None = None
-    camouflage: float = 0.0
+    camouflage: float = ranged(0.0, 0.0, 1.0)
     params: dict[str, Any] = field(default_factory=dict)
     design: str | None = None        # label (ring_kind) of the design these rings are; None: the kind's name
 
@@ -85,14 +85,14 @@ class RingSpec:
 class WorldConfig:
     """Everything that determines a world (with the seed)."""
 
-    seed: int = 0
+    seed: int = ranged(0, 0, 2**63 - 1)
     start: str = "2026-01-05"        # first day of the window (UTC date)
-    days: int = 14
+    days: int = ranged(14, 1, 400)
     benign: BenignConfig = field(default_factory=BenignConfig)
     rings: list[RingSpec] = field(default_factory=list)
-    prompt_sample_rate: float = 0.005
-    prompt_sample_cap: int = 20_000
-    chunk_days: int = 1              # days of requests per written row group
+    prompt_sample_rate: float = ranged(0.005, 0.0, 1.0)
+    prompt_sample_cap: int = ranged(20_000, 0, 10**9)
+    chunk_days: int = ranged(1, 1, 400)  # days of requests per written row group
     scenario: dict[str, Any] | None = None  # free-form description of a scenario world (sweep), copied to the manifest
 
     @property

@@ -18,7 +18,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from farmhunt.core.atomic import atomic_dir
+from farmhunt.core import interrupt
+from farmhunt.core.atomic import atomic_dir, check_out
 from farmhunt.core.contract import (
     ACCOUNTS, API_KEYS, ASN_KINDS, ASNS, BENIGN_KIND, CARD_FUNDING, LABELS, PAYMENT_STATUS, PAYMENTS, PLANS,
     PROMPTS, TOPICS,
@@ -157,11 +158,16 @@ _WORKERS = 1
 
 
 def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
-             progress: Progress | None = None) -> dict[str, Any]:
-    """Generate the world of `config` into directory `out` (atomically); return a summary dict."""
+             progress: Progress | None = None, *, force: bool = False,
+             inputs: tuple[str | Path | None, ...] = ()) -> dict[str, Any]:
+    """Generate the world of `config` into directory `out` (atomically); return a summary dict.
+
+    `out` follows the output rule of `farmhunt.core.atomic` (absent, empty or an earlier world;
+    `force` replaces a foreign directory); `inputs` are paths it must not overwrite."""
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"'format': 'parquet' or 'csv', got {fmt!r}")
     config.validate()
+    check_out(out, "world", inputs=inputs, force=force)
     step = progress or (lambda stage, done, total: None)
     step("accounts", 0, 1)
     b = Builder(config)
@@ -267,13 +273,14 @@ def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
             out = Path(out)
             rows: dict[str, int] = {}
             samples: list[dict[str, np.ndarray]] = []
-            with atomic_dir(out) as tmp:
+            with atomic_dir(out, kind="world", inputs=inputs, force=force) as tmp:
                 writer = RequestWriter(tmp, fmt, dicts)
 
                 def write_requests() -> int:
                     """Write chunk after chunk as they come (in a thread: pyarrow releases the GIL)."""
                     step("requests", 0, len(chunks))
                     for i in range(len(chunks)):
+                        interrupt.check()  # a signal stops the writer at the next chunk, not at the end
                         ch, compacted = futures.popleft().result()
                         submit_ahead()
                         writer.write(ch, compacted)

@@ -21,6 +21,7 @@ def bench(
     ),
     world: Path | None = typer.Option(None, "--world", help="Benchmark this existing world (no generation)."),
     config: Path | None = typer.Option(None, "--config", "-c", help="TOML file overriding detection settings."),
+    force: bool = typer.Option(False, "--force", help="Use a non-empty --out directory that bench did not write."),
 ) -> None:
     """Generate (or reuse) a world, run detect, and print per stage: seconds, request rows per
     second and peak resident memory; plus the reference (a bare polars group-by over the same
@@ -29,11 +30,15 @@ def bench(
     from rich.console import Console
     from rich.table import Table
 
+    from farmhunt.core.atomic import check_out
+    from farmhunt.core.safe_text import cell, printable
     from farmhunt.engine.pipeline import detect_path
     from farmhunt.engine.settings import load_settings
     from farmhunt.evaluation.bench import BenchSpec, run_bench, write_bench
     from farmhunt.evaluation.outputs import fmt
 
+    # bench only adds files to OUT (worlds/, bench-*.json), so a --world inside it is fine (reuse)
+    check_out(out, "bench", inputs=(config,), force=force, probe=True)
     console = Console()
     settings = load_settings(config)
     spec = BenchSpec(preset=preset, requests=requests, seed=seed, out=out, reuse=reuse, world=world)
@@ -44,15 +49,17 @@ def bench(
     w = doc["world"]
     rows = w["rows"]
     console.print(
-        f"world {w['path']}: {rows.get('accounts', 0):,} accounts, {rows['requests']:,} requests"
-        + (f" (generated in {w['generation_seconds']:.1f} s)" if w["generation_seconds"] else "")
+        printable(f"world {w['path']}: {rows.get('accounts', 0):,} accounts, {rows['requests']:,} requests")
+        + (f" (generated in {w['generation_seconds']:.1f} s)" if w["generation_seconds"] else ""),
+        markup=False,
+        highlight=False,
     )
     t = Table(title="detect, per stage", title_justify="left")
     for c in ("stage", "seconds", "request rows/s", "peak RSS (MB)"):
         t.add_column(c, justify="left" if c == "stage" else "right")
     for name, st in doc["detect"]["stages"].items():
         t.add_row(
-            name,
+            cell(name),
             f"{st['seconds']:.2f}",
             fmt(round(st["rows_per_second"]) if st["rows_per_second"] else None),
             f"{st['peak_rss_mb']:,.0f}",
@@ -71,4 +78,4 @@ def bench(
         f"(runs {', '.join(f'{x:.3f}' for x in ref['runs'])})"
     )
     console.print(f"[bold]detect = {doc['ratio_to_reference']:.1f} x reference[/]")
-    console.print(f"written to {path}")
+    console.print(f"written to {printable(path)}", markup=False, highlight=False)

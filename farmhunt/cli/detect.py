@@ -20,8 +20,17 @@ def detect(
         "-e",
         help="Engine for the big-table stages: polars (this machine) or spark (a Spark cluster).",
     ),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Scoring model file (weights, biases) written by 'farmhunt train'."
+    ),
     top: int = typer.Option(10, help="Clusters shown in the closing summary."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or summary."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a non-empty --out directory that is not an earlier results directory."
+    ),
+    no_verify: bool = typer.Option(
+        False, "--no-verify", help="Skip checking the tables against the SHA-256s in the world's manifest.json."
+    ),
 ) -> None:
     """Find, score and explain account farms and reseller pools in WORLD; write RESULTS.
 
@@ -30,11 +39,16 @@ def detect(
     """
     from rich.console import Console
 
+    from farmhunt.core.atomic import check_out
     from farmhunt.engine.pipeline import detect_path
+    from farmhunt.engine.scoring.fitted import load_model
     from farmhunt.engine.settings import load_settings
 
+    inputs = (world, config, previous)
+    check_out(out, "results", inputs=inputs, force=force, probe=True)
     console = Console(stderr=True, quiet=quiet)
     settings = load_settings(config)
+    loaded = load_model(model) if model is not None else None
     with console.status("starting") as status:
 
         def progress(stage: str, event: str) -> None:
@@ -43,7 +57,9 @@ def detect(
             else:
                 console.log(f"{stage} done")
 
-        results = detect_path(world, out, settings, progress, previous, engine)
+        results = detect_path(
+            world, out, settings, progress, previous, engine, loaded, verify=not no_verify, force=force, inputs=inputs
+        )
     if not quiet:
         print_summary(Console(), results, top)
 
@@ -52,6 +68,8 @@ def print_summary(console, results, top: int) -> None:
     """The closing table: top clusters by risk with their strongest evidence, then stage timings."""
     import polars as pl
     from rich.table import Table
+
+    from farmhunt.core.safe_text import cell
 
     run = results.run
     counts = run["counts"]
@@ -77,17 +95,21 @@ def print_summary(console, results, top: int) -> None:
     for r in head.iter_rows(named=True):
         table.add_row(
             str(r["cluster_id"]),
-            r["predicted_kind"],
+            cell(r["predicted_kind"]),
             f"{r['size']:,}",
             f"{r['risk']:.2f}",
             "yes" if r["flagged"] else "no",
-            r["text"] or "",
+            cell(r["text"], limit=None),
         )
     console.print(table)
     stages = Table(title="Stages")
     for col in ("stage", "seconds", "peak RSS (MB)"):
         stages.add_column(col, justify="right" if col != "stage" else "left")
     for name, st in run["stages"].items():
-        stages.add_row(name, f"{st['seconds']:.2f}", f"{st['peak_rss_mb']:.0f}")
+        stages.add_row(cell(name), f"{st['seconds']:.2f}", f"{st['peak_rss_mb']:.0f}")
     console.print(stages)
-    console.print(f"largest cluster: {run['largest_cluster_size']:,} accounts; results in {results.path}")
+    console.print(
+        f"largest cluster: {run['largest_cluster_size']:,} accounts; results in {results.path}",
+        markup=False,
+        highlight=False,
+    )

@@ -34,6 +34,9 @@ def eval_(
     ring_min_size: int | None = typer.Option(None, help="Rings smaller than this do not count [1]."),
     coverage: float | None = typer.Option(None, help="Member coverage at which a ring is detected [0.9]."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only threshold failures."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace existing --json/--junit/--report files that eval did not write."
+    ),
 ) -> None:
     """Score RESULTS against the ground truth of the world at --labels.
 
@@ -42,11 +45,21 @@ def eval_(
     """
     from rich.console import Console
 
+    from farmhunt.core.atomic import check_out
+    from farmhunt.core.safe_text import printable
     from farmhunt.engine.results import load_results
     from farmhunt.evaluation.inputs import load_replay, load_thresholds, load_world_labels, world_info
     from farmhunt.evaluation.metrics import check_thresholds, evaluate_results, run_info
     from farmhunt.evaluation.outputs import eval_document, print_evaluation, write_json, write_junit
 
+    inputs = (results, labels, replay, config)
+    for path, kind, option in (
+        (json_out, "eval_json", "--json"),
+        (junit, "eval_junit", "--junit"),
+        (report, "eval_report", "--report"),
+    ):
+        if path is not None:
+            check_out(path, kind, inputs=inputs, force=force, option=option, probe=True)
     console = Console(quiet=quiet)
     err = Console(stderr=True)
     thresholds = load_thresholds(
@@ -66,8 +79,12 @@ def eval_(
     recorded = res.run.get("world", {}).get("manifest_sha256")
     if recorded and winfo["manifest_sha256"] and recorded != winfo["manifest_sha256"]:
         err.print(
-            f"[yellow]warning:[/] {results} was computed from a world whose manifest differs from "
-            f"{labels}/manifest.json (sha256 {recorded[:12]} vs {winfo['manifest_sha256'][:12]})"
+            printable(
+                f"warning: {results} was computed from a world whose manifest differs from "
+                f"{labels}/manifest.json (sha256 {str(recorded)[:12]} vs {winfo['manifest_sha256'][:12]})"
+            ),
+            markup=False,
+            highlight=False,
         )
     ev = evaluate_results(res, lab, thresholds.eval_settings)
     checks = check_thresholds(ev, thresholds)
@@ -77,16 +94,16 @@ def eval_(
         _print_replay_summary(console, replay_doc)
     doc = eval_document(ev, checks, base_evs, run_info(res.run), winfo, replay_doc)
     if json_out:
-        write_json(doc, json_out)
+        write_json(doc, json_out, force=force, inputs=inputs)
     if junit:
-        write_junit(checks, junit)
+        write_junit(checks, junit, force=force, inputs=inputs)
     if report:
         from farmhunt.evaluation.report import write_report
 
-        write_report(report, ev, checks, base_evs, run_info(res.run), winfo, replay_doc)
+        write_report(report, ev, checks, base_evs, run_info(res.run), winfo, replay_doc, force=force, inputs=inputs)
     failed = [c for c in checks if not c.passed]
     for c in failed:
-        err.print(f"[bold red]threshold failed:[/] {c.describe()}")
+        err.print(f"threshold failed: {printable(c.describe())}", markup=False, highlight=False)
     if failed:
         raise typer.Exit(1)
     if checks:
@@ -106,11 +123,12 @@ def _baselines(res, lab, world: Path, thresholds, console) -> dict:
 def _print_replay_summary(console, doc: dict) -> None:
     from rich.table import Table
 
+    from farmhunt.core.safe_text import cell
     from farmhunt.evaluation.outputs import fmt
 
     t = Table(title="Time to detect (replay)", title_justify="left")
     for c in ("kind", "rings", "detected", "median days", "max days"):
         t.add_column(c, justify="left" if c == "kind" else "right")
     for k, v in doc.get("summary", {}).get("per_kind", {}).items():
-        t.add_row(k, fmt(v["rings"]), fmt(v["detected"]), fmt(v["median_days"], 2), fmt(v["max_days"], 2))
+        t.add_row(cell(k), fmt(v["rings"]), fmt(v["detected"]), fmt(v["median_days"], 2), fmt(v["max_days"], 2))
     console.print(t)

@@ -25,6 +25,7 @@ def synth(
         "--preset/--config ignored).",
     ),
     first: int = typer.Option(0, "--first", help="With --sweep: index of the first world."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty --out directory that is not a world."),
 ) -> None:
     """Generate a synthetic provider world with labelled fraud rings and benign look-alikes."""
     if sweep is not None:
@@ -33,14 +34,18 @@ def synth(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
+    from rich.text import Text
 
+    from farmhunt.core.atomic import check_out
     from farmhunt.core.errors import ConfigError
+    from farmhunt.core.safe_text import printable
     from synth.estimate import scale_to_requests
     from synth.generate import generate
     from synth.presets import load_config
 
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"'--format': 'parquet' or 'csv', got {fmt!r}")
+    check_out(out, "world", inputs=(config,), force=force, probe=True)
     cfg = load_config(preset, config, seed)
     if requests:
         cfg = scale_to_requests(cfg, float(requests))
@@ -59,12 +64,12 @@ def synth(
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(task, description=f"{stage}", completed=done, total=total)
 
-        summary = generate(cfg, out, fmt, progress)
+        summary = generate(cfg, out, fmt, progress, force=force, inputs=(config,))
     secs = time.perf_counter() - t
     if quiet:
         return
     out_console = Console()
-    rows = Table(title=f"World written to {out} (seed {cfg.seed}, {secs:.1f}s)")
+    rows = Table(title=Text(f"World written to {printable(out)} (seed {cfg.seed}, {secs:.1f}s)"))
     rows.add_column("table"), rows.add_column("rows", justify="right")
     for name, n in summary["rows"].items():
         rows.add_row(name, f"{n:,}")

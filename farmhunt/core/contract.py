@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
 
 from farmhunt.core.errors import InputError
+from farmhunt.core.safe_text import example, printable, shorten
 
 UTC_US = pl.Datetime("us", "UTC")
 
@@ -51,6 +54,63 @@ BENIGN_KIND = "benign"
 PREDICTED_KINDS: tuple[str, ...] = ("distillation_farm", "reseller_pool", "card_testing", "benign_org", "unknown")
 
 
+# ---------------------------------------------------------------------------------------------
+# Value domains: what a value of a column may be. Checked by the validator in its one pass over each
+# table (the request table's in the request store's pass). Enumerations are exact: case and spaces
+# are not normalised ('DECLINED' and ' succeeded' are refused, not guessed at; see README).
+# ---------------------------------------------------------------------------------------------
+#: Timestamps before this are refused (no provider log predates it; 1900 or 1970 is a broken default).
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
+#: Timestamps more than this after now (or after the end of the window a manifest declares) are refused.
+FUTURE_SLACK = timedelta(days=1)
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_PATTERN = rf"^{_OCTET}(\.{_OCTET}){{3}}$"
+ISO2_PATTERN = r"^[A-Z]{2}$"
+BIN_PATTERN = r"^[0-9]{6}$"
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The values a column may hold: `valid(col)` is true where a non-null value is allowed."""
+
+    describe: str
+    valid: Callable[[pl.Expr], pl.Expr]
+
+
+def one_of(values: tuple[str, ...]) -> Domain:
+    """An enumeration (exact, case-sensitive)."""
+    return Domain(f"not one of {', '.join(values)} (exact, case-sensitive)", lambda c: c.is_in(list(values)))
+
+
+def matching(pattern: str, what: str) -> Domain:
+    """Text matching a regular expression."""
+    return Domain(f"not {what}", lambda c: c.str.contains(pattern))
+
+
+def at_least(lo: float, finite: bool = False) -> Domain:
+    """Numbers >= lo (and, for floats, neither NaN nor infinite when `finite`)."""
+    if finite:
+        return Domain(f"not a finite number >= {lo:g}", lambda c: c.is_finite() & (c >= lo))
+    return Domain(f"negative (must be >= {lo:g})", lambda c: c >= lo)
+
+
+def time_window(latest: datetime) -> Domain:
+    """Timestamps from `EARLIEST_TIME` up to `latest`."""
+    return Domain(
+        f"outside the plausible window {EARLIEST_TIME:%Y-%m-%d} .. {latest:%Y-%m-%d %H:%M} UTC",
+        lambda c: (c >= EARLIEST_TIME) & (c <= latest),
+    )
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A check across columns of one row: `valid` is true where the row is allowed (nulls pass)."""
+
+    columns: tuple[str, ...]
+    describe: str
+    valid: Callable[[], pl.Expr]
+
+
 @dataclass(frozen=True, eq=False)
 class TableSpec:
     """One table of the contract: its name, required columns with dtypes, keys and time columns."""
@@ -61,6 +121,17 @@ class TableSpec:
     nullable: frozenset[str] = frozenset()
     required: bool = True
     account_ref: str | None = "account_id"  # column that must reference accounts.account_id
+    #: Allowed values per column (timestamps get `time_window` on top, see `domain_of`).
+    domains: dict[str, Domain] = field(default_factory=dict)
+    rules: tuple[RowRule, ...] = ()
+
+    def domain_of(self, col: str, latest: datetime | None = None) -> Domain | None:
+        """The domain of `col`: its declared one, or the plausible time window for a timestamp."""
+        if col in self.domains:
+            return self.domains[col]
+        if isinstance(self.columns.get(col), pl.Datetime):
+            return time_window(latest or latest_plausible_time())
+        return None
 
     @property
     def time_columns(self) -> list[str]:
@@ -88,6 +159,11 @@ ACCOUNTS = TableSpec(
     key=("account_id",),
     nullable=frozenset({"phone", "org_id"}),
     account_ref=None,
+    domains={
+        "country": matching(ISO2_PATTERN, "an ISO 3166-1 alpha-2 code (two upper-case letters)"),
+        "signup_ip": matching(IPV4_PATTERN, "an IPv4 address"),
+        "plan": one_of(PLANS),
+    },
 )
 PAYMENTS = TableSpec(
     "payments",
@@ -103,12 +179,26 @@ PAYMENTS = TableSpec(
         "status": pl.String,
     },
     key=("payment_id",),
+    domains={
+        "amount_usd": at_least(0, finite=True),
+        "card_bin": matching(BIN_PATTERN, "a 6-digit BIN"),
+        "card_country": matching(ISO2_PATTERN, "an ISO 3166-1 alpha-2 code (two upper-case letters)"),
+        "card_funding": one_of(CARD_FUNDING),
+        "status": one_of(PAYMENT_STATUS),
+    },
 )
 API_KEYS = TableSpec(
     "api_keys",
     {"key_id": pl.String, "account_id": pl.String, "created_at": UTC_US, "revoked_at": UTC_US},
     key=("key_id",),
     nullable=frozenset({"revoked_at"}),
+    rules=(
+        RowRule(
+            ("revoked_at", "created_at"),
+            "revoked_at before created_at",
+            lambda: pl.col("revoked_at").is_null() | (pl.col("revoked_at") >= pl.col("created_at")),
+        ),
+    ),
 )
 REQUESTS = TableSpec(
     "requests",
@@ -125,8 +215,22 @@ REQUESTS = TableSpec(
         "prompt_hash": pl.UInt64,
         "topic": pl.String,
     },
+    # Checked by the request store's pass over the table (`farmhunt.engine.polars.request_store`).
+    domains={
+        "input_tokens": at_least(0),
+        "output_tokens": at_least(0),
+        "ip": matching(IPV4_PATTERN, "an IPv4 address"),
+        "asn": at_least(0),
+        "topic": one_of(TOPICS),
+    },
 )
-ASNS = TableSpec("asns", {"asn": pl.Int32, "org": pl.String, "kind": pl.String}, key=("asn",), account_ref=None)
+ASNS = TableSpec(
+    "asns",
+    {"asn": pl.Int32, "org": pl.String, "kind": pl.String},
+    key=("asn",),
+    account_ref=None,
+    domains={"asn": at_least(0), "kind": one_of(ASN_KINDS)},
+)
 PROMPTS = TableSpec(
     "prompts",
     {"ts": UTC_US, "account_id": pl.String, "prompt_hash": pl.UInt64, "text": pl.String},
@@ -189,6 +293,20 @@ RESULT_EVIDENCE = TableSpec(
     },
     account_ref=None,
 )
+#: Why an account judged alone (outside flagged clusters, or a peripheral member) scored as it did.
+RESULT_ACCOUNT_EVIDENCE = TableSpec(
+    "account_evidence",
+    {
+        "account_id": pl.String,
+        "rank": pl.Int32,
+        "signal": pl.String,
+        "value": pl.Float64,
+        "baseline": pl.Float64,
+        "contribution": pl.Float64,
+        "text": pl.String,
+    },
+    required=False,
+)
 RESULT_EDGES = TableSpec(
     "edges",
     {"src": pl.String, "dst": pl.String, "weight": pl.Float64, "reasons": pl.List(pl.String)},
@@ -209,12 +327,14 @@ class Problem:
     examples: list = field(default_factory=list)
 
     def __str__(self) -> str:
-        where = self.file + (f", column '{self.column}'" if self.column else "")
-        text = f"{where}: {self.reason}"
+        where = printable(self.file, limit=200) + (
+            f", column '{printable(self.column, limit=80)}'" if self.column else ""
+        )
+        text = f"{where}: {printable(self.reason, limit=400)}"
         if self.count is not None:
             text += f" ({self.count:,} row{'s' if self.count != 1 else ''})"
         if self.examples:
-            text += f"; e.g. {', '.join(repr(e) for e in self.examples[:3])}"
+            text += f"; e.g. {', '.join(example(e) for e in self.examples[:3])}"
         return text
 
 
@@ -229,7 +349,7 @@ class ContractError(InputError):
         self.problems = problems
         lines = [f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {source or 'input'}:"]
         lines += [f"  - {p}" for p in problems]
-        super().__init__("\n".join(lines))
+        super().__init__(shorten("\n".join(lines), 8000))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,6 +491,7 @@ def _check_table(
     deep: bool = True,
     natives: dict[str, pl.LazyFrame] | None = None,
     deferred: bool = False,
+    latest: datetime | None = None,
 ) -> tuple[pl.LazyFrame | None, list[Problem]]:
     """Schema, parse, null and duplicate checks of one table; returns the canonical lazy frame.
 
@@ -380,6 +501,8 @@ def _check_table(
     fname = path.name
     problems: list[Problem] = []
     natives = {} if natives is None else natives
+    if not path.is_file():
+        return None, [Problem(fname, None, "is not a regular file (a directory?)")]
     try:
         raw = _scan(path, spec)
         schema = raw.collect_schema()
@@ -415,15 +538,26 @@ def _check_table(
     ]
     if deferred and not fallible:
         return lf, problems
+    # Value domains and row rules (the request table's are checked by the request store's own pass).
+    domains = {} if deferred else {c: d for c in spec.columns if (d := spec.domain_of(c, latest)) is not None}
+    rules = () if deferred else spec.rules
     stats = [pl.len().alias("__rows")]
     for col in fallible:
         stats.append((pl.col(col).is_null() & pl.col(f"__raw_{col}").is_not_null()).sum().alias(f"__bad_{col}"))
     for col in spec.columns:
         if col not in spec.nullable:
             stats.append(pl.col(f"__raw_{col}").is_null().sum().alias(f"__null_{col}"))
+
+    def outside(col: str) -> pl.Expr:
+        return pl.col(col).is_not_null() & ~domains[col].valid(pl.col(col)).fill_null(False)
+
+    for col in domains:
+        stats.append(outside(col).sum().alias(f"__dom_{col}"))
+    for i, rule in enumerate(rules):
+        stats.append((~rule.valid().fill_null(True)).sum().alias(f"__rule_{i}"))
+    checked = set(fallible) | set(domains) | {c for r in rules for c in r.columns}
     both = raw.select(
-        [pl.col(c).alias(f"__raw_{c}") for c in spec.columns]
-        + [e for c, e in zip(spec.columns, casts) if c in fallible]
+        [pl.col(c).alias(f"__raw_{c}") for c in spec.columns] + [e for c, e in zip(spec.columns, casts) if c in checked]
     )
     try:
         row = both.select(stats).collect(engine="streaming").row(0, named=True)
@@ -432,14 +566,31 @@ def _check_table(
     if row["__rows"] == 0:
         problems.append(Problem(fname, None, "empty table (no rows)"))
         return lf, problems
+
+    def examples(where: pl.Expr, col: str) -> list:
+        return (
+            both.filter(where)
+            .select(pl.col(f"__raw_{col}").cast(pl.String))
+            .head(_EXAMPLES)
+            .collect()
+            .to_series()
+            .to_list()
+        )
+
     for col, target in spec.columns.items():
         if row.get(f"__bad_{col}"):
-            bad = both.filter(pl.col(col).is_null() & pl.col(f"__raw_{col}").is_not_null())
-            ex = bad.select(pl.col(f"__raw_{col}").cast(pl.String)).head(_EXAMPLES).collect().to_series().to_list()
+            ex = examples(pl.col(col).is_null() & pl.col(f"__raw_{col}").is_not_null(), col)
             what = "unparsable timestamps" if isinstance(target, pl.Datetime) else f"values not parsable as {target}"
             problems.append(Problem(fname, col, what, row[f"__bad_{col}"], ex))
         if row.get(f"__null_{col}"):
             problems.append(Problem(fname, col, "null values in a required column", row[f"__null_{col}"]))
+        if row.get(f"__dom_{col}"):
+            ex = examples(outside(col), col)
+            problems.append(Problem(fname, col, f"values {domains[col].describe}", row[f"__dom_{col}"], ex))
+    for i, rule in enumerate(rules):
+        if row.get(f"__rule_{i}"):
+            ex = examples(~rule.valid().fill_null(True), rule.columns[0])
+            problems.append(Problem(fname, ",".join(rule.columns), rule.describe, row[f"__rule_{i}"], ex))
     if spec.key:
         key = list(spec.key)
         dup = lf.group_by(key).agg(pl.len().alias("n")).filter(pl.col("n") > 1)
@@ -491,13 +642,19 @@ def load_world(
     frames: dict[str, pl.LazyFrame] = {}
     natives: dict[str, pl.LazyFrame] = {}
     files: dict[str, Path] = {}
+    manifest, mproblem = _read_manifest(world)
+    problems += [mproblem] if mproblem else []
+    latest = latest_plausible_time(manifest)
     for spec in tables:
         f = find_table_file(world, spec.name)
         if f is None:
             if spec.required:
                 problems.append(Problem(f"{spec.name}.parquet", None, "missing file (no .parquet or .csv)"))
             continue
-        lf, probs = _check_table(f, spec, deep, natives, deferred=spec.name in defer)
+        lf, probs = _check_table(f, spec, deep, natives, deferred=spec.name in defer, latest=latest)
+        if not spec.required and len(probs) == 1 and probs[0].reason == "empty table (no rows)":
+            natives.pop(spec.name, None)  # an empty optional table is the same as a missing one
+            continue
         problems += probs
         if lf is not None:
             frames[spec.name], files[spec.name] = lf, f
@@ -528,20 +685,88 @@ def load_world(
             problems += [p] if p else []
     if problems:
         raise ContractError(problems, source=str(world))
-    manifest = None
-    mpath = world / MANIFEST_FILE
-    if mpath.exists():
-        try:
-            manifest = json.loads(mpath.read_text())
-        except json.JSONDecodeError as exc:
-            raise ContractError(Problem(MANIFEST_FILE, None, f"not valid JSON: {exc}"), source=str(world)) from exc
     return World(world, frames, files, manifest, {k: v for k, v in natives.items() if k in frames})
+
+
+def _read_manifest(world: Path) -> tuple[dict | None, Problem | None]:
+    """The world's manifest.json (None without one) and the problem with it, if any."""
+    mpath = world / MANIFEST_FILE
+    if not (mpath.exists() or mpath.is_symlink()):
+        return None, None
+    if not mpath.is_file():
+        return None, Problem(MANIFEST_FILE, None, "is not a regular file (a directory?)")
+    try:
+        doc = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return None, Problem(MANIFEST_FILE, None, f"not valid JSON: {exc}")
+    except OSError as exc:
+        return None, Problem(MANIFEST_FILE, None, f"cannot be read: {exc.strerror}")
+    if not isinstance(doc, dict):
+        return None, Problem(MANIFEST_FILE, None, f"expected a JSON object, got {type(doc).__name__}")
+    files = doc.get("files", {})
+    if not isinstance(files, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("sha256", ""), str) for v in files.values()
+    ):
+        return None, Problem(MANIFEST_FILE, "files", "expected an object of {file: {sha256: ...}}")
+    return doc, None
+
+
+def latest_plausible_time(manifest: dict | None = None) -> datetime:
+    """The latest timestamp a world may hold: now, or the end of the window its manifest declares
+    (config.start + config.days) if later, plus `FUTURE_SLACK`."""
+    latest = datetime.now(timezone.utc)
+    cfg = (manifest or {}).get("config")
+    if isinstance(cfg, dict):
+        try:
+            start = datetime.fromisoformat(str(cfg["start"])).replace(tzinfo=timezone.utc)
+            days = float(cfg["days"])
+            if math.isfinite(days) and 0 <= days < 100_000:
+                latest = max(latest, start + timedelta(days=days))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            pass
+    return latest + FUTURE_SLACK
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in chunks of `chunk` bytes (constant memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_manifest(world: World) -> None:
+    """Check each table file `world` read against the SHA-256 its manifest.json records.
+
+    Raises `ContractError` naming every file that differs (or that the manifest lists but that is
+    gone). Files the manifest does not list are not checked; a world without a manifest passes.
+    """
+    if not world.manifest:
+        return
+    listed = world.manifest.get("files", {})
+    problems = []
+    for f in world.files.values():
+        entry = listed.get(f.name)
+        if not entry or not entry.get("sha256"):
+            continue
+        if sha256_file(f) != entry["sha256"]:
+            problems.append(
+                Problem(
+                    f.name,
+                    None,
+                    f"SHA-256 differs from {MANIFEST_FILE} (the file changed after it was written; "
+                    "pass --no-verify to use it anyway)",
+                )
+            )
+    if problems:
+        raise ContractError(problems, source=str(world.path))
 
 
 def manifest_sha256(world: str | Path) -> str | None:
     """SHA-256 of a world's manifest.json (what results and evaluations record), or None without one."""
     m = Path(world) / MANIFEST_FILE
-    return hashlib.sha256(m.read_bytes()).hexdigest() if m.is_file() else None
+    return sha256_file(m) if m.is_file() else None
 
 
 def load_labels(path: str | Path) -> pl.DataFrame:

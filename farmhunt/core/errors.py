@@ -11,3 +11,7 @@ class InputError(Exception):
 
 class ConfigError(InputError):
     """A configuration file or option that cannot be used; the message names the key and why."""
+
+
+class OutputError(InputError):
+    """An output path farmhunt must not or cannot write (see `farmhunt.core.atomic.check_out`)."""

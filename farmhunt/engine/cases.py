@@ -16,15 +16,15 @@ import polars as pl
 
 CASE_SCHEMA = pl.Schema(
     {
-        "case_id": pl.String,
-        "rank": pl.Int32,
-        "kind": pl.String,
-        "risk": pl.Float64,
-        "size": pl.Int64,
-        "flagged_accounts": pl.Int64,
-        "n_clusters": pl.Int32,
-        "clusters": pl.List(pl.Int64),
-        "top_reason": pl.String,
+        "case_id": pl.String(),
+        "rank": pl.Int32(),
+        "kind": pl.String(),
+        "risk": pl.Float64(),
+        "size": pl.Int64(),
+        "flagged_accounts": pl.Int64(),
+        "n_clusters": pl.Int32(),
+        "clusters": pl.List(pl.Int64()),
+        "top_reason": pl.String(),
     }
 )
 
@@ -83,4 +83,4 @@ def build_cases(
             lone_cases.select("account_id", "case_id"),
         ]
     )
-    return cases.select(list(CASE_SCHEMA)).cast(dict(CASE_SCHEMA)), account_case
+    return cases.select(list(CASE_SCHEMA)).cast(CASE_SCHEMA), account_case

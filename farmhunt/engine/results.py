@@ -15,6 +15,7 @@ import polars as pl
 
 from farmhunt.core.atomic import atomic_dir
 from farmhunt.core.contract import (
+    RESULT_ACCOUNT_EVIDENCE,
     RESULT_ACCOUNTS,
     RESULT_CLUSTERS,
     RESULT_EDGES,
@@ -45,7 +46,7 @@ def feature_columns(schema: pl.Schema) -> list[str]:
 
 @dataclass
 class Results:
-    """Everything detection produced: four tables and the run record (parameters, timings, input)."""
+    """Everything detection produced: the tables and the run record (parameters, timings, input)."""
 
     accounts: pl.DataFrame
     clusters: pl.DataFrame
@@ -57,6 +58,8 @@ class Results:
     ties: pl.DataFrame | None = None
     run: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: Evidence for accounts judged alone (optional: results written before it existed have none).
+    account_evidence: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=RESULT_ACCOUNT_EVIDENCE.columns))
 
     def __post_init__(self) -> None:
         if self.cases is None:
@@ -79,6 +82,7 @@ _FILES: dict[str, TableSpec] = {
     "clusters": RESULT_CLUSTERS,
     "evidence": RESULT_EVIDENCE,
     "edges": RESULT_EDGES,
+    "account_evidence": RESULT_ACCOUNT_EVIDENCE,
 }
 
 
@@ -98,9 +102,48 @@ def write_tables(results: Results, directory: Path) -> None:
 
 def write_results(results: Results, out: str | Path) -> Path:
     """Write `results` to directory `out` atomically (temporary directory, then rename)."""
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="results") as tmp:
         write_tables(results, tmp)
     return Path(out).resolve()
+
+
+#: Keys of run.json readers rely on, with the JSON type each must have (None = may be null).
+_RUN_SHAPE: dict[str, tuple[type, ...]] = {
+    "world": (dict,),
+    "counts": (dict,),
+    "stages": (dict,),
+    "settings": (dict,),
+    "largest_cluster_size": (int,),
+}
+_RUN_WORLD_SHAPE: dict[str, tuple[type, ...]] = {"path": (str, type(None)), "manifest_sha256": (str, type(None))}
+
+
+def run_shape_problems(run: Any) -> list[Problem]:
+    """Problems with the shape of a parsed run.json: an object whose known keys have the right types."""
+    if not isinstance(run, dict):
+        return [Problem(RUN_FILE, None, f"expected a JSON object, got {type(run).__name__}")]
+    out = []
+
+    def check(doc: dict, shape: dict, prefix: str) -> None:
+        for key, types in shape.items():
+            if key in doc and (not isinstance(doc[key], types) or isinstance(doc[key], bool)):
+                want = " or ".join("null" if t is type(None) else {dict: "object"}.get(t, t.__name__) for t in types)
+                out.append(Problem(RUN_FILE, f"{prefix}{key}", f"expected {want}, got {type(doc[key]).__name__}"))
+
+    check(run, _RUN_SHAPE, "")
+    if isinstance(run.get("world"), dict):
+        check(run["world"], _RUN_WORLD_SHAPE, "world.")
+    if isinstance(run.get("counts"), dict):
+        bad = [k for k, v in run["counts"].items() if not isinstance(v, int) or isinstance(v, bool)]
+        out += [Problem(RUN_FILE, f"counts.{k}", "expected an integer") for k in bad[:3]]
+    if isinstance(run.get("stages"), dict):
+        for name, st in run["stages"].items():
+            if not isinstance(st, dict) or not all(
+                isinstance(st.get(k, 0), (int, float)) for k in ("seconds", "peak_rss_mb")
+            ):
+                out.append(Problem(RUN_FILE, f"stages.{name}", "expected an object of numbers (seconds, peak_rss_mb)"))
+                break
+    return out
 
 
 def load_results(path: str | Path) -> Results:
@@ -112,8 +155,13 @@ def load_results(path: str | Path) -> Results:
     tables: dict[str, pl.DataFrame] = {}
     for name, spec in _FILES.items():
         f = d / f"{name}.parquet"
+        if not f.exists() and not spec.required:
+            continue
         if not f.exists():
             problems.append(Problem(f.name, None, "missing file"))
+            continue
+        if not f.is_file():
+            problems.append(Problem(f.name, None, "is not a regular file (a directory?)"))
             continue
         try:
             df = pl.read_parquet(f)
@@ -143,11 +191,17 @@ def load_results(path: str | Path) -> Results:
     rf = d / RUN_FILE
     if not rf.exists():
         problems.append(Problem(RUN_FILE, None, "missing file"))
+    elif not rf.is_file():
+        problems.append(Problem(RUN_FILE, None, "is not a regular file (a directory?)"))
     else:
         try:
-            run = json.loads(rf.read_text())
-        except json.JSONDecodeError as exc:
+            run = json.loads(rf.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             problems.append(Problem(RUN_FILE, None, f"not valid JSON: {exc}"))
+        except OSError as exc:
+            problems.append(Problem(RUN_FILE, None, f"cannot be read: {exc.strerror}"))
+        else:
+            problems += run_shape_problems(run)
     if problems:
         raise ContractError(problems, source=str(d))
     return Results(**tables, run=run, path=d.resolve())

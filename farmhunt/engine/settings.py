@@ -1,17 +1,18 @@
 """Every threshold and weight of detection, in one settings object with documented defaults.
 
 `load_settings(path)` overlays a TOML file on the defaults; unknown keys and wrong types are
-rejected with the key's name. Sections: [store], [templates], [features], [linkage], [communities], [scoring].
+rejected with the key's name, and so is a value outside the range declared next to its field
+(`ranged(default, lo, hi)`). Sections: [store], [templates], [features], [linkage], [communities], [scoring].
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from farmhunt.core.contract import TOPICS
 from farmhunt.core.errors import ConfigError
-from farmhunt.core.tomlconfig import from_dict, read_toml
+from farmhunt.core.tomlconfig import from_dict, ranged, read_toml
 
 #: Linkage signals, each a reason an edge can carry.
 SIGNALS: tuple[str, ...] = (
@@ -22,6 +23,7 @@ SIGNALS: tuple[str, ...] = (
     "signup_prefix",
     "request_ip",
     "email_canonical",
+    "email_namesake",
     "email_pattern",
     "email_domain",
     "org",
@@ -35,26 +37,41 @@ SIGNALS: tuple[str, ...] = (
 class StoreSettings:
     """The request store (`farmhunt.engine.store`)."""
 
-    rows_per_part: int = 3_000_000  # requests per part (the console reads one part per account)
+    rows_per_part: int = ranged(
+        3_000_000, 1_000, 2**31 - 1
+    )  # requests per part (the console reads one part per account)
 
 
 @dataclass(frozen=True)
 class TemplateSettings:
     """Prompt templates from SimHash banding (read by features and linkage alike)."""
 
-    band_bits: int = 16  # SimHash banding: 64 bits in 64/16 = 4 bands (<= 3 flipped bits always share one)
-    min_accounts: int = 3  # a band value used by at least this many accounts ...
-    min_excess: float = 8.0  # ... and this many times more often than chance marks a prompt template
-    min_uses: int = 3  # an account uses a template with at least this many requests ...
-    min_share: float = 0.05  # ... making at least this share of its traffic
+    band_bits: int = ranged(
+        16, 1, 20
+    )  # SimHash banding: 64 bits in 64/16 = 4 bands (<= 3 flipped bits always share one)
+    min_accounts: int = ranged(3, 2, 10**9)  # a band value used by at least this many accounts ...
+    min_excess: float = ranged(8.0, 0.0, 1e9)  # ... and this many times more often than chance marks a prompt template
+    min_uses: int = ranged(3, 1, 10**9)  # an account uses a template with at least this many requests ...
+    min_share: float = ranged(0.05, 0.0, 1.0)  # ... making at least this share of its traffic
+
+    def validate(self) -> None:
+        if 64 % self.band_bits:
+            raise ConfigError(f"'templates.band_bits': {self.band_bits} must divide 64 (e.g. 8, 16)")
 
 
 @dataclass(frozen=True)
 class FeatureSettings:
     """Account features."""
 
-    night_hours: tuple[int, ...] = (0, 1, 2, 3, 4, 5)  # local hours counted as night-time
+    night_hours: tuple[int, ...] = ranged((0, 1, 2, 3, 4, 5), 0, 23)  # local hours counted as night-time
     capability_topics: tuple[str, ...] = ("coding", "agentic", "cybersecurity", "math")
+
+    def validate(self) -> None:
+        unknown = sorted(set(self.capability_topics) - set(TOPICS))
+        if unknown:
+            raise ConfigError(
+                f"'features.capability_topics': unknown topic {unknown[0]!r} (known: {', '.join(TOPICS)})"
+            )
 
 
 @dataclass(frozen=True)
@@ -63,8 +80,11 @@ class LinkageSettings:
 
     signals: tuple[str, ...] = SIGNALS
     #: Base weight of a value shared by exactly two accounts, per signal (rarer sharing weighs more).
-    weights: dict[str, float] = field(
-        default_factory=lambda: {
+    weights: dict[str, float] = ranged(
+        lo=0.0,
+        hi=1e6,
+        keys=SIGNALS,
+        factory=lambda: {
             "card": 1.0,
             "device": 1.0,
             "phone": 1.0,
@@ -72,35 +92,48 @@ class LinkageSettings:
             "signup_prefix": 0.25,
             "request_ip": 0.5,
             "email_canonical": 1.0,
+            "email_namesake": 0.3,
             "email_pattern": 0.4,
             "email_domain": 0.2,
             "org": 0.6,
             "prompt_template": 0.5,
             "sync": 1.0,
             "signup_burst": 0.4,
-        }
+        },
     )
     #: A value shared by more accounts than this is a *hub*: instead of a clique, each member is linked to
     #: `hub_degree` pseudo-random other members (deterministic), so edges grow linearly, not quadratically.
-    max_clique: int = 40
-    hub_degree: int = 3
+    max_clique: int = ranged(40, 2, 100_000)
+    hub_degree: int = ranged(3, 1, 1_000)
     #: Values shared by more accounts than this are ignored altogether (gmail.com, a mobile carrier's NAT).
-    max_group: int = 50_000
-    signup_burst_minutes: int = 60  # signups from one network inside this window ...
-    burst_excess: float = 8.0  # ... form a burst when this many times the network's usual signup rate
-    sync_bucket_seconds: int = 600  # SynchroTrap time bucket
-    sync_min_buckets: int = 12  # accounts active in fewer buckets are not compared
-    sync_max_density: float = 0.3  # accounts active in more than this share of buckets are not compared
-    sync_min_lift: float = 0.3  # (J - J_chance) / (1 - J_chance) needed for a sync edge
-    sync_minhashes: int = 24  # MinHash signature length ...
-    sync_band_rows: int = 3  # ... in bands of this many rows (LSH candidate pairs)
-    sync_max_bucket: int = 400  # LSH buckets larger than this are split by sampling
-    min_weight: float = 0.05  # edges lighter than this are dropped
+    max_group: int = ranged(50_000, 2, 10**9)
+    signup_burst_minutes: int = ranged(60, 1, 7 * 24 * 60)  # signups from one network inside this window ...
+    burst_excess: float = ranged(8.0, 0.0, 1e9)  # ... form a burst when this many times the network's usual signup rate
+    sync_bucket_seconds: int = ranged(600, 1, 7 * 24 * 3600)  # SynchroTrap time bucket
+    sync_min_buckets: int = ranged(12, 1, 10**9)  # accounts active in fewer buckets are not compared
+    sync_max_density: float = ranged(
+        0.3, 0.0, 1.0, lo_open=True
+    )  # accounts active in more than this share of buckets are not compared
+    sync_min_lift: float = ranged(0.3, 0.0, 1.0)  # (J - J_chance) / (1 - J_chance) needed for a sync edge
+    sync_minhashes: int = ranged(24, 1, 1024)  # MinHash signature length ...
+    sync_band_rows: int = ranged(3, 1, 1024)  # ... in bands of this many rows (LSH candidate pairs)
+    sync_max_bucket: int = ranged(400, 2, 10**6)  # LSH buckets larger than this are split by sampling
+    min_weight: float = ranged(0.05, 0.0, 1e6)  # edges lighter than this are dropped
     #: Weak signals: values that many unrelated people share by chance in a large population (a home
     #: /24, a signup hour on a big network, a common email shape or domain). They add weight to a pair
     #: that another signal links, but never link a pair alone: at a million accounts they would
     #: otherwise knit unrelated accounts into farms' clusters and farms' accounts into theirs.
-    corroborate: tuple[str, ...] = ("signup_prefix", "signup_burst", "email_pattern", "email_domain")
+    corroborate: tuple[str, ...] = (
+        "signup_prefix",
+        "signup_burst",
+        "email_namesake",
+        "email_pattern",
+        "email_domain",
+    )
+    #: A shared canonical email is a chance namesake (`email_namesake`, corroborating only) when the
+    #: namesakes expected at its domain, from the same name's frequency at other domains, are at least
+    #: this share of its other holders (see `linkage.email_identities`).
+    email_namesake_share: float = 0.5
 
     def validate(self) -> None:
         unknown = set(self.signals) - set(SIGNALS)
@@ -123,33 +156,37 @@ class CommunitySettings:
     """Leiden communities on the weighted linkage graph."""
 
     objective: str = "CPM"  # "CPM" or "modularity"; CPM has no resolution limit (small rings survive)
-    resolution: float = 0.02  # CPM: minimum internal edge density (weight per account pair) of a cluster
-    n_iterations: int = 3  # Leiden passes; -1 = until stable (4-6x slower on 10M requests, same clusters in tests)
-    seed: int = 42
-    min_size: int = 2  # smaller groups are not clusters
+    resolution: float = ranged(
+        0.02, 0.0, 1e6, lo_open=True
+    )  # CPM: minimum internal edge density (weight per account pair) of a cluster
+    n_iterations: int = ranged(
+        3, -1, 1_000
+    )  # Leiden passes; -1 = until stable (4-6x slower on 10M requests, same clusters in tests)
+    seed: int = ranged(42, 0, 2**32 - 1)
+    min_size: int = ranged(2, 2, 10**9)  # smaller groups are not clusters
 
     def validate(self) -> None:
         if self.objective not in ("CPM", "modularity"):
             raise ConfigError(f"'communities.objective': {self.objective!r} is not CPM or modularity")
-        if self.resolution <= 0:
-            raise ConfigError("'communities.resolution' must be > 0")
+        if self.n_iterations == 0:
+            raise ConfigError("'communities.n_iterations': 0 is out of range (must be -1 or >= 1)")
 
 
 @dataclass(frozen=True)
 class ScoringSettings:
     """Cluster and account risk."""
 
-    flag_threshold: float = 0.5  # risk at or above which a cluster (or lone account) is flagged
-    account_flag_threshold: float = 0.7  # stricter bar for accounts outside any flagged cluster
+    flag_threshold: float = ranged(0.5, 0.0, 1.0)  # risk at or above which a cluster (or lone account) is flagged
+    account_flag_threshold: float = ranged(0.7, 0.0, 1.0)  # stricter bar for accounts outside any flagged cluster
     #: A lone flagged account with at least this share of declined payments is called card testing
     #: (otherwise a reseller account: the two behaviours one account can show alone).
-    lone_card_testing_decline_rate: float = 0.5
-    #: A member tied to its flagged cluster by a single edge is flagged only if its own behaviour scores
-    #: at least this share of the cluster's (see `scoring.peripheral_members`).
-    peripheral_share: float = 0.25
-    isolation_trees: int = 200
-    seed: int = 42
-    evidence_top: int = 8  # evidence rows kept per cluster
+    lone_card_testing_decline_rate: float = ranged(0.5, 0.0, 1.0)
+    #: A member of a flagged cluster is flagged with it only if its own behaviour scores at least this
+    #: share of the cluster's, whatever its degree (see `scoring.model.peripheral_members`).
+    peripheral_share: float = ranged(0.25, 0.0, 1.0)
+    isolation_trees: int = ranged(200, 1, 100_000)
+    seed: int = ranged(42, 0, 2**32 - 1)
+    evidence_top: int = ranged(8, 1, 1_000)  # evidence rows kept per cluster
 
 
 @dataclass(frozen=True)
@@ -174,8 +211,3 @@ def load_settings(path: str | Path | None = None) -> DetectSettings:
         return from_dict(DetectSettings, data, base=base)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-
-
-def settings_dict(settings: DetectSettings) -> dict:
-    """Plain-dict form for run.json."""
-    return dataclasses.asdict(settings)

@@ -14,12 +14,12 @@ from farmhunt.engine.store import RequestStore
 
 TIE_SCHEMA = pl.Schema(
     {
-        "cluster_id": pl.Int64,
-        "case_id": pl.String,
-        "signal": pl.String,
-        "value": pl.String,
-        "n_members": pl.UInt32,
-        "n_accounts": pl.UInt32,
+        "cluster_id": pl.Int64(),
+        "case_id": pl.String(),
+        "signal": pl.String(),
+        "value": pl.String(),
+        "n_members": pl.UInt32(),
+        "n_accounts": pl.UInt32(),
     }
 )
 
@@ -61,6 +61,6 @@ def cluster_ties(
     return (
         ties.join(cluster_case, on="cluster_id", how="left")
         .select(list(TIE_SCHEMA))
-        .cast(dict(TIE_SCHEMA))
+        .cast(TIE_SCHEMA)
         .sort(["cluster_id", "n_members", "signal", "value"], descending=[False, True, False, False])
     )

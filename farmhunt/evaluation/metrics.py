@@ -33,6 +33,7 @@ import polars as pl
 
 from farmhunt.core.contract import BENIGN_KIND, RUN_FILE
 from farmhunt.core.errors import InputError
+from farmhunt.core.tomlconfig import ranged
 
 DETECTION_COLUMNS = ("account_id", "flagged", "risk", "cluster_id")
 CASE_KS: tuple[int, ...] = (1, 5, 10, 20, 50, 100)
@@ -487,12 +488,12 @@ def evaluate_results(results: Any, labels: pl.DataFrame, settings: EvalSettings 
 class Thresholds:
     """Pass/fail bars; None = not checked. Same keys in TOML files and as CLI options."""
 
-    min_recall: float | None = None
-    min_precision: float | None = None
-    max_hard_negative_rate: float | None = None  # pooled over every hard-negative kind
-    min_rings_detected: float | None = None  # share of fraud rings (of at least ring_min_size) detected
-    ring_min_size: int = 1
-    coverage: float = 0.9  # member coverage at which a ring counts as detected
+    min_recall: float | None = ranged(None, 0.0, 1.0)
+    min_precision: float | None = ranged(None, 0.0, 1.0)
+    max_hard_negative_rate: float | None = ranged(None, 0.0, 1.0)  # pooled over every hard-negative kind
+    min_rings_detected: float | None = ranged(None, 0.0, 1.0)  # share of fraud rings (>= ring_min_size) detected
+    ring_min_size: int = ranged(1, 1, 10**9)
+    coverage: float = ranged(0.9, 0.0, 1.0, lo_open=True)  # member coverage at which a ring counts as detected
 
     def validate(self) -> None:
         from farmhunt.core.errors import ConfigError

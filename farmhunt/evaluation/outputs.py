@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from farmhunt.core.atomic import atomic_file
+from farmhunt.core.safe_text import cell, printable
 from farmhunt.evaluation.metrics import Check, Evaluation
 
 EVAL_SCHEMA = "farmhunt.eval/1"
@@ -56,9 +57,9 @@ def eval_document(
     )
 
 
-def write_json(doc: dict[str, Any], path: str | Path) -> Path:
-    """Write a JSON document atomically."""
-    with atomic_file(path) as tmp:
+def write_json(doc: dict[str, Any], path: str | Path, *, force: bool = False, inputs: tuple = ()) -> Path:
+    """Write a JSON document atomically (an existing file only if it is an earlier eval JSON, or `force`)."""
+    with atomic_file(path, kind="eval_json", inputs=inputs, force=force, option="--json") as tmp:
         tmp.write_text(json.dumps(clean_json(doc), indent=2, default=str))
     return Path(path)
 
@@ -79,9 +80,11 @@ def junit_xml(checks: list[Check], suite: str = "farmhunt.eval") -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_junit(checks: list[Check], path: str | Path, suite: str = "farmhunt.eval") -> Path:
-    """Write the JUnit XML atomically."""
-    with atomic_file(path) as tmp:
+def write_junit(
+    checks: list[Check], path: str | Path, suite: str = "farmhunt.eval", *, force: bool = False, inputs: tuple = ()
+) -> Path:
+    """Write the JUnit XML atomically (an existing file only if it is an earlier JUnit XML, or `force`)."""
+    with atomic_file(path, kind="eval_junit", inputs=inputs, force=force, option="--junit") as tmp:
         tmp.write_text(junit_xml(checks, suite))
     return Path(path)
 
@@ -99,7 +102,7 @@ def fmt(v: Any, digits: int = 3) -> str:
         return f"{v:,}"
     if isinstance(v, float):
         return f"{v:.{digits}f}"
-    return str(v)
+    return printable(str(v), limit=200)
 
 
 def _table(title: str, columns: list[str]) -> Table:
@@ -166,7 +169,7 @@ def print_evaluation(
         ["kind", "fraud", "accounts", "flagged", "flag rate"],
     )
     for r in ev.per_kind.iter_rows(named=True):
-        t.add_row(r["ring_kind"], fmt(r["is_fraud"]), fmt(r["accounts"]), fmt(r["flagged"]), fmt(r["flag_rate"]))
+        t.add_row(cell(r["ring_kind"]), fmt(r["is_fraud"]), fmt(r["accounts"]), fmt(r["flagged"]), fmt(r["flag_rate"]))
     console.print(t)
 
     rs = ev.rings_summary
@@ -176,7 +179,7 @@ def print_evaluation(
     )
     for r in ev.ring_kinds.iter_rows(named=True):
         t.add_row(
-            r["ring_kind"],
+            cell(r["ring_kind"]),
             f"{r['detected']}/{r['rings']}",
             f"{r['counted_detected']}/{r['counted']}",
             fmt(r["mean_coverage"]),
@@ -189,11 +192,11 @@ def print_evaluation(
         f"Fraud rings ({min(rings_shown, fr.height)} of {fr.height}, smallest coverage first)",
         ["ring", "kind", "size", "coverage", "best cluster", "overlap", "purity", "detected"],
     )
-    t.columns[0].min_width = min(24, max((len(x) for x in fr["ring_id"].to_list()), default=4))
+    t.columns[0].min_width = min(24, max((len(str(x)) for x in fr["ring_id"].to_list()), default=4))
     for r in fr.sort(["coverage", "size"], descending=[False, True]).head(rings_shown).iter_rows(named=True):
         t.add_row(
-            r["ring_id"],
-            r["ring_kind"],
+            cell(r["ring_id"]),
+            cell(r["ring_kind"]),
             fmt(r["size"]),
             fmt(r["coverage"]),
             "" if r["best_cluster"] is None else str(r["best_cluster"]),
@@ -206,7 +209,7 @@ def print_evaluation(
     hn = ev.hard_negatives
     t = _table("Hard negatives: share of accounts flagged", ["group", "accounts", "flagged", "rate"])
     for k, v in hn["per_kind"].items():
-        t.add_row(k, fmt(v["accounts"]), fmt(v["flagged"]), fmt(v["rate"], 4))
+        t.add_row(cell(k), fmt(v["accounts"]), fmt(v["flagged"]), fmt(v["rate"], 4))
     for k in ("hard_negatives", "benign", "non_fraud"):
         t.add_row(f"[bold]{k}[/]", fmt(hn[k]["accounts"]), fmt(hn[k]["flagged"]), fmt(hn[k]["rate"], 4))
     console.print(t)

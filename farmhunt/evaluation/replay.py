@@ -268,13 +268,16 @@ def summarise(rings: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def write_replay(rep: Replay, out: str | Path) -> Path:
-    """replay.json (everything), cuts.parquet and rings.parquet, written atomically into `out`."""
+def write_replay(rep: Replay, out: str | Path, *, force: bool = False, inputs: tuple = ()) -> Path:
+    """replay.json (everything), cuts.parquet and rings.parquet, written atomically into `out`.
+
+    `out` follows the output rule of `farmhunt.core.atomic` (kind "replay"; `force` replaces a foreign directory).
+    """
     import json
 
     from farmhunt.evaluation.outputs import clean_json
 
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="replay", inputs=inputs, force=force) as tmp:
         (tmp / "replay.json").write_text(json.dumps(clean_json(rep.to_dict()), indent=2, default=str))
         rep.cuts.write_parquet(tmp / "cuts.parquet")
         rep.rings.write_parquet(tmp / "rings.parquet")

@@ -117,6 +117,8 @@ def test_detect_on_bad_requests_exits_2_and_writes_nothing(tmp_path: Path, capsy
     w = _broken_world(tmp_path)
     out = tmp_path / "out"
     assert main(["detect", str(w), "--out", str(out), "--quiet"]) == 2
+    assert "requests.parquet: SHA-256 differs" in capsys.readouterr().err  # the manifest check comes first
+    assert main(["detect", str(w), "--out", str(out), "--quiet", "--no-verify"]) == 2
     assert "acct_does_not_exist" in capsys.readouterr().err
     assert not out.exists()
     assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())

@@ -47,8 +47,8 @@ class PolarsEngine:
         template_settings: TemplateSettings,
         settings: LinkageSettings,
     ) -> Linkage:
-        edges, shared = build_linkage(world, store, _frame(templates), template_settings, settings)
-        edges = edges.collect(engine="streaming").select("src", "dst", "weight", "reasons")
+        lazy_edges, shared = build_linkage(world, store, _frame(templates), template_settings, settings)
+        edges = lazy_edges.collect(engine="streaming").select("src", "dst", "weight", "reasons")
         return Linkage(
             edges=edges.to_arrow().cast(EDGE_SCHEMA),
             shared=shared.select("account_id", "signal", "value", "n_accounts").to_arrow().cast(SHARED_SCHEMA),

@@ -1,7 +1,13 @@
 """Build the request store (format and reader: `farmhunt.engine.store`) in one pass over the request table.
 
 Text is hashed once per distinct value of a batch (Parquet's dictionary), not once per row. The same
-pass checks the table: empty, nulls in required columns, account, key and ASN ids that do not exist.
+pass checks the table: empty, nulls in required columns, account, key and ASN ids that do not exist,
+and the contract's value domains (`REQUESTS.domains`, the time window): text domains on each batch's
+distinct values, numbers vectorised over the batch.
+
+Interruption (SIGINT/SIGTERM, `farmhunt.core.interrupt`) reaches the main thread only; the writer
+thread is always joined before the Parquet writers are closed, so a signal never closes a writer that
+another thread is still writing (which crashed the process before).
 """
 
 from __future__ import annotations
@@ -9,7 +15,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +25,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from farmhunt.core.contract import REQUESTS, ContractError, Problem, World, cast_to_contract
+from farmhunt.core.contract import (
+    REQUESTS,
+    ContractError,
+    Domain,
+    Problem,
+    World,
+    cast_to_contract,
+    latest_plausible_time,
+)
 from farmhunt.engine.store import CODED, INDEX_FILE, LOOKUPS, STORE_SCHEMA, RequestStore, part_of, text_code
 
 _EXAMPLES = 5
@@ -43,6 +58,21 @@ def _batches(world: World, batch_rows: int) -> Iterator[pa.Table]:
             yield df.to_arrow()
 
 
+def _read_batches(world: World, batch_rows: int) -> Iterator[pa.Table]:
+    """`_batches`, with a file that cannot be decoded (a damaged page) reported as a contract problem."""
+    it = _batches(world, batch_rows)
+    fname = world.files["requests"].name
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except (OSError, pa.ArrowException, pl.exceptions.PolarsError, ValueError) as exc:
+            reason = f"cannot be read: {exc}".splitlines()[0]
+            raise ContractError(Problem(fname, None, reason), source=str(world.path)) from exc
+        yield batch
+
+
 def _dictionary(col: pa.ChunkedArray) -> tuple[pl.Series, pl.Series]:
     """(distinct texts, per-row index into them) of a text column."""
     arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
@@ -54,10 +84,41 @@ def _dictionary(col: pa.ChunkedArray) -> tuple[pl.Series, pl.Series]:
 class _Checks:
     """Problems found while encoding: null counts and unknown ids (distinct, with a few examples)."""
 
-    def __init__(self, fname: str):
+    def __init__(self, fname: str, latest: datetime | None = None):
         self.fname = fname
         self.nulls: dict[str, int] = {}
         self.missing: dict[str, set] = {}
+        self.outside: dict[str, list] = {}  # column -> [rows, examples]
+        self.domains: dict[str, Domain] = {
+            c: d for c in REQUESTS.columns if (d := REQUESTS.domain_of(c, latest)) is not None
+        }
+
+    def texts(self, col: str, texts: pl.Series, idx: pl.Series) -> None:
+        """Domain check of a text column from its distinct values and the per-row index into them."""
+        dom = self.domains.get(col)
+        if dom is None or not texts.len():
+            return
+        bad = pl.select(~dom.valid(pl.lit(texts)).fill_null(True)).to_series()
+        if bad.any():
+            self.add(col, int(bad.gather(idx.drop_nulls()).sum()), texts.filter(bad).head(_EXAMPLES).to_list())
+
+    def numbers(self, nums: pl.DataFrame) -> None:
+        """Domain check of the numeric and time columns of a batch (one vectorised select)."""
+        cols = [c for c in nums.columns if c in self.domains]
+        if not cols:
+            return
+        counts = nums.select(
+            (pl.col(c).is_not_null() & ~self.domains[c].valid(pl.col(c)).fill_null(False)).sum().alias(c) for c in cols
+        ).row(0, named=True)
+        for c, n in counts.items():
+            if n:
+                ex = nums.filter(~self.domains[c].valid(pl.col(c)).fill_null(True))[c].head(_EXAMPLES).to_list()
+                self.add(c, int(n), [str(v) for v in ex])
+
+    def add(self, col: str, n: int, examples: list) -> None:
+        entry = self.outside.setdefault(col, [0, []])
+        entry[0] += n
+        entry[1] = (entry[1] + examples)[:_EXAMPLES]
 
     def null(self, col: str, n: int) -> None:
         if n:
@@ -72,6 +133,8 @@ class _Checks:
         if rows == 0:
             return [Problem(self.fname, None, "empty table (no rows)")]
         out = [Problem(self.fname, c, "null values in a required column", n) for c, n in self.nulls.items()]
+        for col, (n, ex) in self.outside.items():
+            out.append(Problem(self.fname, col, f"values {self.domains[col].describe}", n, ex))
         what = {"account_id": "accounts.account_id", "key_id": "api_keys.key_id", "asn": "asns.asn"}
         for col, seen in self.missing.items():
             if seen:
@@ -153,6 +216,7 @@ def _encode(
         texts, idx = _dictionary(batch.column(c))
         code = text_code(texts)
         cols[c] = code.gather(idx)
+        checks.texts(c, texts, idx)
         if c in LOOKUPS:
             lookups[c].add(code, texts)
         if c == "key_id" and keys is not None:
@@ -161,6 +225,7 @@ def _encode(
                 checks.unknown("key_id", texts.filter(pl.Series(~known)))
     nums = pl.from_arrow(batch.select(["ts", "input_tokens", "output_tokens", "asn", "prompt_hash"]))
     nums = nums.select(cast_to_contract(c, t, REQUESTS.columns[c]).alias(c) for c, t in nums.schema.items())
+    checks.numbers(nums)
     if asns is not None:
         distinct = nums["asn"].drop_nulls().unique()
         checks.unknown("asn", distinct.filter(~distinct.is_in(asns.implode())))
@@ -192,7 +257,7 @@ def build_store(
     asns = world["asns"].select("asn").collect()["asn"] if "asns" in world else None
     n_rows = pq.ParquetFile(src).metadata.num_rows if src.suffix == ".parquet" else rows_per_part
     bounds = _part_bounds(accounts.height, n_rows, rows_per_part)
-    checks = _Checks(src.name)
+    checks = _Checks(src.name, latest_plausible_time(world.manifest))
     lookups = {c: _Lookup() for c in LOOKUPS}
     writers: dict[int, pq.ParquetWriter] = {}
 
@@ -216,7 +281,7 @@ def build_store(
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
         try:
-            for batch in _batches(world, batch_rows):
+            for batch in _read_batches(world, batch_rows):
                 rows += batch.num_rows
                 for c in REQUESTS.columns:
                     checks.null(c, batch.column(c).null_count)
@@ -235,6 +300,10 @@ def build_store(
             if pending is not None:
                 pending.result()
         finally:
+            # Join the writer thread before closing its writers, even when interrupted (a second
+            # signal is ignored meanwhile, see `farmhunt.core.interrupt`).
+            if pending is not None:
+                wait([pending])
             for w in writers.values():
                 w.close()
     # A world cut at a time (replay) may hold requests of accounts or keys it has not created yet
