@@ -11,50 +11,47 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
 from textual.screen import Screen
 
-from tui.data import CaseData, Match
+from tui.data import CaseData, Match, Target
 from tui.decisions import STATUSES, DecisionStore, DecisionStoreError, export_labels
 from tui.evidence_pack import default_pack_dir, export_pack
+from tui.safe import printable
 
 
 class JumpProvider(Provider):
-    """Command palette: jump to a cluster or an account by id."""
+    """Command palette: jump to a case, a cluster, an account or a shared value by id."""
 
     async def search(self, query: str) -> Hits:
         app = self.app
         assert isinstance(app, FarmhuntApp)
-        q = query.strip()
+        q = query.strip().removeprefix("open ").strip()
         if len(q) < 2:
             return
         matcher = self.matcher(q)
-        digits = "".join(ch for ch in q if ch.isdigit())
-        clusters = app.data.clusters["cluster_id"].head(50_000).to_list()
-        n = 0
-        for cid in clusters:
-            text = f"open cluster {cid}"
+        for case_id in app.data.cases["case_id"].head(50_000).to_list():
+            text = f"open case {case_id}"
             score = matcher.match(text)
-            if score > 0 and (not digits or digits in str(cid)):
-                yield Hit(score, matcher.highlight(text), partial(app.open_cluster, cid), help="jump to the cluster")
-                n += 1
-                if n >= 10:
-                    break
-        if any(ch.isdigit() for ch in q):
-            hits = await asyncio.to_thread(app.data.search, q.removeprefix("open ").strip(), 10)
+            if score > 0 and q.lower() in case_id:
+                yield Hit(score, Content(text), partial(app.navigate, Target("case", case_id)), help="jump to the case")
+        if len(q) >= 3:
+            hits = await asyncio.to_thread(app.data.search, q, 10)
             for m in hits:
-                if m.account_id:
-                    text = f"open account {m.account_id} ({m.what} {m.value})"
-                    yield Hit(1.0, text, partial(app.open_account, m.account_id), help="jump to the account")
+                text = Content(printable(f"open {m.label}", limit=200))
+                yield Hit(1.0, text, partial(app.navigate, m.target), help="search hit")
 
     async def discover(self) -> Hits:
         app = self.app
         assert isinstance(app, FarmhuntApp)
-        for cid in app.data.clusters["cluster_id"].head(5).to_list():
-            yield DiscoveryHit(f"open cluster {cid}", partial(app.open_cluster, cid), help="one of the riskiest")
+        for case_id in app.data.cases["case_id"].head(5).to_list():
+            yield DiscoveryHit(
+                f"open case {case_id}", partial(app.navigate, Target("case", case_id)), help="one of the riskiest"
+            )
 
 
 class FarmhuntApp(App[None]):
-    """Case queue -> cluster -> account, decisions and evidence packs."""
+    """Case queue -> case -> cluster / account / pivot on a shared value, decisions and evidence packs."""
 
     TITLE = "farmhunt"
     CSS_PATH = "app.tcss"
@@ -62,6 +59,7 @@ class FarmhuntApp(App[None]):
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
+        Binding("right_square_bracket,ctrl+right", "forward", "Forward", key_display="]", show=False),
         Binding("x", "export_decisions", "Export decisions", show=False),
     ]
 
@@ -74,35 +72,82 @@ class FarmhuntApp(App[None]):
         self.mask_default = mask_default
         self.pack_root = pack_root
         self.last_export: Path | None = None
+        #: Screens Escape left, most recent last (`]` / ctrl+right reopens them).
+        self.forward: list[Target] = []
 
     def on_mount(self) -> None:
+        # Import every screen now, at start-up, so that the first case, pivot or account opens at once.
+        import tui.screens.account
+        import tui.screens.cluster
+        import tui.screens.dialogs
+        import tui.screens.pivot  # noqa: F401
         from tui.screens.queue import QueueScreen
 
         self.title = f"farmhunt · {Path(self.data.results.path).name}"
         self.push_screen(QueueScreen())
 
     # ------------------------------------------------------------------ navigation
-    def open_cluster(self, cid: int) -> None:
-        from tui.screens.cluster import ClusterScreen
+    def navigate(self, target: Target, *, history: bool = False) -> bool:
+        """Open the screen of `target` on top of the stack; a new visit (not `history`) clears the
+        forward history, like a browser. False (and a notification) when there is no such thing."""
+        from tui.screens.account import AccountScreen
+        from tui.screens.cluster import GroupScreen
+        from tui.screens.pivot import PivotScreen
 
-        if not self.data.has_cluster(cid):
-            self.notify(f"no cluster {cid} in these results", severity="warning")
-            return
-        self.push_screen(ClusterScreen(cid))
+        data = self.data
+        screen: Screen
+        if target.kind == "case":
+            if not data.has_case(str(target.id)):
+                self.notify(printable(f"no case {target.id} in these results"), markup=False, severity="warning")
+                return False
+            screen = GroupScreen(target)
+        elif target.kind == "cluster":
+            if not data.has_cluster(int(target.id)):
+                self.notify(printable(f"no cluster {target.id} in these results"), markup=False, severity="warning")
+                return False
+            screen = GroupScreen(target)
+        elif target.kind == "account":
+            try:
+                data.account(str(target.id))
+            except KeyError:
+                self.notify(printable(f"no account {target.id} in the world"), markup=False, severity="warning")
+                return False
+            screen = AccountScreen(str(target.id))
+        elif target.kind == "pivot":
+            screen = PivotScreen(target)
+        else:
+            return False
+        if not history:
+            self.forward.clear()
+        self.push_screen(screen)
+        return True
+
+    def open_case(self, case_id: str) -> None:
+        self.navigate(Target("case", case_id))
+
+    def open_cluster(self, cid: int) -> None:
+        self.navigate(Target("cluster", int(cid)))
 
     def open_account(self, aid: str) -> None:
-        from tui.screens.account import AccountScreen
+        self.navigate(Target("account", aid))
 
-        try:
-            self.data.account(aid)
-        except KeyError:
-            self.notify(f"no account {aid} in the world", severity="warning")
-            return
-        self.push_screen(AccountScreen(aid))
+    def open_pivot(self, signal: str, value: str) -> None:
+        self.navigate(Target("pivot", signal, value))
 
     def action_back(self) -> None:
+        """Escape: back to the previous screen (the queue stays); the screen left goes to forward history."""
         if len(self.screen_stack) > 2:
+            target = getattr(self.screen, "target", None)
             self.pop_screen()
+            if target is not None:
+                self.forward.append(target)
+
+    def action_forward(self) -> None:
+        """`]` / ctrl+right: forward again to the screen Escape left."""
+        if not self.forward:
+            self.notify("nothing to go forward to", timeout=2, markup=False)
+            return
+        self.navigate(self.forward.pop(), history=True)
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen
@@ -113,41 +158,46 @@ class FarmhuntApp(App[None]):
         from tui.screens.dialogs import SearchDialog
 
         def go(m: Match | None) -> None:
-            if m is None:
-                return
-            if m.account_id:
-                self.open_account(m.account_id)
-            elif m.cluster_id is not None:
-                self.open_cluster(m.cluster_id)
+            if m is not None:
+                self.navigate(m.target)
 
         self.push_screen(SearchDialog(), go)
 
     # ------------------------------------------------------------------ decisions and exports
-    def decide(self, target_type: str, target_id: str | int, then: Callable[[], None] | None = None) -> None:
+    def decide(self, targets: list[tuple[str, str | int]], title: str, then: Callable[[], None] | None = None) -> None:
+        """The decision dialog for one target or many (bulk: one transaction, all saved or none)."""
         from tui.screens.dialogs import DecisionDialog
 
+        if not targets:
+            self.notify("nothing selected to decide on", timeout=3)
+            return
         try:
-            cur = self.store.get(target_type, target_id)
+            cur = self.store.get(*targets[0]) if len(targets) == 1 else None
         except Exception as exc:
-            self.notify(str(exc), title="decisions database", severity="error", timeout=10)
+            self.notify(printable(exc), markup=False, title="decisions database", severity="error", timeout=10)
             return
 
-        def record(res: tuple[str, str] | None) -> None:
+        def record(res: tuple[str, str, str] | None) -> None:
             if res is None:
                 return
-            status, note = res
+            status, reason, note = res
             try:
-                self.store.decide(target_type, target_id, status, note)
-            except DecisionStoreError as exc:
-                self.notify(f"NOT saved: {exc}", title="decisions database", severity="error", timeout=15)
+                self.store.decide_many(targets, status, reason=reason, note=note)
+            except (DecisionStoreError, ValueError) as exc:
+                self.notify(
+                    printable(f"NOT saved: {exc}"), markup=False, title="decisions", severity="error", timeout=15
+                )
                 return
-            self.notify(f"{target_type} {target_id}: {STATUSES[status]} (saved)", timeout=3)
+            self.notify(printable(f"{title}: {STATUSES[status]} (saved)"), markup=False, timeout=3)
             if then:
                 then()
 
         self.push_screen(
             DecisionDialog(
-                f"Decision on {target_type} {target_id}", cur.status if cur else "new", cur.note if cur else ""
+                title,
+                cur.status if cur else "new",
+                cur.note if cur else "",
+                getattr(cur, "reason", "") if cur else "",
             ),
             record,
         )
@@ -168,16 +218,16 @@ class FarmhuntApp(App[None]):
 
     @work(group="export")
     async def run_export(self, cid: int, out: Path, mask: bool) -> None:
-        self.notify(f"exporting cluster {cid} ...", timeout=2)
+        self.notify(f"exporting cluster {cid} ...", timeout=2, markup=False)
         try:
             path = await asyncio.to_thread(
                 export_pack, self.data, cid, out, mask=mask, decision=self.store.get("cluster", cid)
             )
         except Exception as exc:
-            self.notify(f"export failed: {exc}", severity="error", timeout=15)
+            self.notify(printable(f"export failed: {exc}"), markup=False, severity="error", timeout=15)
             return
         self.last_export = path
-        self.notify(f"evidence pack written to {path}", title="exported", timeout=8)
+        self.notify(printable(f"evidence pack written to {path}"), markup=False, title="exported", timeout=8)
 
     def action_export_decisions(self) -> None:
         self.run_export_decisions()
@@ -191,9 +241,10 @@ class FarmhuntApp(App[None]):
                 out = base.with_name(f"{base.name}.labels{suffix}")
                 written.append(await asyncio.to_thread(export_labels, self.store, self.data.results.accounts, out))
         except Exception as exc:
-            self.notify(f"export failed: {exc}", severity="error", timeout=15)
+            self.notify(printable(f"export failed: {exc}"), markup=False, severity="error", timeout=15)
             return
-        self.notify("decisions exported to " + " and ".join(str(p) for p in written), title="exported", timeout=8)
+        msg = "decisions exported to " + " and ".join(str(p) for p in written)
+        self.notify(printable(msg), markup=False, title="exported", timeout=8)
 
     # ------------------------------------------------------------------ command palette
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

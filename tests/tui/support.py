@@ -29,6 +29,8 @@ TEMPLATES = [
 
 #: Cluster ids of the fake results (stable, independent of the engine's id scheme).
 FARM_CID, POOL_CID, TEAM_CID, CARD_CID = 7301154421, 5120987730, 3322110088, 1908776655
+#: The benign account the fake results flag on its own (a lone case: no cluster, plain-words evidence).
+LONE_ID = "acct_00002"
 
 
 def make_world(out: Path, seed: int = 5) -> Path:
@@ -209,9 +211,17 @@ def make_fake_results(world: Path, out: Path) -> Path:
             risk=pl.col("cluster_id").replace_strict(risks, default=0.02, return_dtype=pl.Float64),
             predicted_kind=pl.col("cluster_id").replace_strict(kinds, default="unknown", return_dtype=pl.String),
         )
+        .with_columns(
+            # One account flagged alone: a lone case with nothing but its features as evidence.
+            risk=pl.when(pl.col("account_id") == LONE_ID).then(pl.lit(0.83)).otherwise(pl.col("risk")),
+            predicted_kind=pl.when(pl.col("account_id") == LONE_ID).then(pl.lit("reseller_pool"))
+            .otherwise(pl.col("predicted_kind")),
+            night_share=pl.when(pl.col("account_id") == LONE_ID).then(pl.lit(0.62)).otherwise(pl.lit(0.05)),
+            hosting_share=pl.when(pl.col("account_id") == LONE_ID).then(pl.lit(0.97)).otherwise(pl.lit(0.01)),
+        )
         .with_columns(flagged=pl.col("risk") > 0.5)
         .select("account_id", "cluster_id", "risk", "flagged", "predicted_kind", "created_at", "country", "plan",
-                "n_requests", "spend_usd")
+                "n_requests", "spend_usd", "night_share", "hosting_share")
         .sort("account_id")
     )
     accounts.write_parquet(out / "accounts.parquet")
@@ -265,8 +275,42 @@ def make_fake_results(world: Path, out: Path) -> Path:
              .with_columns(weight=pl.col("reasons").list.len().cast(pl.Float64) / 3)
              .select("src", "dst", "weight", "reasons").sort("src", "dst"))
     edges.cast(RESULT_EDGES.schema).write_parquet(out / "edges.parquet")  # type: ignore[arg-type]
+    write_fake_ties(world, accounts, out)
     run = {"world": {"path": str(world.resolve()), "manifest_sha256": None}, "farmhunt_version": "test",
            "counts": {"clusters": clusters.height, "flagged_clusters": int(clusters["flagged"].sum()),
                       "accounts": accounts.height, "flagged_accounts": int(accounts["flagged"].sum())}}
     (out / "run.json").write_text(json.dumps(run, indent=2))
     return out
+
+
+def write_fake_ties(world: Path, accounts: pl.DataFrame, out: Path) -> None:
+    """ties.parquet of the fake results: per cluster, every card, device, phone, signup IP, organisation,
+    prompt template and request IP two or more members share, with the number of accounts in the whole world sharing it."""
+    from farmhunt.engine.ties import TIE_SCHEMA
+
+    acc = pl.read_parquet(world / "accounts.parquet")
+    vals = pl.concat([
+        pl.read_parquet(world / "payments.parquet").select("account_id", pl.lit("card").alias("signal"),
+                                                           pl.col("card_fingerprint").alias("value")),
+        acc.select("account_id", pl.lit("device").alias("signal"), pl.col("device_id").alias("value")),
+        acc.select("account_id", pl.lit("phone").alias("signal"), pl.col("phone").alias("value")),
+        acc.select("account_id", pl.lit("signup_ip").alias("signal"), pl.col("signup_ip").alias("value")),
+        acc.select("account_id", pl.lit("org").alias("signal"), pl.col("org_id").alias("value")),
+        # (the fake's prompt template: the text with digits masked; detection writes template codes)
+        pl.read_parquet(world / "prompts.parquet").select(
+            "account_id", pl.lit("prompt_template").alias("signal"),
+            pl.col("text").str.replace_all(r"\d+", "#").str.slice(0, 120).alias("value")),
+        pl.read_parquet(world / "requests.parquet").select("account_id", pl.lit("request_ip").alias("signal"),
+                                                           pl.col("ip").alias("value")),
+    ]).drop_nulls("value").unique()
+    world_n = vals.group_by("signal", "value").agg(pl.len().cast(pl.UInt32).alias("n_accounts"))
+    ties = (
+        vals.join(accounts.drop_nulls("cluster_id").select("account_id", "cluster_id"), on="account_id")
+        .group_by("cluster_id", "signal", "value").agg(pl.len().cast(pl.UInt32).alias("n_members"))
+        .filter(pl.col("n_members") >= 2)
+        .join(world_n, on=["signal", "value"])
+        .with_columns(pl.lit(None, pl.String).alias("case_id"))
+        .select(list(TIE_SCHEMA)).cast(dict(TIE_SCHEMA))  # type: ignore[arg-type]
+        .sort("cluster_id", "n_members", "signal", "value", descending=[False, True, False, False])
+    )
+    ties.write_parquet(out / "ties.parquet")

@@ -28,10 +28,8 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[CaseData, list[st
     """The fake results, with hostile values planted in the world's farm members."""
     base = tmp_path_factory.mktemp("pack")
     world = make_world(base / "world")
-    results = make_fake_results(world, base / "results")
-    members = (
-        pl.read_parquet(results / "accounts.parquet").filter(pl.col("cluster_id") == FARM_CID)["account_id"].sort()
-    ).to_list()
+    labels = pl.read_parquet(world / "labels.parquet")  # the fake results' farm cluster is ring_farm
+    members = labels.filter(pl.col("ring_id") == "ring_farm")["account_id"].sort().to_list()
     acc = pl.read_parquet(world / "accounts.parquet")
     a0, a1, a2, a3 = members[:4]
     acc = acc.with_columns(
@@ -51,6 +49,8 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[CaseData, list[st
         account_id=pl.Series([a0, a2]), text=pl.Series([PROMPT + "1", PROMPT + "2"])
     )
     pl.concat([prompts, extra]).write_parquet(world / "prompts.parquet")
+    # results after the planting: the console reads the ties detection wrote (ties.parquet), not the world
+    results = make_fake_results(world, base / "results")
     return CaseData(results), [a0, a1, a2, a3]
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from farmhunt.cli import main
 from farmhunt.core.errors import InputError
-from tests.tui.support import FARM_CID, POOL_CID, TEAM_CID, make_fake_results, make_world
+from tests.tui.support import FARM_CID, LONE_ID, POOL_CID, TEAM_CID, make_fake_results, make_world
 from tui.app import FarmhuntApp
 from tui.data import CaseData
 from tui.decisions import DecisionStore, DecisionStoreError, export_labels, labels_frame
@@ -84,146 +84,283 @@ def table(app: FarmhuntApp, wid: str):
 
 
 # ---------------------------------------------------------------------------------------------- queue
+def queue_keys(app: FarmhuntApp) -> list[str]:
+    q = table(app, "queue")
+    return [str(q.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(q.row_count)]
+
+
+def screen_text(app: FarmhuntApp) -> str:
+    """Everything the current screen shows as plain text (statics, labels and table cells)."""
+    from textual.widgets import DataTable, Label, Static
+
+    parts = []
+    for w in app.screen.query("*"):
+        if isinstance(w, DataTable):
+            for i in range(w.row_count):
+                parts.append(" | ".join(c.plain if hasattr(c, "plain") else str(c) for c in w.get_row_at(i)))
+        elif isinstance(w, (Static, Label)):
+            parts.append(str(w.render()))
+    return "\n".join(parts)
+
+
 @sync
-async def test_queue_lists_clusters_by_risk_and_filters(fake_data: CaseData, tmp_path: Path) -> None:
-    app = make_app(fake_data, tmp_path / "d.sqlite")
-    async with app.run_test(size=(100, 30)) as pilot:
+async def test_queue_equals_eval_case_list(real_results: Path, tmp_path: Path) -> None:
+    from farmhunt.evaluation.metrics import evaluate_results
+
+    data = CaseData(real_results)
+    ev = evaluate_results(data.results, pl.read_parquet(data.world_path / "labels.parquet"))
+    expected = ev.cases["case"].to_list()
+    assert len(expected) == data.cases.height > 0
+    app = make_app(data, tmp_path / "d.sqlite")
+    async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        assert screen_name(app) == "QueueScreen"
+        assert queue_keys(app) == [f"case:{c}" for c in expected]  # same cases, same order
         q = table(app, "queue")
-        assert q.row_count == 4
-        assert [q.get_row_at(i)[0].plain for i in range(4)][:2] == [str(FARM_CID), str(POOL_CID)]
-        totals = str(app.screen.query_one("#totals").render())
-        assert "4 clusters" in totals and "3 flagged" in totals and "0 decided" in totals
-        # minimum risk
-        await pilot.press("m", *"0.8", "enter")
+        sizes = dict(zip(ev.cases["case"], ev.cases["size"], strict=True))
+        for i, c in enumerate(expected):
+            row = q.get_row_at(i)
+            assert row[0].plain == c and int(row[3].plain.replace(",", "")) == sizes[c]
+        # 'a' adds every cluster outside a case after the cases; again: flagged only
+        await pilot.press("a")
         await settle(pilot)
-        assert q.row_count == 2
-        # kind filter through the Select
-        app.screen.query_one("#min-risk").value = ""
-        app.screen.query_one("#kind").value = "benign_org"
+        keys = queue_keys(app)
+        assert keys[: len(expected)] == [f"case:{c}" for c in expected]
+        assert len(keys) == len(expected) + data.clusters["case_id"].is_null().sum()
+        await pilot.press("a")
         await settle(pilot)
-        assert q.row_count == 1 and q.get_row_at(0)[0].plain == str(TEAM_CID)
-        # status filter: nothing decided yet
-        app.screen.query_one("#kind").clear()
-        app.screen.query_one("#status").value = "confirmed_fraud"
-        await settle(pilot)
-        assert q.row_count == 0
-        await pilot.press("escape", "c")
-        await settle(pilot)
-        assert q.row_count == 4
-        # sort by size (o cycles columns; O reverses)
-        app.screen.sort_col, app.screen.sort_desc = "size", True
-        app.screen.refresh_queue()
-        assert q.get_row_at(0)[0].plain == str(FARM_CID) and q.get_row_at(1)[0].plain == str(TEAM_CID)
-        await pilot.press("O")
-        assert q.get_row_at(0)[0].plain == str(POOL_CID)
+        assert len(queue_keys(app)) == len(expected)
 
 
 @sync
-async def test_search_jumps_to_account_and_lists_several_hits(fake_data: CaseData, tmp_path: Path) -> None:
-    aid = fake_data.member_ids(POOL_CID)[0]
+async def test_queue_fits_80x24_with_readable_reason(fake_data: CaseData, tmp_path: Path) -> None:
     app = make_app(fake_data, tmp_path / "d.sqlite")
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("slash", *aid, "enter")
-        await settle(pilot)
-        assert screen_name(app) == "AccountScreen" and app.screen.account_id == aid
-        assert f"cluster {POOL_CID}" in str(app.screen.query_one("#summary").render())
-        await pilot.press("escape")
-        # a card shared by the whole team: several hits, pick one
-        await pilot.press("slash", *"fp_acme_corp", "enter")
-        await settle(pilot)
-        hits = app.screen.query_one("#hits")
-        assert hits.option_count == 12
+        q = table(app, "queue")
+        widths = [c.get_render_width(q) for c in q.columns.values()]
+        assert sum(widths) <= 80
+        reason = [q.get_row_at(i)[5].plain for i in range(q.row_count)]
+        assert all(len(r) >= 30 for r in reason), reason
+        assert [q.get_row_at(i)[1].plain for i in range(q.row_count)] == ["farm", "resale", "resale", "cards"]
+        # the case screen shows the whole reason
         await pilot.press("enter")
         await settle(pilot)
+        full = fake_data.evidence(FARM_CID)["text"][0]
+        assert full in str(app.screen.query_one("#summary").render())
+
+
+@sync
+async def test_lone_flagged_account_is_a_case_with_plain_words_evidence(fake_data: CaseData, tmp_path: Path) -> None:
+    app = make_app(fake_data, tmp_path / "d.sqlite")
+    lone = fake_data.results.accounts.filter(pl.col("account_id") == LONE_ID)["case_id"][0]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        keys = queue_keys(app)
+        assert f"case:{lone}" in keys
+        q = table(app, "queue")
+        row = q.get_row_at(keys.index(f"case:{lone}"))
+        assert row[0].plain == lone and row[3].plain == "1" and "hosting" in row[5].plain
+        app.open_case(lone)
+        await settle(pilot)
+        assert "one account judged alone" in str(app.screen.query_one("#summary").render())
+        await pilot.press("2")
+        ev = [r[1].plain for r in (table(app, "evidence-table").get_row_at(i) for i in range(2))]
+        assert ev[0].startswith("97% of requests from hosting networks: more than 99% of accounts")
+        assert ev[1].startswith("62% of requests at local night")
+        await pilot.press("1", "enter")
+        await settle(pilot)
+        assert screen_name(app) == "AccountScreen" and app.screen.account_id == LONE_ID
+        await pilot.press("2")
+        await settle(pilot)
+        assert "97% of requests from hosting networks" in table(app, "evidence-table").get_row_at(0)[1].plain
+
+
+# ---------------------------------------------------------------------------------------------- pivot
+@pytest.fixture(scope="module")
+def shared_card_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fake results on the test world where one benign account (outside every cluster) also pays with
+    a farm card (real detection would link it into the farm)."""
+    base = tmp_path_factory.mktemp("card")
+    world = make_world(base / "world")
+    pay = pl.read_parquet(world / "payments.parquet")
+    farm_card = pay.filter(pl.col("card_fingerprint").str.starts_with("fp_farm_"))["card_fingerprint"].min()
+    labels = pl.read_parquet(world / "labels.parquet")
+    benign = labels.filter(pl.col("ring_kind") == "benign")["account_id"].sort()[0]
+    extra = pay.filter(pl.col("account_id") == benign).head(1).with_columns(
+        pl.lit(farm_card).alias("card_fingerprint"), pl.lit("pay_extra").alias("payment_id"),
+        pl.lit("succeeded").alias("status"),
+    )
+    pl.concat([pay, extra]).write_parquet(world / "payments.parquet")
+    return make_fake_results(world, base / "results")
+
+
+@sync
+async def test_pivot_from_a_card_lists_every_account_with_it(shared_card_results: Path, tmp_path: Path) -> None:
+    data = CaseData(shared_card_results)
+    cards = data.tie_table.filter(pl.col("signal") == "card", pl.col("n_accounts") > pl.col("n_members"))
+    assert cards.height, "a card shared beyond its cluster"
+    tie = cards.sort("cluster_id", "value").row(0, named=True)
+    pay = pl.read_parquet(data.world_path / "payments.parquet")
+    owners = set(pay.filter(pl.col("card_fingerprint") == tie["value"])["account_id"])
+    outside = owners - set(data.member_ids(tie["cluster_id"]))
+    assert outside
+    app = make_app(data, tmp_path / "d.sqlite")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_cluster(tie["cluster_id"])
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        ties = table(app, "ties-table")
+        row = next(i for i in range(ties.row_count) if ties.get_row_at(i)[3].plain == tie["value"])
+        ties.move_cursor(row=row)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen_name(app) == "PivotScreen"
+        t = table(app, "pivot-table")
+        listed = {str(t.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(t.row_count)}
+        assert listed == owners and outside <= listed
+        assert f"{len(owners):,} account(s)" in str(app.screen.query_one("#summary").render())
+        # every row carries case, risk and status
+        r0 = t.get_row_at(0)
+        assert r0[2].plain and r0[3].plain in ("New", "Needs review", "Confirmed fraud", "Benign")
+        # jump on: Enter opens the account; Escape back; ] forward
+        aid = str(t.coordinate_to_cell_key((0, 0)).row_key.value)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen_name(app) == "AccountScreen" and app.screen.account_id == aid
+        await pilot.press("escape")
+        assert screen_name(app) == "PivotScreen"
+        await pilot.press("escape")
+        assert screen_name(app) == "GroupScreen"
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert screen_name(app) == "PivotScreen"
+        await pilot.press("ctrl+right")
+        await settle(pilot)
+        assert screen_name(app) == "AccountScreen" and app.screen.account_id == aid
+        await pilot.press("right_square_bracket")  # nothing further forward
         assert screen_name(app) == "AccountScreen"
-        assert app.screen.account_id in fake_data.member_ids(TEAM_CID)
-        await pilot.press("escape")
-        # a cluster id
-        await pilot.press("slash", *str(FARM_CID), "enter")
-        await settle(pilot)
-        assert screen_name(app) == "ClusterScreen" and app.screen.cluster_id == FARM_CID
-        await pilot.press("escape")
-        # no match: a message, the dialog stays
-        await pilot.press("slash", *"nobody@nowhere", "enter")
-        await settle(pilot)
-        assert "no match" in str(app.screen.query_one("#search-status").render())
-        await pilot.press("escape")
+        await pilot.press("escape", "escape", "escape", "escape")
         assert screen_name(app) == "QueueScreen"
 
 
-def test_search_finds_every_kind_of_value(fake_data: CaseData) -> None:
+@sync
+async def test_cidr_search_finds_request_only_ips(real_results: Path, tmp_path: Path) -> None:
+    data = CaseData(real_results)
+    assert data.store is not None
+    signup = set(pl.read_parquet(data.world_path / "accounts.parquet")["signup_ip"])
+    ips = data.store.lookup("ip").collect()["text"].sort()
+    only = next(ip for ip in ips if ip not in signup)
+    net = only.rsplit(".", 1)[0] + ".0/24"
+    req = data.store.scan().join(data.store.lookup("ip").filter(pl.col("text") == only).select(pl.col("code").alias("ip")),
+                                 on="ip").select("acct").unique().join(data.store.accounts(), on="acct").collect()
+    users = set(req["account_id"])
+    assert users
+    app = make_app(data, tmp_path / "d.sqlite")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *net, "enter")
+        await settle(pilot)
+        assert screen_name(app) == "PivotScreen"
+        t = table(app, "pivot-table")
+        rows = {str(t.coordinate_to_cell_key((i, 0)).row_key.value): t.get_row_at(i)[5].plain for i in range(t.row_count)}
+        assert users <= set(rows)
+        assert any(f"request IP {only}" in rows[a] for a in users)
+        await pilot.press("escape")
+        # an exact IP that is also a signup IP still lists its request-IP users
+        both = next(ip for ip in ips if ip in signup)
+        hits = data.search(both)
+        assert hits[0].target.kind == "pivot" and hits[0].target.id == "ip"
+        p = data.pivot("ip", both)
+        hows = " ".join(p["accounts"]["how"].to_list())
+        assert "request IP" in hows and "signup IP" in hows
+
+
+def test_search_exact_prefix_and_network(fake_data: CaseData) -> None:
     d = fake_data
     farm = d.members(FARM_CID).row(0, named=True)
-    for q, what in ((farm["email"].upper(), "email"), (farm["device_id"], "device"), (farm["phone"], "phone"),
-                    (farm["signup_ip"], "signup IP"), ("fp_farm_0", "card"), (str(POOL_CID), "cluster"),
-                    ("45.9.20.8", "request IP")):
+    case = d.results.accounts.filter(pl.col("account_id") == farm["account_id"])["case_id"][0]
+    cases = [(farm["email"].upper(), "email", "account"), (farm["device_id"], "device", "pivot"),
+             (farm["phone"], "phone", "pivot"), (farm["signup_ip"], "IP", "pivot"), ("fp_farm_0", "card", "pivot"),
+             (str(POOL_CID), "cluster", "cluster"), ("45.9.20.8", "IP", "pivot"), (case, "case", "case"),
+             (case[:4], "case", "case"), ("acct_0000", "account", "account"), ("fp_acm", "card", "pivot"),
+             ("185.220.101.0/24", "network", "pivot")]  # fmt: skip
+    for q, what, kind in cases:
         hits = d.search(q)
         assert hits, q
-        assert hits[0].what == what, (q, hits[0])
+        assert (hits[0].what, hits[0].target.kind) == (what, kind), (q, hits[0])
+    assert len(d.search("acct_0000")) == 9  # acct_00001 .. acct_00009
+    net = d.pivot("cidr", "185.220.101.0/24")
+    assert set(net["accounts"]["account_id"]) == set(d.member_ids(FARM_CID))
 
 
 # ------------------------------------------------------------------------------------ drill down
 @sync
-async def test_drill_cluster_account_requests_and_back(real_results: Path, tmp_path: Path) -> None:
+async def test_every_tab_scrolls_at_80x24(real_results: Path, tmp_path: Path) -> None:
     app = make_app(real_results, tmp_path / "d.sqlite")
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        top = app.data.clusters.row(0, named=True)
         await pilot.press("enter")
         await settle(pilot)
-        assert screen_name(app) == "ClusterScreen" and app.screen.cluster_id == top["cluster_id"]
-        members = table(app, "members-table")
-        assert members.row_count == top["size"]
-        assert table(app, "evidence-table").row_count == app.data.evidence(top["cluster_id"]).height
-        for key in ("3", "4", "5", "1"):  # every tab renders
-            await pilot.press(key)
+        assert screen_name(app) == "GroupScreen"
+        for i, tab in enumerate(("members", "evidence", "ties", "clusters", "activity", "graph"), 1):
+            await pilot.press(str(i))
             await settle(pilot)
-        assert "density" in str(app.screen.query_one("#graph-text").render())
-        aid = members.coordinate_to_cell_key(members.cursor_coordinate).row_key.value
-        await pilot.press("enter")
+            focused = app.focused
+            assert focused is not None and focused.is_scrollable and app.screen.query_one(f"#{tab}") in focused.ancestors
+            if tab == "activity":  # the charts are taller than the screen: the keyboard reaches the last one
+                assert focused.max_scroll_y > 0
+                await pilot.press("end")
+                await settle(pilot)
+                assert focused.scroll_y == focused.max_scroll_y
+        await pilot.press("1", "enter")
         await settle(pilot)
-        assert screen_name(app) == "AccountScreen" and app.screen.account_id == aid
-        await pilot.press("4")
+        assert screen_name(app) == "AccountScreen"
+        for i, tab in enumerate(("profile", "evidence", "payments", "keys", "requests", "prompts", "activity",
+                                 "links"), 1):  # fmt: skip
+            await pilot.press(str(i))
+            await settle(pilot)
+            focused = app.focused
+            assert focused is not None and app.screen.query_one(f"#{tab}") in focused.ancestors, tab
+            if tab == "activity":
+                assert focused.max_scroll_y > 0
+                await pilot.press("pagedown")
+                await settle(pilot)
+                assert focused.scroll_y > 0
+        # Enter on a prompt opens the full text
+        await pilot.press("6", "enter")
         await settle(pilot)
-        n = app.data.world["requests"].filter(pl.col("account_id") == aid).select(pl.len()).collect().item()
-        assert table(app, "requests-table").row_count == min(n, 100)
-        if n > 100:
-            await pilot.press("n")
-            await settle(pilot)
-            assert table(app, "requests-table").row_count == min(n - 100, 100)
-            assert "page 2" in str(app.screen.query_one("#requests-info").render())
-        for key in ("2", "3", "5", "6"):
-            await pilot.press(key)
-            await settle(pilot)
+        assert screen_name(app) == "PromptViewer"
         await pilot.press("escape")
-        assert screen_name(app) == "ClusterScreen"
-        await pilot.press("escape")
-        assert screen_name(app) == "QueueScreen"
-        await pilot.press("escape")  # nothing further back
-        assert screen_name(app) == "QueueScreen"
+        assert screen_name(app) == "AccountScreen"
 
 
 @sync
-async def test_account_view_highlights_payments_and_links(fake_data: CaseData, tmp_path: Path) -> None:
+async def test_account_view_highlights_payments_and_pivots(fake_data: CaseData, tmp_path: Path) -> None:
     aid = fake_data.member_ids(POOL_CID)[0]
     app = make_app(fake_data, tmp_path / "d.sqlite")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         app.open_account(aid)
         await settle(pilot)
+        text = screen_text(app)
+        for raw in ("n ips", "request_ip", "n_requests", "asn kind"):
+            assert raw not in text
         pay = table(app, "payments-table")
         statuses = [pay.get_row_at(i)[2] for i in range(pay.row_count)]
         disputed = [s for s in statuses if s.plain == "disputed"]
         assert disputed and "magenta" in str(disputed[0].style)
-        keys = table(app, "keys-table")
-        assert keys.row_count == 3  # rotation
+        assert table(app, "keys-table").row_count == 3  # rotation
         assert table(app, "prompts-table").row_count > 0
-        await pilot.press("c")
+        assert ".000" not in text and "." not in table(app, "payments-table").get_row_at(0)[0].plain  # no microseconds
+        # Enter on a payment pivots on its card
+        await pilot.press("3", "enter")
         await settle(pilot)
-        assert screen_name(app) == "ClusterScreen" and app.screen.cluster_id == POOL_CID
+        assert screen_name(app) == "PivotScreen" and app.screen.signal == "card"
+        await pilot.press("escape", "c")
+        await settle(pilot)
+        assert screen_name(app) == "GroupScreen" and app.screen.cluster_ids == (POOL_CID,)
 
 
 @sync
@@ -234,8 +371,130 @@ async def test_command_palette_offers_screen_actions(fake_data: CaseData, tmp_pa
         app.open_cluster(FARM_CID)
         await settle(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for t in ("Decide", "Export pack", "Back", "Search", "Help", "Export decisions (CSV + Parquet)"):
+        for t in ("Decide all", "Decide selected", "Export pack", "Back", "Search", "Help", "Export decisions (CSV + Parquet)"):
             assert t in titles
+
+
+@sync
+async def test_bulk_decision_and_inherited_status(fake_data: CaseData, tmp_path: Path) -> None:
+    db = tmp_path / "d.sqlite"
+    app = make_app(fake_data, db)
+    case = fake_data.results.accounts.filter(pl.col("cluster_id") == POOL_CID)["case_id"][0]
+    ids = fake_data.member_ids(POOL_CID)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.open_case(case)
+        await settle(pilot)
+        # the whole case: confirmed fraud with a reason code
+        await pilot.press("d")
+        await settle(pilot)
+        assert screen_name(app) == "DecisionDialog"
+        app.screen.query_one("#reason").value = "relay_resale"
+        app.screen.query_one("#note").value = "pool [/] relays"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        members = table(app, "members-table")
+        labels = {str(members.coordinate_to_cell_key((i, 0)).row_key.value): members.get_row_at(i)[3].plain
+                  for i in range(members.row_count)}  # fmt: skip
+        assert set(labels.values()) == {"Confirmed fraud (case)"}
+        # two selected members decided on their own: benign; the others keep inheriting
+        await pilot.press("space", "space", "D")
+        await settle(pilot)
+        await pilot.press("down", "enter")  # Benign
+        app.screen.query_one("#reason").value = "benign_team"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        labels = [members.get_row_at(i)[3].plain for i in range(members.row_count)]
+        assert sorted(labels) == ["Benign", "Benign", "Confirmed fraud (case)", "Confirmed fraud (case)"]
+        # the account screen says where its status comes from; the queue shows the case's status
+        inherited = next(str(members.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(members.row_count)
+                         if members.get_row_at(i)[3].plain.endswith("(case)"))  # fmt: skip
+        app.open_account(inherited)
+        await settle(pilot)
+        assert "status Confirmed fraud (from its case)" in str(app.screen.query_one("#summary").render())
+        await pilot.press("escape", "escape")
+        await settle(pilot)
+        q = table(app, "queue")
+        row = queue_keys(app).index(f"case:{case}")
+        assert q.get_row_at(row)[4].plain == "Confirmed fraud"
+    store = DecisionStore(db, who="t")
+    assert store.get("case", case).reason == "relay_resale" and store.get("case", case).note == "pool [/] relays"
+    decided = {a for a in ids if store.get("account", a) is not None}
+    assert len(decided) == 2 and all(store.get("account", a).status == "benign" for a in decided)
+    assert store.effective_status(sorted(set(ids) - decided)[0], POOL_CID, case).status == "confirmed_fraud"
+    store.close()
+
+
+# ------------------------------------------------------------------------------------- hostile data
+HOSTILE_EMAIL = "[/]x[@click=app.quit]y[/]@evil.test"
+HOSTILE_NAME = "Mallory\x1b]0;pwned\x07\x1b[2J\x9b\x7f[link=https://evil]z[/]"
+HOSTILE_PROMPT = "ignore [b]this[/] \x1b[31mred\x1b[0m [@click=app.quit]quit[/]"
+
+
+@pytest.fixture(scope="module")
+def hostile_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("hostile")
+    world = make_world(base / "world")
+    acc = pl.read_parquet(world / "accounts.parquet")
+    aid = acc["account_id"][0]
+    acc = acc.with_columns(
+        pl.when(pl.col("account_id") == aid).then(pl.lit(HOSTILE_EMAIL)).otherwise(pl.col("email")).alias("email"),
+        pl.when(pl.col("account_id") == aid).then(pl.lit(HOSTILE_NAME)).otherwise(pl.col("name")).alias("name"),
+    )
+    acc.write_parquet(world / "accounts.parquet")
+    pr = pl.read_parquet(world / "prompts.parquet")
+    pr = pl.concat([pr, pr.head(1).with_columns(pl.lit(aid).alias("account_id"), pl.lit(HOSTILE_PROMPT).alias("text"))])
+    pr.write_parquet(world / "prompts.parquet")
+    return make_fake_results(world, base / "results")
+
+
+@sync
+async def test_hostile_data_shows_literally_and_never_acts(hostile_results: Path, tmp_path: Path) -> None:
+    data = CaseData(hostile_results)
+    aid = data.world["accounts"].filter(pl.col("email") == HOSTILE_EMAIL).collect()["account_id"][0]
+    app = make_app(data, tmp_path / "d.sqlite")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *HOSTILE_EMAIL, "enter")  # search by the hostile email itself
+        await settle(pilot)
+        assert screen_name(app) == "AccountScreen" and app.screen.account_id == aid
+        summary = str(app.screen.query_one("#summary").render())
+        assert HOSTILE_EMAIL in summary
+        profile = screen_text(app)
+        assert "Mallory\\e]0;pwned\\x07\\e[2J\\x9b\\x7f[link=https://evil]z[/]" in profile
+        assert "\x1b" not in profile and "\x07" not in profile and "\x9b" not in profile
+        # clicking where the [@click] would be does nothing: the app is still running
+        await pilot.click("#summary")
+        await settle(pilot)
+        assert app.is_running and screen_name(app) == "AccountScreen"
+        # the prompt viewer shows the prompt literally, control characters escaped
+        await pilot.press("6")
+        await settle(pilot)
+        pt = table(app, "prompts-table")
+        row = next(i for i in range(pt.row_count) if "ignore" in pt.get_row_at(i)[1].plain)
+        pt.move_cursor(row=row)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen_name(app) == "PromptViewer"
+        shown = str(app.screen.query_one("#prompt-text").render())
+        assert shown == "ignore [b]this[/] \\e[31mred\\e[0m [@click=app.quit]quit[/]"
+        await pilot.press("escape")
+        # a decision note with markup is saved and re-opened fine
+        await pilot.press("d")
+        await settle(pilot)
+        app.screen.query_one("#note").value = "[/] [link=https://evil]see[/] \x1b[2J"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        # (the store drops control characters from notes; markup stays literal)
+        assert "note: [/] [link=https://evil]see[/] [2J" in str(app.screen.query_one("#summary").render())
+        await pilot.press("escape")
+        app.open_account(aid)
+        await settle(pilot)
+        assert "[link=https://evil]see[/]" in str(app.screen.query_one("#summary").render())
+        await pilot.press("d")
+        await settle(pilot)
+        assert app.screen.query_one("#note").value.startswith("[/] [link=https://evil]see[/]")
+        await pilot.press("escape")
 
 
 # ---------------------------------------------------------------------------------------- decisions
@@ -256,11 +515,12 @@ async def test_decision_survives_restart_with_audit_row(fake_results: Path, tmp_
     # the database alone, as another tool would read it
     with sqlite3.connect(db) as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        row = con.execute("SELECT status, note, who FROM decisions WHERE target_type='cluster' AND target_id=?",
-                          (str(FARM_CID),)).fetchone()
+        case = CaseData(fake_results).cases["case_id"][0]  # the riskiest case: the farm
+        row = con.execute("SELECT status, note, who FROM decisions WHERE target_type='case' AND target_id=?",
+                          (case,)).fetchone()
         assert row == ("benign", "vendor test", "tester")
         audit = con.execute("SELECT who, target_id, previous, status, note FROM audit").fetchall()
-        assert audit == [("tester", str(FARM_CID), "new", "benign", "vendor test")]
+        assert audit == [("tester", case, "new", "benign", "vendor test")]
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             con.execute("UPDATE audit SET note='x'")
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
@@ -277,7 +537,7 @@ async def test_decision_survives_restart_with_audit_row(fake_results: Path, tmp_
         assert q.row_count == 1
         await pilot.press("escape", "enter", "d", "up", "enter", *"ring confirmed", "enter")
         await settle(pilot)
-    audit = app.store.audit("cluster", FARM_CID)
+    audit = app.store.audit("case", app.data.cases["case_id"][0])
     assert audit["previous"].to_list() == ["new", "benign"]
     assert audit["status"].to_list() == ["benign", "confirmed_fraud"]
     app.store.close()
@@ -427,6 +687,12 @@ async def test_decision_on_a_locked_database_notifies_and_keeps_state(fake_data:
             other.execute("ROLLBACK")
             other.close()
         assert any("NOT saved" in n.message for n in app._notifications)
-        assert "status new" in str(app.screen.query_one("#summary").render())
-    assert app.store.get("cluster", FARM_CID) is None
+        assert "status New" in str(app.screen.query_one("#summary").render())
+    assert app.store.get("case", app.data.cases["case_id"][0]) is None
     app.store.close()
+
+
+def test_a_world_is_not_results(tmp_path: Path, tui_world: Path, capsys) -> None:
+    assert main(["tui", str(tui_world), "--db", str(tmp_path / "d.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert "is a world, not results" in err and "farmhunt detect" in err and "missing column" not in err

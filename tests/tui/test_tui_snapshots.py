@@ -1,42 +1,57 @@
-"""Snapshot tests (pytest-textual-snapshot) of the queue, cluster and account screens at 100x30 and
-80x24, on the frozen results of `tests.tui.support` so the pictures move only when the console does.
-Update after a deliberate change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update`."""
+"""Snapshot tests (pytest-textual-snapshot) of the queue, a case, an account and a pivot at 80x24 and 120x40,
+on the frozen results of `tests.tui.support` so the pictures move only when the console does.
+Update after a deliberate change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update`.
+
+Deterministic under CPU load: every picture is taken after all workers have finished for several rounds
+in a row (a finished load may start the next one) and the screen has refreshed; nothing on screen depends
+on the clock (no notifications, no clock in the header, the cursor blink off)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from tests.tui.support import FARM_CID, POOL_CID, make_fake_results, make_world
 
+from tests.tui.support import FARM_CID, POOL_CID, make_fake_results, make_world
 from tui.app import FarmhuntApp
 from tui.data import CaseData
 from tui.decisions import DecisionStore
 
-SIZES = [(100, 30), (80, 24)]
+SIZES = [(80, 24), (120, 40)]
 
 
 @pytest.fixture(scope="module")
 def snap_data(tmp_path_factory: pytest.TempPathFactory) -> CaseData:
     base = tmp_path_factory.mktemp("snap")
     world = make_world(base / "world")
-    return CaseData(make_fake_results(world, base / "results"))
+    data = CaseData(make_fake_results(world, base / "results"))
+    data.population_hours()  # computed once, before any picture
+    return data
 
 
 def _app(data: CaseData, tmp_path: Path) -> FarmhuntApp:
-    return FarmhuntApp(data, DecisionStore(tmp_path / "d.sqlite", who="tester"))
+    app = FarmhuntApp(data, DecisionStore(tmp_path / "d.sqlite", who="tester"))
+    app.notify = lambda *a, **k: None  # type: ignore[method-assign]  # toasts time out: not in pictures
+    return app
 
 
 async def _settle(pilot) -> None:
-    """Until no worker has run for two rounds: a loaded table may start the next load (slow machines)."""
+    """Until no worker has run for three rounds, then one more refresh."""
     quiet = 0
-    for _ in range(50):
+    for _ in range(100):
         busy = any(not w.is_finished for w in pilot.app.workers)
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         quiet = 0 if busy else quiet + 1
-        if quiet >= 2:
-            return
+        if quiet >= 3:
+            break
+    await pilot.pause(0.05)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def _case_of(data: CaseData, cid: int) -> str:
+    return str(data.clusters.filter(data.clusters["cluster_id"] == cid)["case_id"][0])
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -45,9 +60,10 @@ def test_queue_screen(snap_compare, snap_data: CaseData, tmp_path: Path, size) -
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_cluster_screen(snap_compare, snap_data: CaseData, tmp_path: Path, size) -> None:
+def test_case_screen(snap_compare, snap_data: CaseData, tmp_path: Path, size) -> None:
     async def go(pilot) -> None:
-        pilot.app.open_cluster(FARM_CID)
+        await _settle(pilot)
+        pilot.app.open_case(_case_of(snap_data, FARM_CID))
         await _settle(pilot)
 
     assert snap_compare(_app(snap_data, tmp_path), terminal_size=size, run_before=go)
@@ -56,19 +72,31 @@ def test_cluster_screen(snap_compare, snap_data: CaseData, tmp_path: Path, size)
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_account_screen(snap_compare, snap_data: CaseData, tmp_path: Path, size) -> None:
     async def go(pilot) -> None:
+        await _settle(pilot)
         pilot.app.open_account(snap_data.member_ids(POOL_CID)[0])
         await _settle(pilot)
-        await pilot.press("2")  # payments, with the dispute highlighted
+        await pilot.press("3")  # payments, with the dispute highlighted
         await _settle(pilot)
 
     assert snap_compare(_app(snap_data, tmp_path), terminal_size=size, run_before=go)
 
 
-def test_cluster_activity_tab(snap_compare, snap_data: CaseData, tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_pivot_screen(snap_compare, snap_data: CaseData, tmp_path: Path, size) -> None:
     async def go(pilot) -> None:
-        pilot.app.open_cluster(FARM_CID)
         await _settle(pilot)
-        await pilot.press("4")
+        pilot.app.open_pivot("ip", "185.220.101.3")
         await _settle(pilot)
 
-    assert snap_compare(_app(snap_data, tmp_path), terminal_size=(100, 30), run_before=go)
+    assert snap_compare(_app(snap_data, tmp_path), terminal_size=size, run_before=go)
+
+
+def test_case_activity_tab(snap_compare, snap_data: CaseData, tmp_path: Path) -> None:
+    async def go(pilot) -> None:
+        await _settle(pilot)
+        pilot.app.open_case(_case_of(snap_data, FARM_CID))
+        await _settle(pilot)
+        await pilot.press("5")
+        await _settle(pilot)
+
+    assert snap_compare(_app(snap_data, tmp_path), terminal_size=(120, 40), run_before=go)

@@ -1,4 +1,4 @@
-"""Shared pieces of the drill-down screens: loading in workers and failing with a notification."""
+"""Shared pieces of the drill-down screens: loading in workers, failing with a notification, focusing a tab."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 from textual.screen import Screen
 from textual.widget import Widget
+
+from tui.safe import printable
 
 #: Seconds before a loading indicator appears (quick answers do not flash one).
 LOADING_DELAY = 0.12
@@ -35,9 +37,8 @@ class CaseScreen(Screen):
                     w.loading = True
                 result = await task
         except Exception as exc:  # bad world file, unreadable column...: tell, do not crash
-            self.app.notify(
-                f"{type(exc).__name__}: {exc}".splitlines()[0][:300], title="cannot load", severity="error", timeout=10
-            )
+            msg = printable(f"{type(exc).__name__}: {exc}".splitlines()[0], limit=300)
+            self.app.notify(msg, title="cannot load", severity="error", timeout=10, markup=False)
             result = None
         finally:
             if shown:
@@ -47,3 +48,12 @@ class CaseScreen(Screen):
             done(result)
             if focus and (self.focused is None or type(self.focused).__name__ in ("Tabs", "ContentTabs")):
                 widgets[0].focus()
+
+    def focus_tab(self, tab: str) -> None:
+        """Focus the first focusable widget of tab pane `tab` (a table, or a scrollable chart area), so that
+        the arrow keys and page up/down scroll it."""
+        pane = self.query_one(f"#{tab}")
+        for w in pane.query("*"):
+            if w.focusable:
+                w.focus()
+                return

@@ -1,4 +1,5 @@
-"""Cluster view: members, evidence, what ties it together, activity charts, linkage structure."""
+"""A case or a cluster: its members (with inherited statuses), why it is suspicious, what ties it together
+(ties.parquet: Enter pivots on a value), its clusters, activity charts and linkage structure."""
 
 from __future__ import annotations
 
@@ -9,48 +10,80 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
+from tui.data import Target, words
 from tui.decisions import STATUSES
+from tui.safe import markup
 from tui.screens.base import CaseScreen
 from tui.widgets.charts import DailyChart, HourChart
 from tui.widgets.tables import fill_table
 
 MEMBER_COLUMNS = [
+    ("sel", "✓"),
     ("account_id", "account"),
     ("risk", "risk"),
+    ("status_label", "status"),
     ("n_requests", "requests"),
     ("spend_usd", "spend"),
     ("email", "email"),
-    ("created_at", "created"),
     ("country", "cc"),
-    ("plan", "plan"),
 ]
-EVIDENCE_COLUMNS = [
-    ("rank", "#"),
-    ("signal", "signal"),
-    ("value", "value"),
-    ("baseline", "baseline"),
-    ("contribution", "weight"),
-    ("text", "why"),
+EVIDENCE_COLUMNS = [("rank", "#"), ("text", "why"), ("value", "value"), ("baseline", "typical")]
+TIE_COLUMNS = [("what", "shared"), ("members", "members"), ("in_world", "in world"), ("value", "value")]
+CLUSTER_COLUMNS = [
+    ("cluster_id", "cluster"),
+    ("predicted_kind", "kind"),
+    ("risk", "risk"),
+    ("size", "size"),
+    ("density", "density"),
+    ("top_evidence", "top evidence"),
 ]
-TIE_COLUMNS = [("what", "shared"), ("members", "members"), ("value", "value")]
-TABS = ["members", "evidence", "ties", "activity", "graph"]
+TABS = ["members", "evidence", "ties", "clusters", "activity", "graph"]
 
 
-class ClusterScreen(CaseScreen):
-    """One cluster: who is in it and why it is suspicious."""
+class GroupScreen(CaseScreen):
+    """One case (target kind "case") or one cluster: who is in it and why it is suspicious."""
 
     BINDINGS = [
         Binding("escape", "app.back", "Back"),
-        Binding("enter", "open", "Open"),
-        Binding("d", "decide", "Decide"),
-        Binding("e", "export", "Export pack"),
+        Binding("enter", "open", "Open", show=False),
+        Binding("d", "decide", "Decide all"),
+        Binding("space", "select", "Select", show=False),
+        Binding("D", "decide_selected", "Decide selected"),
+        Binding("e", "export", "Export pack", show=False),
         Binding("slash", "app.search", "Search", key_display="/"),
         *[Binding(str(i + 1), f"tab('{t}')", t.title(), show=False) for i, t in enumerate(TABS)],
     ]
 
-    def __init__(self, cluster_id: int) -> None:
+    def __init__(self, target: Target) -> None:
         super().__init__()
-        self.cluster_id = cluster_id
+        self.target = target
+        data = self.app.data
+        if target.kind == "case":
+            self.case_id: str | None = str(target.id)
+            row = data.case_row(self.case_id)
+            self.cluster_ids: tuple[int, ...] = tuple(int(c) for c in data.case_clusters(self.case_id)["cluster_id"])
+            self.ids = data.case_member_ids(self.case_id)
+            self.row = row
+        else:
+            cid = int(target.id)
+            crow = data.cluster_row(cid)
+            self.case_id = crow.get("case_id")
+            self.cluster_ids = (cid,)
+            self.ids = data.member_ids(cid)
+            self.row = {
+                "kind": crow["predicted_kind"],
+                "risk": crow["risk"],
+                "size": crow["size"],
+                "reason": crow["top_evidence"],
+                "n_clusters": 1,
+                "flagged": crow["flagged"],
+            }
+        self.lone = target.kind == "case" and not self.cluster_ids
+        self.selected: set[str] = set()
+
+    @property
+    def label(self) -> str:
+        return f"case {self.case_id}" if self.target.kind == "case" else f"cluster {self.target.id}"
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,123 +94,268 @@ class ClusterScreen(CaseScreen):
             with TabPane("2 Evidence", id="evidence"):
                 yield DataTable(id="evidence-table", cursor_type="row")
             with TabPane("3 Ties", id="ties"):
+                yield Static(id="ties-info", classes="info")
                 yield DataTable(id="ties-table", cursor_type="row", zebra_stripes=True)
-            with TabPane("4 Activity", id="activity"):
-                with VerticalScroll(id="charts"):
+            with TabPane("4 Clusters", id="clusters"):
+                yield DataTable(id="clusters-table", cursor_type="row")
+            with TabPane("5 Activity", id="activity"):
+                with VerticalScroll(id="charts", can_focus=True):
                     yield HourChart(id="hours-chart", classes="chart")
                     yield DailyChart(id="daily-chart", classes="chart")
                     yield DailyChart(id="signup-chart", classes="chart")
-            with TabPane("5 Graph", id="graph"):
-                yield Static(id="graph-text")
+            with TabPane("6 Graph", id="graph"):
+                with VerticalScroll(id="graph-scroll", can_focus=True):
+                    yield Static(id="graph-text")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"cluster {self.cluster_id}"
+        self.sub_title = self.label
         self.update_summary()
-        ev = self.app.data.evidence(self.cluster_id)
+        self.show_evidence()
         fill_table(
-            self.query_one("#evidence-table", DataTable),
-            ev,
-            EVIDENCE_COLUMNS,
-            style=lambda r: "green" if (r["contribution"] or 0) < 0 else None,
-            widths={"text": max(24, self.app.size.width - 58)},
-            wrap=True,
+            self.query_one("#clusters-table", DataTable),
+            self.app.data.clusters.filter(
+                pl.col("cluster_id").is_in(pl.Series(self.cluster_ids, dtype=pl.Int64).implode())
+            ),
+            CLUSTER_COLUMNS,
+            key="cluster_id",
+            limits={"top_evidence": max(20, self.app.size.width - 58)},
         )
         self.query_one("#members-table", DataTable).focus()
         self.load_members()  # first paint; the other tabs load after it
 
     def on_screen_resume(self) -> None:
-        self.update_summary()
+        if getattr(self, "_loaded", False):  # back from a decision or an account: statuses may have changed
+            self.update_summary()
+            self.load_members()
+
+    def _own_decision(self):
+        store = self.app.store
+        if self.target.kind == "case":
+            return store.get("case", str(self.case_id))
+        return store.get("cluster", int(self.target.id))
 
     def update_summary(self) -> None:
-        data, store = self.app.data, self.app.store
-        row = data.cluster_row(self.cluster_id)
-        dec = store.get("cluster", self.cluster_id)
-        status = STATUSES[dec.status] if dec else "new"
+        row = self.row
+        dec = self._own_decision()
+        status = STATUSES[dec.status] if dec else STATUSES["new"]
         note = f" · note: {dec.note}" if dec and dec.note else ""
-        ev = data.evidence(self.cluster_id)
-        top = ev["text"][0] if ev.height else "no evidence recorded"
-        flag = "[b red]flagged[/]" if row["flagged"] else "not flagged"
+        in_case = f" · in case {self.case_id}" if self.target.kind == "cluster" and self.case_id else ""
+        clusters = f" · {len(self.cluster_ids):,} cluster(s)" if self.target.kind == "case" else in_case
+        if self.lone:
+            clusters = " · one account judged alone"
+        flag = "flagged" if row.get("flagged", True) else "not flagged"
+        reason = row.get("reason") or "no evidence recorded"
         self.query_one("#summary", Static).update(
-            f"[b]cluster {self.cluster_id}[/] · {row['predicted_kind']} · risk [b]{row['risk']:.2f}[/] ({flag}) · "
-            f"{row['size']:,} accounts · status [b]{status}[/]{note}\n[i]{top}[/]"
+            markup(
+                "[b]$label[/] · $kind · risk [b]$risk[/] ($flag) · $size accounts$clusters · status [b]$status[/]$note"
+                "\n[i]$reason[/]",
+                label=self.label,
+                kind=words(row.get("kind")),
+                risk=f"{row['risk']:.2f}",
+                flag=flag,
+                size=f"{row['size']:,}",
+                clusters=clusters,
+                status=status,
+                note=note,
+                reason=reason,
+            )
+        )
+
+    def show_evidence(self) -> None:
+        data = self.app.data
+        if self.lone:
+            ev = data.account_evidence(self.ids[0]) if self.ids else pl.DataFrame()
+        else:
+            ev = data.evidence_of(self.cluster_ids)
+        width = max(30, self.app.size.width - 30)
+        fill_table(
+            self.query_one("#evidence-table", DataTable),
+            ev,
+            EVIDENCE_COLUMNS,
+            style=lambda r: "green" if (r.get("contribution") or 0) < 0 else None,
+            widths={"text": width},
+            wrap=True,
         )
 
     # ------------------------------------------------------------------ loading
-    @work(group="members")
+    @work(group="members", exclusive=True, exit_on_error=False)
     async def load_members(self) -> None:
+        if not self.is_attached:
+            return
         table = self.query_one("#members-table", DataTable)
-        await self.load(
-            [table],
-            lambda: self.app.data.members(self.cluster_id),
-            lambda df: fill_table(table, df, MEMBER_COLUMNS, key="account_id"),
-            focus=True,
-        )
-        self.load_ties()
-        self.load_activity()
-        self.load_graph()
+        app = self.app
+        data, store = app.data, app.store
 
-    @work(group="ties")
+        def fetch() -> pl.DataFrame:
+            df = data.members_of(self.ids)
+            df = data.effective_statuses(
+                df, store.statuses("account"), store.statuses("case"), store.cluster_statuses()
+            )
+            return df
+
+        def show(df: pl.DataFrame) -> None:
+            row = table.cursor_row
+            df = df.with_columns(
+                pl.when(pl.col("status_from") != "")
+                .then(pl.format("{} ({})", pl.col("status").replace_strict(STATUSES), pl.col("status_from")))
+                .otherwise(pl.col("status").replace_strict(STATUSES))
+                .alias("status_label"),
+                pl.col("account_id").is_in(pl.Series(sorted(self.selected), dtype=pl.String).implode()).alias("sel"),
+            ).with_columns(pl.when(pl.col("sel")).then(pl.lit("✓")).otherwise(pl.lit("")).alias("sel"))
+            fill_table(table, df, MEMBER_COLUMNS, key="account_id", limits={"email": 28})
+            if df.height:
+                table.move_cursor(row=min(row, df.height - 1))
+
+        first = not getattr(self, "_loaded", False)
+        await self.load([table], fetch, show, focus=first)
+        if first:
+            self._loaded = True
+            self.load_ties()
+            self.load_activity()
+            self.load_graph()
+
+    @work(group="ties", exit_on_error=False)
     async def load_ties(self) -> None:
+        if not self.is_attached:
+            return
         table = self.query_one("#ties-table", DataTable)
-        await self.load(
-            [table],
-            lambda: self.app.data.ties(self.cluster_id),
-            lambda df: fill_table(table, df.with_columns(pl.col("value").str.slice(0, 90)), TIE_COLUMNS),
-        )
+        info = self.query_one("#ties-info", Static)
 
-    @work(group="activity")
+        def show(df: pl.DataFrame) -> None:
+            self.tie_rows = df
+            fill_table(table, df, TIE_COLUMNS, limits={"value": 60})
+            info.update(
+                "shared by 2+ members, as detection linked them · Enter: who else has it"
+                if df.height
+                else "no shared values recorded for these accounts"
+            )
+
+        await self.load([table], lambda: self.app.data.ties_of(self.cluster_ids), show)
+
+    @work(group="activity", exit_on_error=False)
     async def load_activity(self) -> None:
+        if not self.is_attached:
+            return
         charts = list(self.query(".chart"))
         data = self.app.data
 
         def fetch() -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-            return data.activity(self.cluster_id), data.population_hours()
+            return data.activity_of(self.ids), data.population_hours()
 
         def show(res: tuple[dict[str, pl.DataFrame], pl.DataFrame]) -> None:
             act, pop = res
-            self.query_one("#hours-chart", HourChart).show(act["hours"], pop)
+            self.query_one("#hours-chart", HourChart).show(act["hours"], pop, "members")
             self.query_one("#daily-chart", DailyChart).show(act["daily"], "requests per day")
             self.query_one("#signup-chart", DailyChart).show(act["signups"], "signups per day")
 
         await self.load(charts, fetch, show)
 
-    @work(group="graph")
+    @work(group="graph", exit_on_error=False)
     async def load_graph(self) -> None:
+        if not self.is_attached:
+            return
         widget = self.query_one("#graph-text", Static)
+        data = self.app.data
 
-        def show(g: dict) -> None:
-            hubs = "\n".join(f"  {a}  {d} links" for a, d in g["hubs"]) or "  none"
-            reasons = ", ".join(f"{r} {c:,}" for r, c in g["reasons"]) or "none"
-            widget.update(
-                f"[b]Linkage graph[/] (edges between members)\n"
-                f"accounts {g['nodes']:,} · edges {g['edges']:,} · density {g['density']:.2f} · "
-                f"components {g['components'] if g['components'] is not None else 'n/a'} · "
-                f"without links {g['isolated']:,}\n"
-                f"edge reasons: {reasons}\n[b]hubs[/] (most linked members):\n{hubs}"
-            )
+        def fetch() -> list[tuple[int, dict]]:
+            return [(cid, data.graph(cid)) for cid in self.cluster_ids[:20]]
 
-        await self.load([widget], lambda: self.app.data.graph(self.cluster_id), show)
+        def show(graphs: list[tuple[int, dict]]) -> None:
+            if not graphs:
+                widget.update("one account judged alone: no linkage graph")
+                return
+            parts = []
+            for cid, g in graphs:
+                hubs = "\n".join(f"  {a}  {d:,} links" for a, d in g["hubs"]) or "  none"
+                reasons = ", ".join(f"{r} {c:,}" for r, c in g["reasons"]) or "none"
+                hub = f" · hub share {g['hub_share']:.2f}" if g.get("hub_share") is not None else ""
+                comps = f"{g['components']:,}" if g["components"] is not None else "n/a"
+                parts.append(
+                    f"Cluster {cid} (links between members, as detection measured them)\n"
+                    f"accounts {g['nodes']:,} · links {g['edges']:,} · density {g['density']:.2f}{hub} · "
+                    f"components {comps} · without links {g['isolated']:,}\n"
+                    f"links by reason: {reasons}\nhubs (most linked members):\n{hubs}"
+                )
+            from tui.safe import show as literal
+
+            widget.update(literal("\n\n".join(parts)))
+
+        await self.load([widget], fetch, show)
 
     # ------------------------------------------------------------------ actions
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
-        table = self.query_one(f"#{tab}").query(DataTable)
-        if table:
-            table.first().focus()
+        self.focus_tab(tab)
+
+    def _active(self) -> str:
+        return str(self.query_one("#tabs", TabbedContent).active)
 
     @on(DataTable.RowSelected, "#members-table")
     def _member_selected(self, event: DataTable.RowSelected) -> None:
         self.app.open_account(str(event.row_key.value))
 
+    @on(DataTable.RowSelected, "#ties-table")
+    def _tie_selected(self, event: DataTable.RowSelected) -> None:
+        rows = getattr(self, "tie_rows", None)
+        if rows is not None and event.cursor_row < rows.height:
+            r = rows.row(event.cursor_row, named=True)
+            self.app.open_pivot(r["signal"], r["value"])
+
+    @on(DataTable.RowSelected, "#clusters-table")
+    def _cluster_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_cluster(int(event.row_key.value))
+
     def action_open(self) -> None:
+        table = self.query_one(f"#{self._active()}").query(DataTable)
+        if table and table.first().row_count:
+            table.first().action_select_cursor()
+
+    def _cursor_account(self) -> str | None:
         table = self.query_one("#members-table", DataTable)
-        if self.query_one("#tabs", TabbedContent).active == "members" and table.row_count:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-            self.app.open_account(str(key.value))
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_select(self) -> None:
+        if self._active() != "members":
+            return
+        aid = self._cursor_account()
+        if aid is None:
+            return
+        self.selected.symmetric_difference_update({aid})
+        table = self.query_one("#members-table", DataTable)
+        table.update_cell(aid, "sel", "✓" if aid in self.selected else "")
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def _targets(self) -> list[tuple[str, str | int]]:
+        if self.target.kind == "case":
+            return [("case", str(self.case_id))]
+        return [("cluster", int(self.target.id))]
 
     def action_decide(self) -> None:
-        self.app.decide("cluster", self.cluster_id, self.update_summary)
+        """Decide the whole case (or cluster): members without their own decision inherit it."""
+        self.app.decide(self._targets(), f"Decision on {self.label} ({len(self.ids):,} accounts)", self._decided)
+
+    def action_decide_selected(self) -> None:
+        """Decide the selected members (space selects), or the member under the cursor."""
+        ids = sorted(self.selected) or ([a] if (a := self._cursor_account()) else [])
+        self.app.decide(
+            [("account", a) for a in ids], f"Decision on {len(ids):,} member(s) of {self.label}", self._decided
+        )
+
+    def _decided(self) -> None:
+        self.selected.clear()
+        self.update_summary()
+        self.load_members()
 
     def action_export(self) -> None:
-        self.app.export_pack(self.cluster_id)
+        if not self.cluster_ids:
+            self.notify("a lone account has no cluster evidence pack", timeout=3)
+            return
+        self.app.export_pack(self.cluster_ids[0])
+
+
+#: The cluster screen of earlier versions.
+ClusterScreen = GroupScreen

@@ -7,13 +7,15 @@ import asyncio
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, OptionList, RadioButton, RadioSet, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, RadioButton, RadioSet, Select, Static
 from textual.widgets.option_list import Option
 
 from tui.data import Match
-from tui.decisions import STATUSES
+from tui.decisions import DECISIONS, REASON_CODES, STATUSES
+from tui.safe import markup, printable
 
 
 class StatusChoice(RadioSet):
@@ -24,32 +26,39 @@ class StatusChoice(RadioSet):
         self.screen.query_one("#note", Input).focus()
 
 
-CHOICES = [
-    ("confirmed_fraud", "Confirmed fraud"),
-    ("benign", "Benign"),
-    ("needs_review", "Needs review"),
-    ("new", "Reopen (new)"),
-]
+CHOICES = [*[(k, STATUSES[k]) for k in DECISIONS], ("new", f"{STATUSES['new']} (clear the decision)")]
 
 
-class DecisionDialog(ModalScreen[tuple[str, str] | None]):
-    """Choose a status and write a note; Enter in the note or Save records it, Escape cancels."""
+class DecisionDialog(ModalScreen[tuple[str, str, str] | None]):
+    """Choose a status, a reason code and write a note; Enter in the note or Save records it (status,
+    reason, note), Escape cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
 
-    def __init__(self, title: str, current: str, note: str = "") -> None:
+    def __init__(self, title: str, current: str, note: str = "", reason: str = "") -> None:
         super().__init__()
-        self.title_text, self.current, self.note = title, current, note
+        self.title_text, self.current, self.note, self.reason = title, current, note, reason
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog"):
-            yield Label(f"[b]{self.title_text}[/]  (now: {STATUSES.get(self.current, self.current)})")
-            yield Label("[dim]arrows + Enter choose, then a note, Enter saves · Esc cancels[/]")
+            yield Label(
+                markup("[b]$t[/]  (now: $now)", t=self.title_text, now=STATUSES.get(self.current, self.current))
+            )
+            yield Label(
+                Content.styled("arrows + Enter choose, a note, Enter saves · Tab: reason code · Esc cancels", "dim")
+            )
             with StatusChoice(id="choice", compact=True):
                 default = self.current if self.current in ("benign", "needs_review") else "confirmed_fraud"
                 for code, label in CHOICES:
                     yield RadioButton(label, value=code == default, id=f"choice-{code}")
             yield Input(value=self.note, placeholder="note (why)", id="note", compact=True)
+            yield Select(
+                [(label, code) for code, label in REASON_CODES.items()],
+                prompt="reason (optional)",
+                value=self.reason if self.reason in REASON_CODES else Select.NULL,
+                id="reason",
+                compact=True,
+            )
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="save", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
@@ -68,8 +77,12 @@ class DecisionDialog(ModalScreen[tuple[str, str] | None]):
         pressed = self.query_one(RadioSet).pressed_button
         return pressed.id.removeprefix("choice-") if pressed and pressed.id else "confirmed_fraud"
 
+    def _reason(self) -> str:
+        v = self.query_one("#reason", Select).value
+        return "" if v is Select.NULL else str(v)
+
     def action_save(self) -> None:
-        self.dismiss((self._chosen(), self.query_one("#note", Input).value.strip()))
+        self.dismiss((self._chosen(), self._reason(), self.query_one("#note", Input).value.strip()))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -87,14 +100,35 @@ class DecisionDialog(ModalScreen[tuple[str, str] | None]):
         self.action_cancel()
 
 
+class PromptViewer(ModalScreen[None]):
+    """The full text of one prompt, scrollable, control characters shown escaped."""
+
+    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close", show=False)]
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
+        self.title_text, self.text = title, text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt-dialog", classes="dialog"):
+            yield Label(markup("[b]$t[/] · $n characters · Esc closes", t=self.title_text, n=f"{len(self.text):,}"))
+            with VerticalScroll(id="prompt-scroll", can_focus=True):
+                yield Static(Content(printable(self.text, keep_layout=True)), id="prompt-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#prompt-scroll").focus()
+
+
 class SearchDialog(ModalScreen[Match | None]):
-    """Search by cluster id, account id, email, card fingerprint, device, phone or IP."""
+    """Search by exact value, prefix or CIDR network: case, cluster or account id, email, card, device, phone,
+    API key, IP (signup and request IPs) or a network such as 143.41.114.0/24."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="search-dialog", classes="dialog"):
-            yield Label("[b]Search[/]: account id, email, card fingerprint, device, phone, IP or cluster id")
+            yield Label(Content.from_markup("[b]Search[/]: an id, email, card, device, phone, key, IP or network"))
+            yield Label(Content.styled("exact value, a prefix (3+ characters) or CIDR such as 143.41.114.0/24", "dim"))
             yield Input(placeholder="type and press Enter", id="query", compact=True)
             yield Static(id="search-status")
             yield OptionList(id="hits")
@@ -117,19 +151,19 @@ class SearchDialog(ModalScreen[Match | None]):
         try:
             hits = await asyncio.to_thread(self.app.data.search, text)
         except Exception as exc:
-            status.update(f"[red]search failed: {exc}[/]")
+            status.update(markup("[red]search failed: $e[/]", e=exc))
             return
         if not hits:
-            status.update(f"no match for [b]{text}[/]")
+            status.update(markup("no match for [b]$t[/]", t=text))
             return
         if len(hits) == 1:
             self.dismiss(hits[0])
             return
         self.hits = hits
-        status.update(f"{len(hits)} matches: Enter opens one")
+        status.update(f"{len(hits):,} matches: Enter opens one")
         ol = self.query_one("#hits", OptionList)
         ol.clear_options()
-        ol.add_options([Option(h.label, id=str(i)) for i, h in enumerate(hits)])
+        ol.add_options([Option(Content(printable(h.label, limit=200)), id=str(i)) for i, h in enumerate(hits)])
         ol.display = True
         ol.highlighted = 0
         ol.focus()
@@ -150,7 +184,7 @@ class ExportDialog(ModalScreen[tuple[str, bool] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-dialog", classes="dialog"):
-            yield Label(f"[b]Evidence pack[/] of cluster {self.cluster_id}")
+            yield Label(markup("[b]Evidence pack[/] of cluster $c", c=self.cluster_id))
             yield Input(value=self.default_dir, id="out", compact=True)
             yield Checkbox("mask emails and phone numbers", value=self.mask, id="mask", compact=True)
             with Horizontal(classes="buttons"):

@@ -9,17 +9,21 @@ import polars as pl
 from rich.text import Text
 from textual.widgets import DataTable
 
+from tui.safe import printable
+
 Column = tuple[str, str]  # (frame column, header label)
 
 
 def fmt(value: object, col: str = "") -> str:
-    """One cell as text: money, risk and shares with 2 decimals, counts with separators, times to the minute."""
+    """One value as text: money, risk and shares with 2 decimals, every count with thousands separators
+    (ids are not counts), times to the second without microseconds; text with control characters
+    escaped (`tui.safe.printable`)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+        return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float):
@@ -31,10 +35,14 @@ def fmt(value: object, col: str = "") -> str:
             return f"{value:,.0f}"
         return f"{value:.2f}"
     if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10_000 and "id" not in col and "cluster" not in col else str(value)
+        return str(value) if _is_id(col) else f"{value:,}"
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+        return ", ".join(fmt(v, col) for v in value)
+    return printable(value)
+
+
+def _is_id(col: str) -> bool:
+    return col.endswith("id") or "cluster" in col or col in ("asn", "rank", "#", "hour")
 
 
 def _numeric(dtype: pl.DataType) -> bool:
@@ -50,10 +58,12 @@ def fill_table(
     style: Callable[[dict], str | None] | None = None,
     widths: dict[str, int] | None = None,
     wrap: bool = False,
+    limits: dict[str, int] | None = None,
 ) -> None:
     """Replace the table's content with `df` (only `columns`, in order), one row key per `key` value."""
     table.clear(columns=True)
     widths = widths or {}
+    limits = limits or {}
     for col, label in columns:
         table.add_column(label, key=col, width=widths.get(col))
     num = {c for c, _ in columns if c in df.columns and _numeric(df.schema[c]) and not c.endswith("_id")}
@@ -64,6 +74,8 @@ def fill_table(
         cells = []
         for col, _ in columns:
             text = fmt(row.get(col), col)
+            if limits.get(col) and len(text) > limits[col]:
+                text = text[: limits[col] - 1] + "…"
             cells.append(Text(text, style=st or "", justify="right" if col in num else "left"))
         rows.append(cells)
         keys.append(str(row[key]) if key else str(i))

@@ -10,72 +10,12 @@ from __future__ import annotations
 import polars as pl
 
 from farmhunt.core.contract import World, ip_prefix
+from farmhunt.core.timezones import COUNTRY_UTC_OFFSET
 from farmhunt.engine.polars.families import family_breadth, read_families
 from farmhunt.engine.polars.templates import template_share
 from farmhunt.engine.settings import FeatureSettings, TemplateSettings
 from farmhunt.engine.store import RequestStore, codes_of
 
-#: Representative UTC offset (hours) of a country, for local-time activity features. Countries not
-#: listed count as UTC: local-time features then degrade gracefully rather than fail.
-COUNTRY_UTC_OFFSET: dict[str, int] = {
-    "US": -6,
-    "CA": -6,
-    "MX": -6,
-    "BR": -3,
-    "AR": -3,
-    "CL": -4,
-    "CO": -5,
-    "PE": -5,
-    "VE": -4,
-    "GB": 0,
-    "IE": 0,
-    "PT": 0,
-    "ES": 1,
-    "FR": 1,
-    "DE": 1,
-    "IT": 1,
-    "NL": 1,
-    "BE": 1,
-    "CH": 1,
-    "AT": 1,
-    "SE": 1,
-    "NO": 1,
-    "DK": 1,
-    "PL": 1,
-    "CZ": 1,
-    "HU": 1,
-    "FI": 2,
-    "GR": 2,
-    "RO": 2,
-    "BG": 2,
-    "UA": 2,
-    "IL": 2,
-    "EG": 2,
-    "ZA": 2,
-    "TR": 3,
-    "RU": 3,
-    "SA": 3,
-    "KE": 3,
-    "NG": 1,
-    "AE": 4,
-    "IR": 3,
-    "PK": 5,
-    "IN": 5,
-    "BD": 6,
-    "TH": 7,
-    "VN": 7,
-    "ID": 7,
-    "MY": 8,
-    "SG": 8,
-    "PH": 8,
-    "CN": 8,
-    "HK": 8,
-    "TW": 8,
-    "KR": 9,
-    "JP": 9,
-    "AU": 10,
-    "NZ": 12,
-}
 NO_NEIGHBOUR_S = 10 * 365 * 86_400
 ASN_KIND_SHARES = ("hosting", "residential", "mobile", "business", "education")
 
