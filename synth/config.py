@@ -7,6 +7,8 @@ camouflage outside [0, 1] are rejected with a `ConfigError` naming the key, befo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import copy
 import dataclasses
 import datetime as dt
@@ -38,6 +40,8 @@ class BenignConfig:
     phone_frac: float = 0.5
     shared_device_frac: float = 0.01  # households / shared PCs: two accounts, one device
     plan_mix: list[float] = field(default_factory=lambda: [0.8, 0.15, 0.04, 0.01])  # free, payg, scale, enterprise
+    country_weights: list[float] | None = None  # one weight per country (synth.identity.COUNTRIES order):
+    #                                             the population's mix of countries and time zones; None: default
 
     def validate(self, prefix: str = "benign.") -> None:
         """Reject impossible values, naming the key."""
@@ -57,6 +61,13 @@ class BenignConfig:
             raise ConfigError(f"'{prefix}history_days': must be >= 1")
         if len(self.plan_mix) != 4 or any(p < 0 for p in self.plan_mix) or sum(self.plan_mix) <= 0:
             raise ConfigError(f"'{prefix}plan_mix': four non-negative weights (free, payg, scale, enterprise)")
+        if self.country_weights is not None:
+            from synth.identity import COUNTRY_CODES
+
+            w = self.country_weights
+            if len(w) != len(COUNTRY_CODES) or any(not x >= 0 for x in w) or sum(w) <= 0:
+                raise ConfigError(f"'{prefix}country_weights': {len(COUNTRY_CODES)} non-negative weights "
+                                  f"({', '.join(COUNTRY_CODES)}), not all zero")
 
 
 @dataclass
@@ -70,6 +81,7 @@ class RingSpec:
     size_max: int | None = None
     camouflage: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
+    design: str | None = None        # label (ring_kind) of the design these rings are; None: the kind's name
 
 
 @dataclass
@@ -84,6 +96,7 @@ class WorldConfig:
     prompt_sample_rate: float = 0.005
     prompt_sample_cap: int = 20_000
     chunk_days: int = 1              # days of requests per written row group
+    scenario: dict[str, Any] | None = None  # free-form description of a scenario world (sweep), copied to the manifest
 
     @property
     def start_date(self) -> dt.date:
@@ -132,6 +145,8 @@ class WorldConfig:
                 if v < kind.min_size or v > kind.max_size:
                     raise ConfigError(f"'{key}.{name}': {r.kind} rings have {kind.min_size} to "
                                       f"{kind.max_size} accounts, got {v}")
+            if r.design is not None and (not r.design or not r.design.replace("_", "").isalnum()):
+                raise ConfigError(f"'{key}.design': a name of letters, digits and '_', got {r.design!r}")
             if r.size is None and r.size_min > r.size_max:  # type: ignore[operator]
                 raise ConfigError(f"'{key}.size_min': larger than size_max")
             ring_params(r, i)  # unknown or bad params raise here
@@ -227,7 +242,12 @@ def _adversarial() -> WorldConfig:
     return cfg
 
 
-PRESETS = {"tiny": _tiny, "demo": _demo, "seed-scale": _seed_scale, "adversarial": _adversarial}
+PRESETS: dict[str, Callable[[], WorldConfig]] = {
+    "tiny": _tiny, "demo": _demo, "seed-scale": _seed_scale, "adversarial": _adversarial,
+}
+#: Presets whose knobs depend on the seed (seed -> config); `synth.sweep` registers "sweep" here on import
+#: (and in PRESETS), so this module does not import it (no config <-> sweep cycle).
+SEEDED_PRESETS: dict[str, Callable[[int], WorldConfig]] = {}
 
 
 def preset(name: str) -> WorldConfig:
@@ -242,7 +262,10 @@ def preset(name: str) -> WorldConfig:
 def load_config(preset_name: str = "tiny", toml_path: str | Path | None = None,
                 seed: int | None = None) -> WorldConfig:
     """Preset, then TOML overrides on top (a TOML `rings` list replaces the preset's), then the seed."""
-    cfg = preset(preset_name)
+    if preset_name in SEEDED_PRESETS and seed is not None:  # e.g. sweep world 0 of that seed
+        cfg, seed = SEEDED_PRESETS[preset_name](seed), None
+    else:
+        cfg = preset(preset_name)
     if toml_path is not None:
         cfg = config_from_dict(read_toml(toml_path), base=cfg)
     if seed is not None:
@@ -262,9 +285,14 @@ def config_to_dict(cfg: WorldConfig) -> dict[str, Any]:
     """Plain dict of a config, for manifest.json (round-trips through `config_from_dict`)."""
     d = dataclasses.asdict(cfg)
     for r in d["rings"]:
-        for k in ("size", "size_min", "size_max"):
+        for k in ("size", "size_min", "size_max", "design"):
             if r[k] is None:
                 del r[k]
+    # optional keys added later: absent when unset, so earlier worlds' manifests stay as they were
+    if d["scenario"] is None:
+        del d["scenario"]
+    if d["benign"]["country_weights"] is None:
+        del d["benign"]["country_weights"]
     return d
 
 

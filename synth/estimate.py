@@ -47,3 +47,20 @@ def scale_to_requests(cfg: WorldConfig, n_requests: float) -> WorldConfig:
         r.size, r.size_min, r.size_max = fit(r.size), fit(r.size_min), fit(r.size_max)
     cfg.validate()
     return cfg
+
+
+def expected_requests(cfg: WorldConfig) -> float:
+    """Expected request rows of `cfg` from its built accounts (and second streams): exact in
+    expectation up to the clipping of activity, at the cost of building the account blocks once."""
+    from synth.behaviour import WEEK_TABLE
+    from synth.generate import build_blocks
+    from synth.world import Builder
+
+    b = Builder(cfg)
+    blocks, _ = build_blocks(b, cfg)
+    week = WEEK_TABLE.mean(axis=1)
+    total = 0.0
+    for blk in blocks + [x.streams for x in blocks if x.streams is not None]:
+        live = np.clip(np.minimum(blk.end_day, cfg.days) - np.maximum(blk.start_day, 0), 0, None)
+        total += float((blk.rate * blk.p_active * week[blk.profile]) @ live)
+    return total

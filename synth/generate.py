@@ -8,6 +8,7 @@ an id, a row position or a dictionary order tells which group an account came fr
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -110,19 +111,42 @@ def build_blocks(b: Builder, cfg: WorldConfig) -> tuple[list[AccountBlock], list
     for i, spec in enumerate(cfg.rings):
         kind = KINDS[spec.kind]
         params = ring_params(spec, i)
+        label = spec.design or spec.kind   # the design name is the label's ring_kind
         for j in range(spec.count):
             rng = b.rng("ring", i, j)
             size = spec.size if spec.size is not None else int(rng.integers(spec.size_min, spec.size_max + 1))
-            per_kind[spec.kind] = per_kind.get(spec.kind, 0) + 1
-            ring_id = f"{spec.kind}-{per_kind[spec.kind]:03d}"
+            per_kind[label] = per_kind.get(label, 0) + 1
+            ring_id = f"{label}-{per_kind[label]:03d}"
             blk = kind.generate(b, RingContext(size, spec.camouflage, params, ring_id, rng))
             if blk.n != size:
                 raise RuntimeError(f"{spec.kind} produced {blk.n} accounts, expected {size}")
-            blk.ring_id, blk.ring_kind, blk.is_fraud = ring_id, spec.kind, kind.is_fraud
+            blk.ring_id, blk.ring_kind, blk.is_fraud = ring_id, label, kind.is_fraud
             blocks.append(blk)
-            rings.append({"ring_id": ring_id, "kind": spec.kind, "is_fraud": kind.is_fraud, "size": size,
-                          "camouflage": spec.camouflage, "config_index": i})
+            ring = {"ring_id": ring_id, "kind": spec.kind, "is_fraud": kind.is_fraud, "size": size,
+                    "camouflage": spec.camouflage, "config_index": i}
+            if spec.design is not None:   # scenario worlds: the design and every knob value it used
+                ring["design"] = spec.design
+                ring["params"] = dataclasses.asdict(params)
+                if blk.streams is not None:
+                    ring["streams"] = int(blk.streams.n)
+            rings.append(ring)
     return blocks, rings
+
+
+def _streams(blocks: list[AccountBlock], inv: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray,
+                                                                    np.ndarray, np.ndarray] | None:
+    """Second traffic streams of all blocks: their per-row arrays, host account (signup order), whether
+    each uses a new key of the host, and that key's creation instant. None when there are none."""
+    offs = np.concatenate([[0], np.cumsum([bl.n for bl in blocks])[:-1]]).astype(np.int64)
+    sb = [(bl.streams, o) for bl, o in zip(blocks, offs) if bl.streams is not None and bl.streams.n]
+    if not sb:
+        return None
+    s_acc, _ = concat_blocks([x for x, _ in sb])
+    s_acc["ip_vals"] = np.concatenate([x.ip_vals for x, _ in sb])
+    host = inv[np.concatenate([np.asarray(x.host, np.int64) + o for x, o in sb])]
+    new_key = np.concatenate([np.asarray(x.new_key, bool) for x, _ in sb])
+    key_at = np.concatenate([np.asarray(x.key_at, np.int64) for x, _ in sb])
+    return s_acc, host, new_key, key_at
 
 
 # Chunks made ahead of the writer: enough that the emitter thread keeps working while the main
@@ -182,19 +206,38 @@ def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
     # keep starts strictly increasing per account
     key_start = np.where(kj == 0, key_start, np.maximum(key_start, acc["start_day"][key_acct] + kj))
 
+    # ---- second streams (leaked keys, takeovers): extra emitter rows written as their host account;
+    # a takeover's stream uses a new key of the host (appended after every account's own keys)
+    streams = _streams(blocks, inv)
+    emit_acc, acct_out, stream_key = acc, None, None
+    ext_acct = np.zeros(0, np.int64)
+    ext_at = np.zeros(0, np.int64)
+    if streams is not None:
+        s_acc, host, new_key, key_at = streams
+        leak_host = host[~new_key]
+        if np.isfinite(acc["rotation_days"][leak_host]).any():
+            raise RuntimeError("a leaked-key stream's host account must not rotate keys")
+        emit_acc = {k: np.concatenate([acc[k], s_acc[k]]) for k in acc}
+        acct_out = np.concatenate([np.arange(n), host])
+        ext_acct = host[new_key]
+        ext_at = np.maximum(key_at[new_key], acc["created"][ext_acct] + US_PER_S)
+        stream_key = key_off[host].copy()
+        stream_key[new_key] = len(key_acct) + np.arange(int(new_key.sum()))
+
     # ---- requests are made in a worker thread from here on (numpy releases the GIL), while this
     # thread builds the account-level tables and then writes chunk after chunk
     emitter = RequestEmitter(
-        seed=config.seed, t0=b.t0, days=b.days, acc=acc, ip_unique=ip_unique, ip_asn_number=ip_asn_number,
+        seed=config.seed, t0=b.t0, days=b.days, acc=emit_acc, ip_unique=ip_unique, ip_asn_number=ip_asn_number,
         key_off=key_off, key_n=key_n, key_start=key_start, tgroups=b.tgroups,
         tpl_hash=np.array(b.tpl_hash, np.uint64), tpl_topic=np.array(b.tpl_topic, np.int64),
         sync_slots=np.array(b.sync_slots, np.int64), sync_jitter=np.array(b.sync_jitter, float),
-        sample_rate=config.prompt_sample_rate, sample_cap=config.prompt_sample_cap)
+        sample_rate=config.prompt_sample_rate, sample_cap=config.prompt_sample_cap,
+        tg_flips=b.tg_flips, sync_window=b.sync_window, acct_out=acct_out, stream_key=stream_key)
     chunks = [range(d, min(d + config.chunk_days, b.days)) for d in range(0, b.days, config.chunk_days)]
-    live_days = np.clip(np.minimum(acc["end_day"], b.days) - np.maximum(acc["start_day"], 0), 0, None)
-    per_chunk = max(float(acc["rate"] @ (acc["p_active"] * live_days)) / len(chunks), 1.0)
+    live_days = np.clip(np.minimum(emit_acc["end_day"], b.days) - np.maximum(emit_acc["start_day"], 0), 0, None)
+    per_chunk = max(float(emit_acc["rate"] @ (emit_acc["p_active"] * live_days)) / len(chunks), 1.0)
     ahead = int(np.clip(_AHEAD_ROWS / per_chunk, 2, _AHEAD_MAX))
-    n_values = {"account_id": n, "key_id": len(key_acct), "ip": len(uniq), "user_agent": len(b.ua)}
+    n_values = {"account_id": n, "key_id": len(key_acct) + len(ext_acct), "ip": len(uniq), "user_agent": len(b.ua)}
 
     def make(i: int) -> tuple[RequestChunk, dict[str, tuple[np.ndarray, np.ndarray]]]:
         """Chunk i and its per-row-group dictionary codes (made in the worker, to spare the writer)."""
@@ -215,7 +258,7 @@ def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
         try:
             # ids first: the request writer needs the dictionaries of account, key and IP strings
             account_id = hex_ids(rng, n, "acct_", 8)  # the stream that drew the signup-order tie-breaks
-            key_ids = hex_ids(b.rng("key-ids"), len(key_acct), "key_", 12)  # key index (account order) -> id
+            key_ids = hex_ids(b.rng("key-ids"), len(key_acct) + len(ext_acct), "key_", 12)  # key index -> id
             ip_str = ip_strings(uniq)
             dicts = {
                 "account_id": account_id.to_arrow(), "key_id": key_ids.to_arrow(), "model": pa.array(list(MODELS)),
@@ -244,7 +287,7 @@ def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
                 with cf.ThreadPoolExecutor(1, thread_name_prefix="synth-writer") as wpool:
                     written = wpool.submit(write_requests)
                     tables = _account_tables(b, blocks, acc, which, inv, account_id, key_ids, ip_str, ip_unique,
-                                             key_acct, key_n, key_start, kj, krng)
+                                             key_acct, key_n, key_start, kj, krng, ext_acct, ext_at)
                     for name in ("accounts", "payments", "api_keys", "asns", "labels"):
                         write_table(tables[name], tmp, name, fmt)
                         rows[name] = tables[name].height
@@ -253,7 +296,8 @@ def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
                 write_table(prompts, tmp, "prompts", fmt)
                 rows["prompts"] = prompts.height
                 manifest = write_manifest(tmp, version=GENERATOR_VERSION, config=config_to_dict(config),
-                                          seed=config.seed, rows=rows, rings=rings, fmt=fmt)
+                                          seed=config.seed, rows=rows, rings=rings, fmt=fmt,
+                                          scenario=config.scenario)
         finally:
             for f in futures:
                 f.cancel()
@@ -268,7 +312,8 @@ def generate(config: WorldConfig, out: str | Path, fmt: str = "parquet",
 def _account_tables(b: Builder, blocks: list[AccountBlock], acc: dict[str, np.ndarray], which: np.ndarray,
                     inv: np.ndarray, account_id: pl.Series, key_ids: pl.Series, ip_str: pl.Series,
                     ip_unique: np.ndarray, key_acct: np.ndarray, key_n: np.ndarray, key_start: np.ndarray,
-                    kj: np.ndarray, krng: np.random.Generator) -> dict[str, pl.DataFrame]:
+                    kj: np.ndarray, krng: np.random.Generator, ext_acct: np.ndarray | None = None,
+                    ext_at: np.ndarray | None = None) -> dict[str, pl.DataFrame]:
     """The accounts, payments, api_keys, labels and asns tables."""
     n = len(which)
 
@@ -334,6 +379,10 @@ def _account_tables(b: Builder, blocks: list[AccountBlock], acc: dict[str, np.nd
     ban = acc["ban"][key_acct]
     last = ~has_next & (ban >= 0)
     revoked[last] = ban[last]
+    if ext_acct is not None and len(ext_acct):  # takeovers' new keys, never revoked in the window
+        key_acct = np.concatenate([key_acct, ext_acct])
+        key_created = np.concatenate([key_created, ext_at])
+        revoked = np.concatenate([revoked, np.full(len(ext_acct), -1, np.int64)])
     korder = np.lexsort((key_acct, key_created))
     api_keys = pl.DataFrame({
         "key_id": key_ids.gather(korder),

@@ -22,7 +22,12 @@ def generate_population(b: Builder, cfg: BenignConfig) -> AccountBlock:
     # Existing accounts: older ones rarer (growth), up to history_days before the window.
     before = (rng.random(n) ** 1.6) * cfg.history_days
     created = b.t0 - (before * US_PER_DAY).astype(np.int64)
-    blk = b.block(n, rng, created=created, phone_frac=cfg.phone_frac)
+    country = None
+    if cfg.country_weights is not None:  # a population with its own mix of countries (and time zones)
+        from synth.behaviour import Categorical
+
+        country = Categorical(cfg.country_weights)(rng, n)
+    blk = b.block(n, rng, country=country, created=created, phone_frac=cfg.phone_frac)
     if new.any():
         blk.created[new] = b.signup_times(int(new.sum()), rng, 0, b.days, tz=blk.tz[new])
     blk.start_day = np.maximum(b.day_of(blk.created) + 1, 0)

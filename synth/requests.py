@@ -52,14 +52,47 @@ def _threshold(p: np.ndarray) -> np.ndarray:
     return np.round(np.clip(np.asarray(p, float), 0.0, 1.0) * _LANE).astype(np.int32)
 
 
+def _exact_masks(want: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """64-bit masks with exactly `want[i]` distinct bits set (0 <= want <= 32): a random bit is added to
+    every mask still short of its count until none is (collisions just take another round)."""
+    mask = np.zeros(len(want), np.uint64)
+    have = np.zeros(len(want), np.int64)
+    todo = np.flatnonzero(have < want)
+    while len(todo):
+        bit = np.left_shift(np.uint64(1), rng.integers(0, 64, len(todo)).astype(np.uint64))
+        fresh = (mask[todo] & bit) == 0
+        mask[todo] |= bit
+        have[todo] += fresh
+        todo = todo[have[todo] < want[todo]]
+    return mask
+
+
 class RequestEmitter:
     """Holds the per-account behaviour arrays (signup order) and emits request chunks."""
 
     def __init__(self, *, seed: int, t0: int, days: int, acc: dict[str, np.ndarray], ip_unique: np.ndarray,
                  ip_asn_number: np.ndarray, key_off: np.ndarray, key_n: np.ndarray, key_start: np.ndarray,
                  tgroups: list[np.ndarray], tpl_hash: np.ndarray, tpl_topic: np.ndarray,
-                 sync_slots: np.ndarray, sync_jitter: np.ndarray, sample_rate: float, sample_cap: int):
+                 sync_slots: np.ndarray, sync_jitter: np.ndarray, sample_rate: float, sample_cap: int,
+                 tg_flips: dict[int, tuple[int, int]] | None = None,
+                 sync_window: dict[int, tuple[float, float]] | None = None,
+                 acct_out: np.ndarray | None = None, stream_key: np.ndarray | None = None):
         self.seed, self.t0, self.days = seed, t0, days
+        # rows beyond the accounts are second streams (leaked keys, takeovers): written as their host account
+        self.acct_out = acct_out
+        # paraphrase banks: template groups whose uses flip exactly lo..hi distinct bits of the template hash
+        self.flip_lo = np.full(len(tgroups), -1, np.int8)
+        self.flip_hi = np.full(len(tgroups), -1, np.int8)
+        for g, (lo, hi) in (tg_flips or {}).items():
+            self.flip_lo[g], self.flip_hi[g] = lo, hi
+        self.has_flips = bool((self.flip_lo >= 0).any())
+        # schedulers firing inside a daily window (nightly jobs): start and length in seconds
+        self.win = np.zeros(len(sync_slots), bool)
+        self.win_start = np.zeros(len(sync_slots))
+        self.win_len = np.full(len(sync_slots), 86400.0)
+        for s_, (h0, hl) in (sync_window or {}).items():
+            self.win[s_], self.win_start[s_], self.win_len[s_] = True, h0 * 3600.0, hl * 3600.0
+        self.has_window = bool(self.win.any())
         n_acc = len(acc["rate"])
         # when: activity and time of day
         self.start_day, self.end_day = acc["start_day"], acc["end_day"]
@@ -102,7 +135,9 @@ class RequestEmitter:
         self.f_in = np.exp(acc["in_shift"]).astype(np.float32)
         self.f_out = np.exp(acc["out_shift"]).astype(np.float32)
         # keys: an account uses its first key until each later one takes over (rotation day)
-        kacct = np.repeat(np.arange(n_acc), key_n)
+        # second streams (rows after the accounts) use one fixed key each: the host's or a new one
+        self.stream_key = None if stream_key is None else stream_key.astype(np.int32)
+        kacct = np.repeat(np.arange(len(key_n)), key_n)
         later = np.arange(len(kacct)) > np.repeat(key_off, key_n)
         order = np.argsort(key_start[later], kind="stable")
         self.rot_day, self.rot_acct = key_start[later][order], kacct[later][order]
@@ -125,7 +160,7 @@ class RequestEmitter:
         ts = self.t0 + d0 * US_PER_DAY + (key >> shift)
         # the day of each row: rows are in time order, so every day is one slice
         bounds = np.searchsorted(ts, self.t0 + np.arange(d0, days[-1] + 2) * US_PER_DAY)
-        return self._what(rng, ts, acc, days, bounds)
+        return self._what(rng, ts, acc, days, bounds, index)
 
     def _when(self, d: int, d0: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Accounts sending a request on day `d` (one entry per request) and each request's time,
@@ -152,14 +187,17 @@ class RequestEmitter:
             slots = np.random.default_rng([self.seed, 0x51C, d]).random((len(self.sync_slots), 512))
             lane = ((r[synced] >> np.uint64(32)) & np.uint64(0xFFFFF)).astype(np.int64)
             j = (lane * self.sync_slots[g]) >> 20
-            sec = np.mod(slots[g, j] * 86400.0 + np.abs(rng.normal(0, 1, len(synced))) * self.sync_jitter[g], 86400.0)
+            at = slots[g, j] * 86400.0
+            if self.has_window:
+                at = np.where(self.win[g], self.win_start[g] + slots[g, j] * self.win_len[g], at)
+            sec = np.mod(at + np.abs(rng.normal(0, 1, len(synced))) * self.sync_jitter[g], 86400.0)
             utc[synced] = (sec * US_PER_S).astype(np.int64)
         if d != d0:
             utc += (d - d0) * US_PER_DAY
         return acc, utc
 
     def _what(self, rng: np.random.Generator, ts: np.ndarray, acc: np.ndarray, days: range,
-              bounds: np.ndarray) -> RequestChunk:
+              bounds: np.ndarray, index: int = 0) -> RequestChunk:
         """Every other column of the time-ordered rows `acc`."""
         n = len(acc)
         # twelve independent uint16 lanes per row (three 64-bit draws)
@@ -169,6 +207,8 @@ class RequestEmitter:
         for i, d in enumerate(days):
             cur = self.key_off.copy()
             np.add.at(cur, self.rot_acct[:np.searchsorted(self.rot_day, d, side="right")], 1)
+            if self.stream_key is not None:
+                cur = np.concatenate([cur, self.stream_key])
             key[bounds[i]:bounds[i + 1]] = cur[acc[bounds[i]:bounds[i + 1]]]
         # Templated or organic prompt.
         ti = np.flatnonzero(lanes[0] < self.thr_tpl[acc])
@@ -185,6 +225,14 @@ class RequestEmitter:
                 masks.append(masks[-1] | np.left_shift(np.uint64(1), (r >> np.uint64(6 * i)) & np.uint64(63)))
             nflip = (lanes[10][ti].astype(np.uint32) * 5) >> 16
             h[ti] = self.tpl_hash[tpl[ti]] ^ np.choose(nflip, masks)
+            if self.has_flips:
+                para = np.flatnonzero(self.flip_lo[g] >= 0)
+                if len(para):
+                    gp = g[para]
+                    prng = np.random.default_rng([self.seed, 0xF11B, index])
+                    lo, hi = self.flip_lo[gp].astype(np.int64), self.flip_hi[gp].astype(np.int64)
+                    want = lo + (prng.random(len(para)) * (hi - lo + 1)).astype(np.int64)
+                    h[ti[para]] = self.tpl_hash[tpl[ti[para]]] ^ _exact_masks(want, prng)
         # Topic: the account's first or second favourite, else the popularity mix; templates fix it.
         u = lanes[2]
         topic = np.where(u < self.thr_t1[acc], self.t1[acc],
@@ -205,7 +253,7 @@ class RequestEmitter:
         cap = int(np.ceil(self.sample_cap * len(days) / max(self.days, 1)))
         sample = np.sort(rng.choice(n, k, replace=False))[:cap] if k else np.zeros(0, np.intp)
         return RequestChunk(
-            ts=ts, account=acc, key=key, model=model,
+            ts=ts, account=acc if self.acct_out is None else self.acct_out[acc], key=key, model=model,
             input_tokens=np.clip(tin, 1, 200_000).astype(np.int32),
             output_tokens=np.clip(tout, 1, 32_000).astype(np.int32),
             ip=ip, asn=self.ip_asn_number[ip], ua=ua, prompt_hash=h,

@@ -105,6 +105,13 @@ class AccountBlock:
     pay_amount: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     pay_card: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     pay_status: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # second traffic streams on accounts of this block (leaked keys, takeovers): a block of their own
+    # whose rows are not accounts; `host` is the account (index in this block) each stream belongs to
+    streams: "AccountBlock | None" = None
+    host: np.ndarray | None = None     # on a stream block: host account index in the parent block
+    new_key: np.ndarray | None = None  # on a stream block: True = the stream uses a new key of the host
+    #                                    created at its start (takeover), False = the host's own key (leak)
+    key_at: np.ndarray | None = None   # on a stream block: creation instant (us) of that new key
 
     def set_ips(self, lists: list[np.ndarray] | tuple[np.ndarray, np.ndarray]) -> None:
         """Replace every account's IP list (a list of arrays, or (values, lens))."""
@@ -125,7 +132,8 @@ class AccountBlock:
 
 
 PER_ACCOUNT = [f.name for f in fields(AccountBlock)
-               if f.name not in ("n", "ip_vals", "ip_lens", "ring_id", "ring_kind", "is_fraud")
+               if f.name not in ("n", "ip_vals", "ip_lens", "ring_id", "ring_kind", "is_fraud", "streams", "host",
+                                 "new_key", "key_at")
                and not f.name.startswith("pay_")]
 
 
@@ -180,10 +188,12 @@ class Builder:
         self.tpl_pick: list[np.ndarray] = []
         self.tpl_lang: list[np.ndarray] = []
         self.tgroups: list[np.ndarray] = []
+        self.tg_flips: dict[int, tuple[int, int]] = {}  # template group -> (min, max) bits flipped (paraphrases)
         self.sync_slots: list[int] = []
         self.sync_jitter: list[float] = []
         self.sync_profile: list[int] = []
         self.sync_tz: list[float] = []
+        self.sync_window: dict[int, tuple[float, float]] = {}  # scheduler -> (first UTC hour, hours) it fires in
         rb = self.rng("bins")
         self.bins_by_country = rb.integers(400_000, 559_999, (len(COUNTRY_CODES), 30))
         self.prepaid_bins = rb.integers(400_000, 559_999, 25)
@@ -306,15 +316,28 @@ class Builder:
         topics = CAPABILITY_TOPICS[rng.choice(len(CAPABILITY_TOPICS), n, p=CAPABILITY_WEIGHTS)]
         return self.new_templates(topics, rng)
 
-    def new_tgroup(self, template_ids: np.ndarray) -> int:
+    def new_tgroup(self, template_ids: np.ndarray, flips: tuple[int, int] | None = None) -> int:
+        """A group of templates members draw from. `flips` = (lo, hi): each use is the template's hash
+        with exactly lo..hi distinct bits flipped (a paraphrase bank); None: 0-4 random flips (near duplicates)."""
         self.tgroups.append(np.asarray(template_ids, np.int64))
-        return len(self.tgroups) - 1
+        g = len(self.tgroups) - 1
+        if flips is not None:
+            lo, hi = int(flips[0]), int(flips[1])
+            if not 0 <= lo <= hi <= 32:
+                raise ValueError(f"flips must satisfy 0 <= lo <= hi <= 32, got {flips}")
+            self.tg_flips[g] = (lo, hi)
+        return g
 
-    def new_sync(self, slots_per_day: int, jitter_s: float, profile: str = "flat", tz: float = 0.0) -> int:
-        """A scheduler firing a batch at `slots_per_day` shared instants a day; members jitter around them."""
+    def new_sync(self, slots_per_day: int, jitter_s: float, profile: str = "flat", tz: float = 0.0,
+                 window: tuple[float, float] | None = None) -> int:
+        """A scheduler firing a batch at `slots_per_day` shared instants a day; members jitter around them.
+        `window` = (first UTC hour, length in hours): the instants fall inside it (nightly jobs); None: all day."""
         self.sync_slots.append(int(slots_per_day)), self.sync_jitter.append(float(jitter_s))
         self.sync_profile.append(P[profile]), self.sync_tz.append(float(tz))
-        return len(self.sync_slots) - 1
+        s = len(self.sync_slots) - 1
+        if window is not None:
+            self.sync_window[s] = (float(window[0]) % 24.0, float(min(max(window[1], 0.0), 24.0)))
+        return s
 
     # --------------------------------------------------------------------------------- blocks
     def signup_times(self, n: int, rng: np.random.Generator, lo_day: float, hi_day: float,

@@ -175,7 +175,7 @@ def sha256_of(path: Path) -> str:
 
 
 def write_manifest(out: Path, *, version: str, config: dict, seed: int, rows: dict[str, int],
-                   rings: list[dict], fmt: str) -> dict:
+                   rings: list[dict], fmt: str, scenario: dict | None = None) -> dict:
     """manifest.json: generator version, full config, seed, rings, row count and SHA-256 of every file."""
     files = {}
     for name, n in rows.items():
@@ -183,5 +183,7 @@ def write_manifest(out: Path, *, version: str, config: dict, seed: int, rows: di
         files[p.name] = {"table": name, "rows": int(n), "sha256": sha256_of(p)}
     manifest = {"generator": "synth", "version": version, "seed": seed, "format": fmt, "config": config,
                 "files": files, "rings": rings}
+    if scenario is not None:  # scenario worlds (sweep): designs and knob values, for per-design evaluation
+        manifest["scenario"] = scenario
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return manifest

@@ -9,7 +9,7 @@ import typer
 
 
 def synth(
-    preset: str = typer.Option("tiny", "--preset", help="Preset: tiny, demo, seed-scale, adversarial."),
+    preset: str = typer.Option("tiny", "--preset", help="Preset: tiny, demo, seed-scale, adversarial, sweep."),
     out: Path = typer.Option(..., "--out", help="Output world directory (replaced atomically)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (overrides the preset's and the config's)."),
     config: Path | None = typer.Option(None, "--config", help="TOML file applied on top of the preset."),
@@ -18,12 +18,23 @@ def synth(
         None, "--requests", min=1000, help="Scale the world to about this many requests (accounts and rings alike)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    sweep: int | None = typer.Option(
+        None,
+        "--sweep",
+        help="Write N scenario-sweep worlds OUT/world-000 ... "
+        "(each a pure function of --seed and its index; --preset/--config ignored).",
+    ),
+    first: int = typer.Option(0, "--first", help="With --sweep: index of the first world."),
 ) -> None:
     """Generate a synthetic provider world with labelled fraud rings and benign look-alikes."""
+    if sweep is not None:
+        _sweep(sweep, out, seed or 0, fmt, first, quiet, config)
+        return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    import synth.sweep  # noqa: F401  registers the 'sweep' preset
     from farmhunt.core.errors import ConfigError
     from synth.config import load_config
     from synth.estimate import scale_to_requests
@@ -73,3 +84,29 @@ def synth(
     out_console.print(kinds)
     rate = summary["rows"]["requests"] / max(secs, 1e-9)
     out_console.print(f"{summary['rows']['requests']:,} requests in {secs:.1f}s ({rate:,.0f} rows/s)")
+
+
+def _sweep(n: int, out: Path, seed: int, fmt: str, first: int, quiet: bool, config: Path | None) -> None:
+    """`farmhunt synth --sweep N`: N scenario worlds into OUT/world-XXX, one summary line each."""
+    from rich.console import Console
+
+    from farmhunt.core.errors import ConfigError
+    from synth.sweep import write_sweep
+
+    if fmt not in ("parquet", "csv"):
+        raise ConfigError(f"'--format': 'parquet' or 'csv', got {fmt!r}")
+    if n < 1 or first < 0:
+        raise ConfigError(f"'--sweep': N must be >= 1 and --first >= 0, got {n}, {first}")
+    if config is not None:
+        raise ConfigError("'--config': not used with --sweep (every sweep world draws its own config)")
+    console = Console(quiet=quiet)
+    t = time.perf_counter()
+
+    def report(i: int, path: Path, s: dict, secs: float) -> None:
+        console.print(
+            f"{path}: {s['rows']['accounts']:,} accounts, {s['rows']['requests']:,} requests, "
+            f"{len(s['rings'])} rings, {secs:.1f}s"
+        )
+
+    write_sweep(n, out, seed, fmt, first, report)
+    console.print(f"{n} sweep worlds (seed {seed}) in {time.perf_counter() - t:.1f}s")

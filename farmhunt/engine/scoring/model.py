@@ -5,7 +5,8 @@ cluster aggregate of the account features with the population baseline, turns th
 strength in [0, 1], and contributes `weight * strength` to the cluster's log-odds. Benign signals
 (a declared organisation, office hours, an education network) contribute negatively, so a real
 enterprise team or a campus is explained *down*, with the evidence saying why. The evidence list is
-the contributions ordered by absolute size: exactly what made the score.
+the contributions ordered by absolute size: exactly what made the score. The signals, weights and
+biases are data: `signals.toml`, loaded by `signals.py`; every function takes another table via `table=`.
 
 Accounts outside flagged clusters are scored on their own (reseller and card-testing behaviour that
 one account can show alone), with an IsolationForest anomaly score as a small extra term.
@@ -13,287 +14,36 @@ one account can show alone), with an IsolationForest anomaly score as a small ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import polars as pl
 from sklearn.ensemble import IsolationForest
 
+from farmhunt.core.errors import ConfigError
 from farmhunt.engine.results import feature_columns
+from farmhunt.engine.scoring.signals import FAMILIES, Signal, SignalTable, default_table
 from farmhunt.engine.settings import ScoringSettings
 
-
-@dataclass(frozen=True)
-class Signal:
-    """One piece of evidence: a cluster aggregate, its strength ramp, weight and family."""
-
-    name: str
-    column: str
-    family: str  # distillation_farm, reseller_pool, card_testing, benign_org, shared
-    weight: float
-    low: str | float  # strength 0 at or below this (a float, or a population baseline name)
-    high: float  # strength 1 at or above this
-    text: str  # format with value, baseline
+#: The shipped signal table (`signals.toml`); the functions below take another one through `table=`.
+DEFAULT_TABLE = default_table()
+SIGNALS: tuple[Signal, ...] = DEFAULT_TABLE.signals
+BIAS = DEFAULT_TABLE.bias  # log-odds of a cluster with no evidence at all
+TIE_REASONS = DEFAULT_TABLE.ties
+ACCOUNT_SIGNALS: tuple[Signal, ...] = DEFAULT_TABLE.account_signals
+ACCOUNT_BIAS = DEFAULT_TABLE.account.bias
 
 
-#: Ties inside a cluster: the share of members with an internal edge for the reason.
-TIE_REASONS = (
-    "sync",
-    "card",
-    "device",
-    "phone",
-    "request_ip",
-    "email_pattern",
-    "email_canonical",
-    "signup_burst",
-    "prompt_template",
-    "org",
-)
-
-SIGNALS: tuple[Signal, ...] = (
-    Signal(
-        "synchronized",
-        "tie_sync",
-        "distillation_farm",
-        2.0,
-        0.0,
-        0.8,
-        "{value:.0%} of members act in lock-step time buckets with another member (population ~{baseline:.0%})",
-    ),
-    Signal(
-        "templated_prompts",
-        "templated_share",
-        "distillation_farm",
-        1.6,
-        "templated_share",
-        0.8,
-        "median {value:.0%} of requests reuse a prompt template (population {baseline:.0%})",
-    ),
-    Signal(
-        "flat_24_7",
-        "night_share",
-        "distillation_farm",
-        1.3,
-        "night_share",
-        0.24,
-        "median {value:.0%} of activity at local night, flat around the clock (population {baseline:.0%})",
-    ),
-    Signal(
-        "output_heavy",
-        "output_input_ratio",
-        "distillation_farm",
-        1.4,
-        "output_input_ratio_hi",
-        6.0,
-        "median output/input token ratio {value:.1f} (population {baseline:.1f})",
-    ),
-    Signal(
-        "capability_targeting",
-        "capability_share",
-        "distillation_farm",
-        1.2,
-        "capability_share",
-        0.95,
-        "median {value:.0%} of prompts on coding/agentic/cyber/math (population {baseline:.0%})",
-    ),
-    Signal(
-        "single_model",
-        "top_model_share",
-        "distillation_farm",
-        0.6,
-        "top_model_share",
-        1.0,
-        "median {value:.0%} of requests on one model (population {baseline:.0%})",
-    ),
-    Signal(
-        "prepaid_virtual_cards",
-        "prepaid_virtual_share",
-        "shared",
-        1.0,
-        "prepaid_virtual_share",
-        0.8,
-        "{value:.0%} of payments on prepaid or virtual cards (population {baseline:.0%})",
-    ),
-    Signal(
-        "shared_cards",
-        "tie_card",
-        "shared",
-        1.0,
-        0.0,
-        0.8,
-        "{value:.0%} of members pay with a card another member uses",
-    ),
-    Signal(
-        "shared_devices_phones",
-        "tie_device_phone",
-        "shared",
-        1.5,
-        0.0,
-        0.8,
-        "{value:.0%} of members share a device or phone with another member",
-    ),
-    Signal(
-        "shared_relay_ips",
-        "tie_request_ip",
-        "reseller_pool",
-        0.6,
-        0.0,
-        0.9,
-        "{value:.0%} of members send traffic from an IP another member uses",
-    ),
-    Signal(
-        "patterned_emails",
-        "tie_email",
-        "distillation_farm",
-        0.8,
-        0.0,
-        0.8,
-        "{value:.0%} of members have look-alike email addresses (same pattern, digits varied)",
-    ),
-    Signal(
-        "signup_burst",
-        "tie_signup_burst",
-        "distillation_farm",
-        0.7,
-        0.0,
-        0.8,
-        "{value:.0%} of members signed up in a burst from one network",
-    ),
-    Signal(
-        "hosting_networks",
-        "hosting_share",
-        "reseller_pool",
-        1.0,
-        "hosting_share",
-        0.8,
-        "{value:.0%} of traffic from hosting/datacenter networks (population {baseline:.0%})",
-    ),
-    Signal(
-        "relay_volume",
-        "requests_per_active_day",
-        "reseller_pool",
-        1.6,
-        "requests_per_active_day_hi",
-        300.0,
-        "median {value:,.0f} requests per active day (population p95 {baseline:,.0f})",
-    ),
-    Signal(
-        "topic_diversity",
-        "topic_entropy",
-        "reseller_pool",
-        0.5,
-        "topic_entropy_hi",
-        0.95,
-        "median topic entropy {value:.2f}: many end users' topics (population {baseline:.2f})",
-    ),
-    Signal(
-        "chargebacks",
-        "chargeback_rate",
-        "reseller_pool",
-        1.6,
-        "chargeback_rate",
-        0.3,
-        "{value:.0%} of payments disputed or refunded (population {baseline:.1%})",
-    ),
-    Signal(
-        "key_rotation",
-        "key_rotation",
-        "reseller_pool",
-        0.7,
-        "key_rotation",
-        0.8,
-        "{value:.0%} of members revoked and replaced keys (population {baseline:.0%})",
-    ),
-    Signal(
-        "declined_payments",
-        "decline_rate",
-        "card_testing",
-        3.0,
-        "decline_rate_hi",
-        0.6,
-        "{value:.0%} of payments declined (population p95 {baseline:.0%})",
-    ),
-    Signal(
-        "micro_payments",
-        "micro_payment_share",
-        "card_testing",
-        1.0,
-        "micro_payment_share",
-        0.7,
-        "{value:.0%} of payments under $2 (population {baseline:.0%})",
-    ),
-    Signal(
-        "declared_organisation",
-        "org_top_share",
-        "benign_org",
-        -3.0,
-        0.2,
-        0.9,
-        "{value:.0%} of members belong to one declared organisation workspace",
-    ),
-    Signal(
-        "office_hours",
-        "office_hours_share",
-        "benign_org",
-        -1.5,
-        "office_hours_share_hi",
-        0.8,
-        "median {value:.0%} of activity in local office hours (population p95 {baseline:.0%})",
-    ),
-    Signal(
-        "education_network",
-        "education_share",
-        "benign_org",
-        -1.5,
-        0.2,
-        0.7,
-        "{value:.0%} of traffic from education networks (a campus behind NAT)",
-    ),
-    # Half the weight of the other benign signals: a day/night rhythm is the one an operator fakes for free.
-    Signal(
-        "diurnal_rhythm",
-        "diurnal",
-        "benign_org",
-        -0.6,
-        0.5,
-        1.0,
-        "activity follows a human day/night rhythm ({value:.0%} of members with clear night-time lulls)",
-    ),
-)
-BIAS = -4.2  # log-odds of a cluster with no evidence at all
-FAMILIES = ("distillation_farm", "reseller_pool", "card_testing")
-
-_MEDIAN = (
-    "templated_share",
-    "night_share",
-    "output_input_ratio",
-    "capability_share",
-    "top_model_share",
-    "requests_per_active_day",
-    "topic_entropy",
-    "office_hours_share",
-)
-_MEAN = (
-    "prepaid_virtual_share",
-    "hosting_share",
-    "chargeback_rate",
-    "decline_rate",
-    "micro_payment_share",
-    "education_share",
-)
-
-
-def baselines(features: pl.DataFrame) -> dict[str, float]:
+def baselines(features: pl.DataFrame, *, table: SignalTable | None = None) -> dict[str, float]:
     """Population baselines: medians (and 95th percentiles, `_hi`) over accounts that used the API."""
+    t = table or DEFAULT_TABLE
     active = features.filter(pl.col("n_requests") > 0)
     if active.is_empty():
         active = features
     paying = features.filter(pl.col("n_payments") > 0)
     out: dict[str, float] = {}
-    for c in _MEDIAN + ("hosting_share", "education_share"):
+    for c in t.baseline_active:
         out[c] = float(active[c].median() or 0.0)
         out[f"{c}_hi"] = float(active[c].quantile(0.95) or 0.0)
-    for c in ("prepaid_virtual_share", "chargeback_rate", "decline_rate", "micro_payment_share"):
+    for c in t.baseline_paying:
         src = paying if not paying.is_empty() else features
         out[c] = float(src[c].mean() or 0.0)
         out[f"{c}_hi"] = float(src[c].quantile(0.95) or 0.0)
@@ -329,21 +79,32 @@ def _internal_ends(membership: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFram
     )
 
 
-def member_ties(membership: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
+def member_ties(
+    membership: pl.DataFrame, edges: pl.DataFrame, reasons: tuple[str, ...] = DEFAULT_TABLE.ties
+) -> pl.DataFrame:
     """Per clustered account, which reasons tie it to another member of its own cluster (0/1 columns)."""
     m = membership.select("account_id", "cluster_id")
     both = _internal_ends(membership, edges).explode("reasons")
-    ties = both.group_by("account_id").agg([(pl.col("reasons") == r).any().alias(f"tie_{r}") for r in TIE_REASONS])
+    ties = both.group_by("account_id").agg([(pl.col("reasons") == r).any().alias(f"tie_{r}") for r in reasons])
     return m.join(ties, on="account_id", how="left").with_columns(
-        [pl.col(f"tie_{r}").fill_null(False) for r in TIE_REASONS]
+        [pl.col(f"tie_{r}").fill_null(False) for r in reasons]
     )
 
 
 def cluster_aggregates(
-    features: pl.DataFrame, membership: pl.DataFrame, edges: pl.DataFrame, orgs: pl.DataFrame
+    features: pl.DataFrame,
+    membership: pl.DataFrame,
+    edges: pl.DataFrame,
+    orgs: pl.DataFrame,
+    *,
+    table: SignalTable | None = None,
 ) -> pl.DataFrame:
     """Cluster-level aggregates of member features and ties: what the signals read."""
-    ties = member_ties(membership, edges)
+    t = table or DEFAULT_TABLE
+    missing = [c for c in (*t.median, *t.mean) if c not in features.columns]
+    if missing:
+        raise ConfigError(f"signal table 'aggregates': {missing[0]!r} is not an account feature column")
+    ties = member_ties(membership, edges, t.ties)
     mem = (
         ties.join(features, on="account_id", how="left")
         .join(orgs, on="account_id", how="left")
@@ -363,9 +124,9 @@ def cluster_aggregates(
     )
     agg = mem.group_by("cluster_id").agg(
         pl.len().alias("size"),
-        *[pl.col(c).median().alias(c) for c in _MEDIAN],
-        *[pl.col(c).mean().alias(c) for c in _MEAN],
-        *[pl.col(f"tie_{r}").mean().alias(f"tie_{r}") for r in TIE_REASONS],
+        *[pl.col(c).median().alias(c) for c in t.median],
+        *[pl.col(c).mean().alias(c) for c in t.mean],
+        *[pl.col(f"tie_{r}").mean().alias(f"tie_{r}") for r in t.ties],
         pl.col("tie_device_phone").mean(),
         pl.col("tie_email").mean(),
         pl.col("key_rotation").mean(),
@@ -397,8 +158,12 @@ def score_clusters(
     aggregates: pl.DataFrame,
     base: dict[str, float],
     settings: ScoringSettings,
+    *,
+    table: SignalTable | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Risk, predicted kind and flag per cluster, and the evidence table (ranked contributions)."""
+    t = table or DEFAULT_TABLE
+    signals = t.signals
     if aggregates.is_empty():
         empty_ev = pl.DataFrame(
             schema={
@@ -417,9 +182,9 @@ def score_clusters(
             pl.lit(None, pl.Boolean).alias("flagged"),
         )
         return empty, empty_ev
-    contrib = aggregates.select("cluster_id", *[(sig.weight * _strength(sig, base)).alias(sig.name) for sig in SIGNALS])
-    fam = {f: [s.name for s in SIGNALS if s.family == f] for f in (*FAMILIES, "benign_org", "shared")}
-    logit = BIAS + pl.sum_horizontal([pl.col(s.name) for s in SIGNALS])
+    contrib = aggregates.select("cluster_id", *[(sig.weight * _strength(sig, base)).alias(sig.name) for sig in signals])
+    fam = {f: [s.name for s in signals if s.family == f] for f in (*FAMILIES, "benign_org", "shared")}
+    logit = t.bias + pl.sum_horizontal([pl.col(s.name) for s in signals])
     # Coordination alone (shared instruments) is not abuse: shared-family evidence counts only as far
     # as the cluster also shows some abusive behaviour of a fraud family.
     behaviour = pl.max_horizontal([pl.sum_horizontal([pl.col(n) for n in fam[f]]) for f in FAMILIES])
@@ -441,21 +206,25 @@ def score_clusters(
         kind.alias("predicted_kind"), (pl.col("risk") >= settings.flag_threshold).alias("flagged")
     )
     clusters = aggregates.join(scored.select("cluster_id", "risk", "predicted_kind", "flagged"), on="cluster_id")
-    evidence = _evidence(aggregates, contrib, base, settings)
+    evidence = _evidence(aggregates, contrib, base, settings, signals)
     return clusters, evidence
 
 
 def _evidence(
-    aggregates: pl.DataFrame, contrib: pl.DataFrame, base: dict[str, float], settings: ScoringSettings
+    aggregates: pl.DataFrame,
+    contrib: pl.DataFrame,
+    base: dict[str, float],
+    settings: ScoringSettings,
+    signals: tuple[Signal, ...],
 ) -> pl.DataFrame:
     long = contrib.unpivot(index="cluster_id", variable_name="signal", value_name="contribution")
-    values = aggregates.select("cluster_id", *[pl.col(s.column).cast(pl.Float64).alias(s.name) for s in SIGNALS])
+    values = aggregates.select("cluster_id", *[pl.col(s.column).cast(pl.Float64).alias(s.name) for s in signals])
     values = values.unpivot(index="cluster_id", variable_name="signal", value_name="value")
     meta = pl.DataFrame(
         {
-            "signal": [s.name for s in SIGNALS],
-            "baseline": [_baseline_value(s, base) for s in SIGNALS],
-            "template": [s.text for s in SIGNALS],
+            "signal": [s.name for s in signals],
+            "baseline": [_baseline_value(s, base) for s in signals],
+            "template": [s.text for s in signals],
         }
     )
     ev = (
@@ -478,9 +247,9 @@ def _evidence(
     )
 
 
-def _behaviour(family: str) -> list[Signal]:
+def _behaviour(family: str, signals: tuple[Signal, ...]) -> list[Signal]:
     """A fraud family's signals that one account shows on its own (no ties, no shared instruments)."""
-    return [s for s in SIGNALS if s.family == family and not s.column.startswith("tie_")]
+    return [s for s in signals if s.family == family and not s.column.startswith("tie_")]
 
 
 def peripheral_members(
@@ -490,6 +259,8 @@ def peripheral_members(
     clusters: pl.DataFrame,
     base: dict[str, float],
     settings: ScoringSettings,
+    *,
+    table: SignalTable | None = None,
 ) -> pl.DataFrame:
     """Members of flagged clusters that hang on a single edge and show little of the cluster's own
     behaviour (below `peripheral_share` of the cluster's score for its kind): account_id, peripheral.
@@ -497,8 +268,9 @@ def peripheral_members(
     Among a million accounts an unrelated account meets a farm through one chance tie (a shared
     residential proxy IP, a coincident burst of activity); it is listed with the cluster, not flagged.
     """
+    signals = (table or DEFAULT_TABLE).signals
     degree = _internal_ends(membership, edges).group_by("account_id").agg(pl.len().alias("degree"))
-    score = {f: pl.sum_horizontal([s.weight * _strength(s, base) for s in _behaviour(f)]) for f in FAMILIES}
+    score = {f: pl.sum_horizontal([s.weight * _strength(s, base) for s in _behaviour(f, signals)]) for f in FAMILIES}
     kind_score = pl.coalesce([pl.when(pl.col("predicted_kind") == f).then(score[f]) for f in FAMILIES])
     flagged = clusters.filter("flagged").select("cluster_id", "predicted_kind", kind_score.alias("cluster_behaviour"))
     mem = (
@@ -515,31 +287,13 @@ def peripheral_members(
     )
 
 
-#: Account-level signals: behaviour one account can show on its own (reseller, card testing).
-ACCOUNT_SIGNALS: tuple[Signal, ...] = tuple(
-    s
-    for s in SIGNALS
-    if s.name
-    in {
-        "hosting_networks",
-        "relay_volume",
-        "topic_diversity",
-        "chargebacks",
-        "key_rotation",
-        "declined_payments",
-        "micro_payments",
-        "prepaid_virtual_cards",
-        "output_heavy",
-        "office_hours",
-    }
-)
-ACCOUNT_BIAS = -5.0
-
-
-def account_risk(features: pl.DataFrame, base: dict[str, float], settings: ScoringSettings) -> pl.DataFrame:
+def account_risk(
+    features: pl.DataFrame, base: dict[str, float], settings: ScoringSettings, *, table: SignalTable | None = None
+) -> pl.DataFrame:
     """Per-account risk for accounts judged alone: rule log-odds plus an IsolationForest anomaly term."""
+    t = table or DEFAULT_TABLE
     feats = features.with_columns(_key_rotation())
-    logit = ACCOUNT_BIAS + pl.sum_horizontal([s.weight * _strength(s, base) for s in ACCOUNT_SIGNALS])
+    logit = t.account.bias + pl.sum_horizontal([s.weight * _strength(s, base) for s in t.account_signals])
     cols = feature_columns(features.schema)
     anomaly = np.zeros(features.height)
     if features.height >= 50 and cols:
@@ -550,5 +304,7 @@ def account_risk(features: pl.DataFrame, base: dict[str, float], settings: Scori
         anomaly = np.clip((raw - np.median(raw)) / max(float(np.quantile(raw, 0.999) - np.median(raw)), 1e-9), 0, 1)
     return feats.select("account_id").with_columns(
         pl.Series("anomaly", anomaly, dtype=pl.Float64),
-        feats.select((1.0 / (1.0 + (-(logit + 1.5 * pl.Series(anomaly))).exp())).alias("r"))["r"].alias("account_risk"),
+        feats.select((1.0 / (1.0 + (-(logit + t.account.anomaly_weight * pl.Series(anomaly))).exp())).alias("r"))[
+            "r"
+        ].alias("account_risk"),
     )

@@ -1,0 +1,112 @@
+"""The signal table as data: the shipped signals.toml loads, and bad tables are rejected naming the key."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from farmhunt.core.errors import ConfigError
+from farmhunt.engine.scoring import model
+from farmhunt.engine.scoring.signals import default_table, load_signal_table, parse_signal_table
+
+
+def _shipped() -> dict:
+    text = resources.files("farmhunt.engine.scoring").joinpath("signals.toml").read_text()
+    return tomllib.loads(text)
+
+
+def test_shipped_table_values() -> None:
+    t = default_table()
+    names = [s.name for s in t.signals]
+    assert len(names) == 23 and names[0] == "synchronized" and names[-1] == "diurnal_rhythm"
+    assert t.bias == -4.2 and t.account.bias == -5.0 and t.account.anomaly_weight == 1.5
+    by = {s.name: s for s in t.signals}
+    assert by["declined_payments"].weight == 3.0 and by["declined_payments"].low == "decline_rate_hi"
+    assert by["declared_organisation"].weight == -3.0 and by["declared_organisation"].low == 0.2
+    acc = {s.name: s.weight for s in t.account_signals}
+    assert acc == {
+        "output_heavy": 1.4,
+        "prepaid_virtual_cards": 1.0,
+        "hosting_networks": 1.0,
+        "relay_volume": 1.6,
+        "topic_diversity": 0.5,
+        "chargebacks": 1.6,
+        "key_rotation": 0.7,
+        "declined_payments": 3.0,
+        "micro_payments": 1.0,
+        "office_hours": -1.5,
+    }
+    assert model.SIGNALS == t.signals and model.BIAS == t.bias
+
+
+def test_file_round_trip(tmp_path: Path) -> None:
+    src = resources.files("farmhunt.engine.scoring").joinpath("signals.toml").read_text()
+    p = tmp_path / "s.toml"
+    p.write_text(src)
+    assert load_signal_table(p) == default_table()
+
+
+def _bad(mutate, match: str) -> None:
+    data = copy.deepcopy(_shipped())
+    mutate(data)
+    with pytest.raises(ConfigError, match=match):
+        parse_signal_table(data)
+
+
+def test_unknown_column_names_the_signal() -> None:
+    def m(d):
+        d["signal"][2]["column"] = "night_shares"
+
+    _bad(m, r"'signal\[2\] \(flat_24_7\)\.column': unknown column 'night_shares'")
+
+
+def test_unknown_family() -> None:
+    def m(d):
+        d["signal"][0]["family"] = "farm"
+
+    _bad(m, r"'signal\[0\] \(synchronized\)\.family': unknown family 'farm'")
+
+
+def test_bad_ramp() -> None:
+    def m(d):
+        d["signal"][0]["high"] = 0.0
+
+    _bad(m, r"'signal\[0\] \(synchronized\)': bad ramp, high \(0.0\) must be above low \(0.0\)")
+
+
+def test_unknown_baseline_and_keys() -> None:
+    def m1(d):
+        d["signal"][1]["low"] = "templated"
+
+    _bad(m1, r"'signal\[1\] \(templated_prompts\)\.low': unknown baseline 'templated'")
+
+    def m2(d):
+        d["signal"][1]["wieght"] = 1.0
+
+    _bad(m2, r"unknown key 'signal\[1\] \(templated_prompts\)\.wieght'")
+
+    def m3(d):
+        d["account"]["weights"]["synchronized"] = 1.0
+
+    _bad(m3, r"'account.weights.synchronized': reads 'tie_sync', which one account cannot show alone")
+
+    def m4(d):
+        d["aggregates"]["ties"].append("telepathy")
+
+    _bad(m4, r"'aggregates.ties': unknown linkage reason 'telepathy'")
+
+    def m5(d):
+        d["signal"][3]["weight"] = "high"
+
+    _bad(m5, r"'signal\[3\] \(output_heavy\)\.weight': expected a finite number")
+
+
+def test_file_error_names_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "s.toml"
+    p.write_text('bias = -1.0\n[aggregates]\nmedian = []\nmean = []\nties = []\n')
+    with pytest.raises(ConfigError, match=r"s\.toml: missing key 'account'"):
+        load_signal_table(p)
