@@ -60,7 +60,8 @@ class StreamSettings:
     min_owner_before: int = 3  # ... the owner at least this many before it (an established history) ...
     min_owner_after: int = 1  # ... and at least this many beside it (a move to a new network ends the old one)
     min_criteria: int = 4  # of the six ways it can differ from the owner's traffic (below), at least this many:
-    night_min: float = 0.12  # local night share (flat 24/7 is 0.25; a human ~0.05)
+    night_min: float = 0.12  # local night share (flat 24/7 is 0.25; a human ~0.05) ...
+    entropy_min: float = 0.85  # ... spread over the day: hour-of-day entropy / log(24) (flat 0.97+, a human ~0.8)
     templated_min: float = 0.3  # share of prompts matching a template
     output_lift: float = 1.5  # output/input token ratio, times the owner's
     volume_lift: float = 3.0  # requests per active day, times the owner's

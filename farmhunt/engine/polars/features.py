@@ -145,7 +145,8 @@ def request_features(
         lambda r: template_share(r, templates, template_settings),
         stream_plan,
     )
-    save_streams(store, streams, pl.concat(stream_values))
+    stream_values = pl.concat(stream_values)
+    save_streams(store, streams, stream_values)
     offsets = store.accounts().join(account_utc_offset(world["accounts"]), on="account_id").select("acct", "offset")
     week = (
         week.lazy()
@@ -201,7 +202,7 @@ def request_features(
         .join(topics, on="acct", how="left")
         .join(models, on="acct", how="left")
         .join(tmpl.lazy(), on="acct", how="left")
-        .join(stream_features(streams), on="acct", how="left")
+        .join(stream_features(streams, stream_values, store, world), on="acct", how="left")
         .with_columns(
             (pl.col("n_requests") / pl.col("active_hours")).alias("requests_per_active_hour"),
             (pl.col("n_requests") / pl.col("active_days")).alias("requests_per_active_day"),

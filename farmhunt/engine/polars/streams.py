@@ -12,7 +12,8 @@ before it (`min_owner_before`) and goes on beside it (`min_owner_after`: a compa
 leaves its old network; a victim's owner does not), and it differs from the owner in at least
 `min_criteria` of these ways:
 
-* around the clock: local night share (declared country's time) at least `night_min` and above the owner's;
+* around the clock: local night share (declared country's time) at least `night_min` and above the owner's,
+  spread over the day (hour entropy at least `entropy_min`: a nightly batch job is at night, not 24/7);
 * templated: at least `templated_min` of its prompts match a template, more than the owner's share;
 * output-heavy: output/input token ratio `output_lift` times the owner's;
 * volume: requests per active day `volume_lift` times the owner's;
@@ -55,6 +56,7 @@ STREAM_SCHEMA = pl.Schema(
         "since": pl.Datetime("us", "UTC"),
         "until": pl.Datetime("us", "UTC"),
         "n_asns": pl.UInt32,
+        "asns": pl.List(pl.Int32),
         "n_ips": pl.UInt32,
         "hosting_share": pl.Float64,
         "night_share": pl.Float64,
@@ -152,6 +154,7 @@ def streams_of_part(
         pl.col("ts").min().alias("since"),
         pl.col("ts").max().alias("until"),
         pl.col("asn").n_unique().cast(pl.UInt32).alias("n_asns"),
+        pl.col("asn").unique().sort().alias("asns"),
         pl.col("ip").n_unique().cast(pl.UInt32).alias("n_ips"),
         pl.col("hosting").mean().cast(pl.Float64).alias("hosting_share"),
         night.cast(pl.Float64).alias("night_share"),
@@ -189,7 +192,9 @@ def streams_of_part(
     )
     o_ratio = pl.col("owner_ratio").fill_null(1.0)
     criteria = [
-        (pl.col("night_share") >= s.night_min) & (pl.col("night_share") > pl.col("owner_night").fill_null(0.0) + 0.05),
+        (pl.col("night_share") >= s.night_min)
+        & (pl.col("night_share") > pl.col("owner_night").fill_null(0.0) + 0.05)
+        & (pl.col("hour_entropy") >= s.entropy_min),
         (pl.col("templated_share") >= s.templated_min)
         & (pl.col("templated_share") > pl.col("owner_tpl").fill_null(0.0) + 0.1),
         pl.col("output_input_ratio") >= s.output_lift * o_ratio,
@@ -209,6 +214,8 @@ def streams_of_part(
             pl.col("owner_before").fill_null(0),
             pl.col("owner_after").fill_null(0),
         )
+        # Rounded: parallel float sums vary in order; the decision and the table must not vary.
+        .with_columns(pl.col(pl.Float64).round(9))
         .with_columns(pl.sum_horizontal([c.fill_null(False).cast(pl.Int32) for c in criteria]).alias("criteria"))
         .with_columns(
             (
@@ -301,15 +308,61 @@ def stream_values(
     return store.with_account_id(values)
 
 
-def stream_features(streams: pl.DataFrame) -> pl.LazyFrame:
-    """Per account (`acct`) with a second stream: second_stream (1), since (first request), share of the account's
-    requests, keys and ASNs it uses, and its strongest stream's night, templated, hosting and travel shares."""
+def stream_features(streams: pl.DataFrame, values: pl.DataFrame, store: RequestStore, world: World) -> pl.LazyFrame:
+    """Per account (`acct`) with a second stream: second_stream (1), since (first request), keys and ASNs,
+    requests, its strongest stream's score (criteria / 6) and night, templated, hosting and travel
+    shares, and `second_stream_evidence`, a sentence an investigator reads:
+
+        key K shows a second stream since D (new networks: hosting AS X Org, AS Y Org; 24% at night;
+        78% templated), its relays or templates shared with 40 other accounts' second streams
+    """
     second = streams.lazy().filter("second")
+    shared = (
+        values.lazy()
+        .with_columns((pl.len().over("signal", "value") - 1).alias("others"))
+        .group_by("acct")
+        .agg(pl.col("others").max())
+    )
+    orgs = world["asns"].select(
+        pl.col("asn"), pl.format("{} AS{} {}", pl.col("kind"), pl.col("asn"), pl.col("org")).alias("net")
+    )
+    nets = (
+        second.select("acct", "key_id", pl.col("asns").alias("asn"))
+        .explode("asn")
+        .join(orgs, on="asn", how="left")
+        .group_by("acct", "key_id")
+        .agg(pl.col("net").sort().head(3).str.join(", ").alias("nets"))
+    )
+    keys = store.lookup("key_id").select(pl.col("code").alias("key_id"), pl.col("text").alias("key"))
+    # The account's strongest second stream (most criteria, then most requests) speaks for it.
+    top = (
+        second.join(nets, on=["acct", "key_id"], how="left")
+        .join(keys, on="key_id", how="left")
+        .sort("acct", "criteria", "n_requests", "key_id", descending=[False, True, True, False])
+        .group_by("acct", maintain_order=True)
+        .first()
+        .join(shared, on="acct", how="left")
+        .select(
+            "acct",
+            pl.format(
+                "key {} shows a second stream since {} ({} requests; new networks: {}; {}% at night; {}% templated;"
+                " output/input {}), its relays or templates shared with {} other accounts' second streams",
+                pl.col("key").fill_null("?"),
+                pl.col("since").dt.strftime("%Y-%m-%d %H:%M"),
+                pl.col("n_requests"),
+                pl.col("nets").fill_null("?"),
+                (pl.col("night_share") * 100).round(0).cast(pl.Int64),
+                (pl.col("templated_share") * 100).round(0).cast(pl.Int64),
+                pl.col("output_input_ratio").round(1),
+                pl.col("others").fill_null(0),
+            ).alias("second_stream_evidence"),
+        )
+    )
     per = second.group_by("acct").agg(
         pl.lit(1).alias("second_stream"),
         pl.col("since").min().alias("second_stream_since"),
         pl.col("key_id").n_unique().alias("second_stream_keys"),
-        pl.col("n_asns").max().alias("second_stream_asns"),
+        pl.col("asns").list.explode(keep_nulls=False, empty_as_null=False).n_unique().alias("second_stream_asns"),
         pl.col("n_requests").sum().alias("second_stream_requests"),
         (pl.col("criteria").max() / 6.0).alias("second_stream_score"),
         pl.col("night_share").max().alias("second_stream_night_share"),
@@ -317,4 +370,4 @@ def stream_features(streams: pl.DataFrame) -> pl.LazyFrame:
         pl.col("hosting_share").max().alias("second_stream_hosting_share"),
         pl.col("travel_share").max().alias("second_stream_travel_share"),
     )
-    return per
+    return per.join(top, on="acct", how="left")
