@@ -77,8 +77,20 @@ def _times(rng: np.random.Generator, n: int, start_day: int, end_day: int) -> np
     return np.sort(rng.integers(lo, lo + (end_day - start_day) * US_PER_DAY, n))
 
 
-def build(out: Path, seed: int = 7, n_leak: int = 20, n_takeover: int = 10, n_look: int = 10) -> StreamWorld:
-    """Write the world to `out` and say who is who."""
+def build(
+    out: Path,
+    seed: int = 7,
+    n_leak: int = 20,
+    n_takeover: int = 10,
+    n_look: int = 10,
+    relay: str = "hosting",
+    geo: bool = False,
+) -> StreamWorld:
+    """Write the world to `out` and say who is who.
+
+    `relay`: the operator's relays are on "hosting" ASNs or on "residential" ones (proxies abroad);
+    `geo`: write the optional `asns.country` column (here the country code the tiny world's ASN names start with).
+    """
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True)
     for f in TINY.iterdir():
@@ -97,7 +109,14 @@ def build(out: Path, seed: int = 7, n_leak: int = 20, n_takeover: int = 10, n_lo
 
     # --- the operator: 4 relay IPs on 2 hosting ASNs, 6 prompt templates, one SDK
     relay_ips = [f"198.51.100.{10 + i}" for i in range(4)]
-    relay_asn = [hosting[0], hosting[1], hosting[0], hosting[1]]
+    geo_of = asns.with_columns(pl.col("org").str.extract(r"^([A-Z]{2}) ", 1).alias("country"))
+    abroad = geo_of.filter(
+        pl.col("kind") == "residential", ~pl.col("country").is_in(["US", "IN", "BR", "GB", "DE"])
+    ).sort("asn")["asn"]
+    pair = [hosting[0], hosting[1]] if relay == "hosting" else [abroad[0], abroad[1]]
+    relay_asn = pair * 2
+    if geo:
+        geo_of.write_parquet(out / "asns.parquet")
     tpl = rng.integers(0, 2**63, 6, dtype=np.int64).astype(np.uint64)
     new_keys = {a: f"key_stolen_{i:03d}" for i, a in enumerate(takeover)}
     created = T0 + timedelta(days=CHANGE_DAY) - timedelta(hours=1)
@@ -141,7 +160,11 @@ def build(out: Path, seed: int = 7, n_leak: int = 20, n_takeover: int = 10, n_lo
     for i, a in enumerate(nightly):
         days = np.repeat(np.arange(CHANGE_DAY, END_DAY), 20)
         h = i % 24
-        ts = int(T0.timestamp() * 1e6) + days * US_PER_DAY + rng.integers(h * 3600, h * 3600 + 3000, days.size) * 1_000_000
+        ts = (
+            int(T0.timestamp() * 1e6)
+            + days * US_PER_DAY
+            + rng.integers(h * 3600, h * 3600 + 3000, days.size) * 1_000_000
+        )
         job = rng.integers(0, 2**63, 2, dtype=np.int64).astype(np.uint64)
         streams.append(
             pl.DataFrame(
@@ -194,4 +217,6 @@ def build(out: Path, seed: int = 7, n_leak: int = 20, n_takeover: int = 10, n_lo
         (pl.col("is_fraud") | pl.col("account_id").is_in(leak + takeover)).alias("is_fraud"),
     ).write_parquet(out / "labels.parquet")
     (out / "manifest.json").unlink(missing_ok=True)
-    return StreamWorld(out, sorted(leak), sorted(takeover), sorted(travellers), sorted(movers), sorted(nightly), relay_ips)
+    return StreamWorld(
+        out, sorted(leak), sorted(takeover), sorted(travellers), sorted(movers), sorted(nightly), relay_ips
+    )

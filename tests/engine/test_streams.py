@@ -11,11 +11,11 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from farmhunt.core.contract import load_world
+from farmhunt.core.contract import ContractError, load_world
 from farmhunt.engine.pipeline import detect_path
+from farmhunt.engine.polars.features import account_utc_offset
 from farmhunt.engine.polars.request_store import build_store
 from farmhunt.engine.polars.streams import STREAM_VALUES_FILE, STREAMS_FILE, compute_streams
-from farmhunt.engine.polars.features import account_utc_offset
 from farmhunt.engine.polars.templates import find_templates
 from farmhunt.engine.settings import FeatureSettings, StreamSettings, TemplateSettings
 from tests.engine.stream_worlds import CHANGE_DAY, T0, StreamWorld, build
@@ -47,10 +47,14 @@ def test_victims_have_second_streams_and_lookalikes_do_not(results, world: Strea
     second = set(acc.filter(pl.col("second_stream") == 1)["account_id"])
     found = len(second & set(world.victims))
     assert found >= 0.9 * len(world.victims), f"{found} of {len(world.victims)} victims have a second stream"
-    assert not second & set(world.lookalikes), f"look-alikes with a second stream: {sorted(second & set(world.lookalikes))}"
+    assert not second & set(world.lookalikes), (
+        f"look-alikes with a second stream: {sorted(second & set(world.lookalikes))}"
+    )
     # The tiny world's own benign accounts (not touched): well under 0.5% with a second stream.
     labels = pl.read_parquet(TINY / "labels.parquet")
-    benign = set(labels.filter(pl.col("ring_kind") == "benign")["account_id"]) - set(world.victims) - set(world.lookalikes)
+    benign = (
+        set(labels.filter(pl.col("ring_kind") == "benign")["account_id"]) - set(world.victims) - set(world.lookalikes)
+    )
     assert len(second & benign) <= 0.005 * len(benign)
 
 
@@ -123,3 +127,29 @@ def test_unchanged_world_has_no_second_streams_on_hard_negatives(tmp_path) -> No
     labels = pl.read_parquet(TINY / "labels.parquet")
     flagged = st.filter("second").join(labels, on="account_id")
     assert flagged.filter(~pl.col("is_fraud")).height == 0, flagged
+
+
+def test_asns_country_finds_relays_on_residential_proxies(tmp_path) -> None:
+    """Relays on residential ASNs abroad: without GeoIP only the other differences show; with the optional
+    `asns.country` column the foreign networks count too, and look-alikes stay clear either way."""
+    found = {}
+    for geo in (False, True):
+        w = build(tmp_path / f"w{geo}", relay="residential", geo=geo)
+        st, _ = _streams(w.path, tmp=tmp_path / f"s{geo}")
+        found[geo] = st.filter("second", pl.col("account_id").is_in(w.victims))["account_id"].n_unique()
+        assert st.filter("second", pl.col("account_id").is_in(w.lookalikes)).is_empty()
+        if geo:
+            assert st.filter(pl.col("account_id").is_in(w.victims))["foreign_share"].median() == 1.0
+        else:
+            assert st["foreign_share"].is_null().all()
+    assert found[True] >= 0.9 * 30 and found[True] >= found[False] + 5, found
+
+
+def test_asns_country_is_optional_and_typed(tmp_path) -> None:
+    w = build(tmp_path / "w", geo=True)
+    assert load_world(w.path)["asns"].collect_schema()["country"] == pl.String
+    assert "country" not in load_world(TINY)["asns"].collect_schema()
+    asns = pl.read_parquet(w.path / "asns.parquet").with_columns(pl.lit(1.5).alias("country"))
+    asns.write_parquet(w.path / "asns.parquet")
+    with pytest.raises(ContractError, match="country"):
+        load_world(w.path)

@@ -17,7 +17,9 @@ leaves its old network; a victim's owner does not), and it differs from the owne
 * templated: at least `templated_min` of its prompts match a template, more than the owner's share;
 * output-heavy: output/input token ratio `output_lift` times the owner's;
 * volume: requests per active day `volume_lift` times the owner's;
-* other network kinds: hosting share `hosting_lift` above the owner's, or `min_new_asns` networks;
+* other networks: hosting share `hosting_lift` above the owner's, `min_new_asns` networks, or (when the
+  world's `asns` table has the optional `country` column, GeoIP) half its traffic from countries that are
+  neither the declared one nor those of the owner's own networks;
 * impossible travel: in at least `travel_min` of its `travel_bucket_seconds` buckets the key is used from
   two or more ASNs (the owner and the relay, or several relays, within minutes).
 
@@ -59,6 +61,7 @@ STREAM_SCHEMA = pl.Schema(
         "asns": pl.List(pl.Int32),
         "n_ips": pl.UInt32,
         "hosting_share": pl.Float64,
+        "foreign_share": pl.Float64,
         "night_share": pl.Float64,
         "hour_entropy": pl.Float64,
         "templated_share": pl.Float64,
@@ -101,7 +104,8 @@ def streams_of_part(
     """Candidate streams of one store part (STREAM_SCHEMA) and the second streams' linkage values
     (VALUE_SCHEMA: relay IP codes and 'band:value' templates).
 
-    `kinds`: asn -> asn_kind; `offsets`: acct -> offset (hours of the declared country).
+    `kinds`: asn -> asn_kind, asn_country (null without `asns.country`); `offsets`: acct -> offset (hours
+    of the declared country), declared (country).
     Everything after the first group-by runs only on accounts with a new network of some volume.
     """
     r = part.select("acct", "ts", "key_id", "asn", "ip", "input_tokens", "output_tokens", "prompt_hash")
@@ -132,6 +136,19 @@ def streams_of_part(
         )
         .collect()
     )
+    # Foreign: a network of a country that is neither the declared one nor one of the owner's own networks'.
+    owner_countries = rows.lazy().filter(~pl.col("new")).select("acct", "asn_country").drop_nulls().unique()
+    rows = (
+        rows.lazy()
+        .join(owner_countries.with_columns(pl.lit(True).alias("__own")), on=["acct", "asn_country"], how="left")
+        .with_columns(
+            pl.when(pl.col("asn_country").is_not_null())
+            .then((pl.col("asn_country") != pl.col("declared").fill_null("")) & pl.col("__own").is_null())
+            .alias("foreign")
+        )
+        .drop("__own")
+        .collect()
+    )
     night = pl.col("hour").is_in(list(night_hours)).mean()
     ratio = (pl.col("output_tokens").cast(pl.Int64).sum() + 1) / (pl.col("input_tokens").cast(pl.Int64).sum() + 1)
     owner = (
@@ -157,6 +174,7 @@ def streams_of_part(
         pl.col("asn").unique().sort().alias("asns"),
         pl.col("ip").n_unique().cast(pl.UInt32).alias("n_ips"),
         pl.col("hosting").mean().cast(pl.Float64).alias("hosting_share"),
+        pl.col("foreign").mean().cast(pl.Float64).alias("foreign_share"),
         night.cast(pl.Float64).alias("night_share"),
         pl.col("tpl").mean().cast(pl.Float64).alias("templated_share"),
         ratio.cast(pl.Float64).alias("output_input_ratio"),
@@ -200,7 +218,8 @@ def streams_of_part(
         pl.col("output_input_ratio") >= s.output_lift * o_ratio,
         pl.col("requests_per_day") >= s.volume_lift * pl.col("owner_rate").fill_null(0.0),
         (pl.col("hosting_share") >= pl.col("owner_hosting").fill_null(0.0) + s.hosting_lift)
-        | (pl.col("n_asns") >= s.min_new_asns),
+        | (pl.col("n_asns") >= s.min_new_asns)
+        | (pl.col("foreign_share").fill_null(0.0) >= 0.5),
         pl.col("travel_share") >= s.travel_min,
     ]
     out = (
@@ -254,10 +273,18 @@ def stream_pass(
 
     `utc_offsets`: account_id -> offset (hours) of its declared country (`features.account_utc_offset`).
     """
-    kinds = world["asns"].select("asn", pl.col("kind").alias("asn_kind")).collect()
+    asns = world["asns"]
+    country = pl.col("country") if "country" in asns.collect_schema() else pl.lit(None, pl.String)
+    kinds = asns.select("asn", pl.col("kind").alias("asn_kind"), country.str.to_uppercase().alias("asn_country"))
+    declared = world["accounts"].select("account_id", pl.col("country").str.to_uppercase().alias("declared"))
     offsets = (
-        store.accounts().join(utc_offsets, on="account_id").select("acct", pl.col("offset").cast(pl.Int64)).collect()
+        store.accounts()
+        .join(utc_offsets, on="account_id", how="left")
+        .join(declared, on="account_id", how="left")
+        .select("acct", pl.col("offset").cast(pl.Int64), "declared")
+        .collect()
     )
+    kinds = kinds.collect()
     values: list[pl.DataFrame] = [pl.DataFrame(schema=VALUE_SCHEMA)]
 
     def plan(part: pl.LazyFrame) -> pl.DataFrame:
