@@ -153,3 +153,24 @@ def test_asns_country_is_optional_and_typed(tmp_path) -> None:
     asns.write_parquet(w.path / "asns.parquet")
     with pytest.raises(ContractError, match="country"):
         load_world(w.path)
+
+
+def test_key_abuse_member_without_its_own_second_stream_is_judged_alone() -> None:
+    """Victims' namesakes and NAT neighbours end up in the victims' cluster (email, IP cliques: degree > 1);
+    only members with a second stream of their own are the operator's victims."""
+    from farmhunt.engine.scoring.model import SIGNALS, peripheral_members
+    from farmhunt.engine.settings import ScoringSettings
+
+    ids = ["v0", "v1", "v2", "namesake"]
+    behaviour = {s.column: [0.0] * 4 for s in SIGNALS if not s.column.startswith("tie_")}
+    features = pl.DataFrame({**behaviour, "account_id": ids, "second_stream": [1, 1, 1, 0], "n_keys_revoked": [0] * 4})
+    membership = pl.DataFrame({"account_id": ids, "cluster_id": [3] * 4})
+    pairs = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]  # a clique: everyone has degree 3
+    edges = pl.DataFrame(
+        {"src": [a for a, _ in pairs], "dst": [b for _, b in pairs], "weight": [1.0] * 6, "reasons": [["card"]] * 6}
+    )
+    clusters = pl.DataFrame(
+        {**{c: [0.0] for c in behaviour}, "cluster_id": [3], "flagged": [True], "predicted_kind": ["key_abuse"]}
+    ).with_columns(pl.lit(0.75).alias("second_stream"))
+    out = dict(peripheral_members(features, membership, edges, clusters, {}, ScoringSettings()).iter_rows())
+    assert out == {"v0": False, "v1": False, "v2": False, "namesake": True}

@@ -278,11 +278,17 @@ def peripheral_members(
         .join(degree, on="account_id", how="left")
         .join(features.with_columns(_key_rotation()), on="account_id", how="left")
     )
+    # Victims of one operator (key_abuse) are each shown by their own second stream: a member without one
+    # (a victim's namesake, a shared NAT) is not a victim, whatever its degree.
+    no_stream = (pl.col("predicted_kind") == "key_abuse") & (pl.col("second_stream").fill_null(0) == 0)
     return mem.select(
         "account_id",
         (
-            (pl.col("degree").fill_null(0) <= 1)
-            & (kind_score.fill_null(0.0) < settings.peripheral_share * pl.col("cluster_behaviour").fill_null(0.0))
+            (
+                (pl.col("degree").fill_null(0) <= 1)
+                & (kind_score.fill_null(0.0) < settings.peripheral_share * pl.col("cluster_behaviour").fill_null(0.0))
+            )
+            | no_stream
         ).alias("peripheral"),
     )
 
