@@ -252,6 +252,10 @@ def _behaviour(family: str, signals: tuple[Signal, ...]) -> list[Signal]:
     return [s for s in signals if s.family == family and not s.column.startswith("tie_")]
 
 
+#: Ties that put a member on an operator's infrastructure (relay IPs, prompt templates).
+_RELAY_REASONS = ("request_ip", "prompt_template", "stream_relay", "stream_template")
+
+
 def peripheral_members(
     features: pl.DataFrame,
     membership: pl.DataFrame,
@@ -269,7 +273,12 @@ def peripheral_members(
     residential proxy IP, a coincident burst of activity); it is listed with the cluster, not flagged.
     """
     signals = (table or DEFAULT_TABLE).signals
-    degree = _internal_ends(membership, edges).group_by("account_id").agg(pl.len().alias("degree"))
+    relay = pl.col("reasons").list.set_intersection(pl.lit(list(_RELAY_REASONS), pl.List(pl.String))).list.len() > 0
+    degree = (
+        _internal_ends(membership, edges)
+        .group_by("account_id")
+        .agg(pl.len().alias("degree"), relay.any().alias("relay_tie"))
+    )
     score = {f: pl.sum_horizontal([s.weight * _strength(s, base) for s in _behaviour(f, signals)]) for f in FAMILIES}
     kind_score = pl.coalesce([pl.when(pl.col("predicted_kind") == f).then(score[f]) for f in FAMILIES])
     flagged = clusters.filter("flagged").select("cluster_id", "predicted_kind", kind_score.alias("cluster_behaviour"))
@@ -278,9 +287,14 @@ def peripheral_members(
         .join(degree, on="account_id", how="left")
         .join(features.with_columns(_key_rotation()), on="account_id", how="left")
     )
-    # Victims of one operator (key_abuse) are each shown by their own second stream: a member without one
-    # (a victim's namesake, a shared NAT) is not a victim, whatever its degree.
-    no_stream = (pl.col("predicted_kind") == "key_abuse") & (pl.col("second_stream").fill_null(0) == 0)
+    # Victims of one operator (key_abuse) show it by their own second stream, or by sending traffic through
+    # the operator's relays or templates; a member with neither (a victim's email namesake) is not a victim,
+    # whatever its degree.
+    no_stream = (
+        (pl.col("predicted_kind") == "key_abuse")
+        & (pl.col("second_stream").fill_null(0) == 0)
+        & ~pl.col("relay_tie").fill_null(False)
+    )
     return mem.select(
         "account_id",
         (
