@@ -15,7 +15,7 @@ import time
 
 
 def _child(preset: str, n_requests: float | None, out: str) -> None:
-    from synth.config import preset as get_preset
+    from synth.presets import preset as get_preset
     from synth.estimate import scale_to_requests
     from synth.generate import generate
 

@@ -7,17 +7,14 @@ camouflage outside [0, 1] are rejected with a `ConfigError` naming the key, befo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import copy
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from farmhunt.core.errors import ConfigError
-from farmhunt.core.tomlconfig import from_dict, read_toml
+from farmhunt.core.tomlconfig import from_dict
 
 
 @dataclass
@@ -166,7 +163,7 @@ def _ring(kind: str, count: int = 1, size: int | None = None, lo: int | None = N
                     params=params)
 
 
-def _tiny() -> WorldConfig:
+def tiny() -> WorldConfig:
     return WorldConfig(
         seed=1, days=14,
         benign=BenignConfig(accounts=2300),
@@ -187,7 +184,7 @@ def _tiny() -> WorldConfig:
     )
 
 
-def _demo() -> WorldConfig:
+def demo() -> WorldConfig:
     return WorldConfig(
         seed=7, days=30,
         benign=BenignConfig(accounts=17_800, rate_median=1.3),
@@ -209,7 +206,7 @@ def _demo() -> WorldConfig:
     )
 
 
-def _seed_scale() -> WorldConfig:
+def seed_scale() -> WorldConfig:
     # The publicly reported scale: a 25,000-account farm making ~28.8M exchanges over 44 days, and the
     # three earlier campaigns' volumes (150k, 3.4M, 13M exchanges) as smaller farms.
     return WorldConfig(
@@ -233,44 +230,12 @@ def _seed_scale() -> WorldConfig:
     )
 
 
-def _adversarial() -> WorldConfig:
-    cfg = _demo()
+def adversarial() -> WorldConfig:
+    cfg = demo()
     cfg.seed = 11
     camo = [0.6, 0.75, 0.9, 0.8, 0.7, 0.65, 0.85, 0.9, 0.6, 0.7, 0.8, 0.75, 0.9]
     for i, r in enumerate(cfg.rings):
         r.camouflage = camo[i % len(camo)]
-    return cfg
-
-
-PRESETS: dict[str, Callable[[], WorldConfig]] = {
-    "tiny": _tiny, "demo": _demo, "seed-scale": _seed_scale, "adversarial": _adversarial,
-}
-#: Presets whose knobs depend on the seed (seed -> config); `synth.sweep` registers "sweep" here on import
-#: (and in PRESETS), so this module does not import it (no config <-> sweep cycle).
-SEEDED_PRESETS: dict[str, Callable[[int], WorldConfig]] = {}
-
-
-def preset(name: str) -> WorldConfig:
-    """A fresh copy of a built-in preset; unknown names are a `ConfigError`."""
-    if name not in PRESETS:
-        raise ConfigError(f"'preset': unknown preset {name!r} (known: {', '.join(PRESETS)})")
-    cfg = PRESETS[name]()
-    cfg.validate()
-    return cfg
-
-
-def load_config(preset_name: str = "tiny", toml_path: str | Path | None = None,
-                seed: int | None = None) -> WorldConfig:
-    """Preset, then TOML overrides on top (a TOML `rings` list replaces the preset's), then the seed."""
-    if preset_name in SEEDED_PRESETS and seed is not None:  # e.g. sweep world 0 of that seed
-        cfg, seed = SEEDED_PRESETS[preset_name](seed), None
-    else:
-        cfg = preset(preset_name)
-    if toml_path is not None:
-        cfg = config_from_dict(read_toml(toml_path), base=cfg)
-    if seed is not None:
-        cfg = dataclasses.replace(cfg, seed=seed)
-    cfg.validate()
     return cfg
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from synth.config import PRESETS, SEEDED_PRESETS, BenignConfig, RingSpec, WorldConfig
+from synth.config import BenignConfig, RingSpec, WorldConfig
 from synth.identity import COUNTRY_WEIGHTS
 
 #: Expected request rows of a sweep world at most (`synth.estimate.expected_requests`); worlds whose
@@ -210,10 +210,5 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{a.n} worlds in {time.perf_counter() - t:.1f}s")
 
 
-PRESETS["sweep"] = lambda: sweep_config(0, 0)
-SEEDED_PRESETS["sweep"] = lambda seed: sweep_config(seed, 0)
-
-
 if __name__ == "__main__":
     main()
-

@@ -38,13 +38,15 @@ def _root(
 def _register() -> None:
     # The composition root: the one place that wires the generator, the engine, evaluation and the
     # console together. Each command is a plain function in its own module; heavy imports stay inside.
-    from farmhunt.cli import bench, detect, evaluate, replay, synth, tui
+    from farmhunt.cli import bench, detect, evaluate, replay, sweep, synth, train, tui
 
     app.command("synth")(synth.synth)
     app.command("detect")(detect.detect)
     app.command("eval")(evaluate.eval_)
     app.command("replay")(replay.replay)
     app.command("bench")(bench.bench)
+    app.command("train")(train.train)
+    app.command("sweep")(sweep.sweep)
     app.command("tui")(tui.tui)
 
 

@@ -20,6 +20,9 @@ def detect(
         "-e",
         help="Engine for the big-table stages: polars (this machine) or spark (a Spark cluster).",
     ),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Scoring model file (weights, biases) written by 'farmhunt train'."
+    ),
     top: int = typer.Option(10, help="Clusters shown in the closing summary."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or summary."),
 ) -> None:
@@ -31,10 +34,12 @@ def detect(
     from rich.console import Console
 
     from farmhunt.engine.pipeline import detect_path
+    from farmhunt.engine.scoring.fitted import load_model
     from farmhunt.engine.settings import load_settings
 
     console = Console(stderr=True, quiet=quiet)
     settings = load_settings(config)
+    loaded = load_model(model) if model is not None else None
     with console.status("starting") as status:
 
         def progress(stage: str, event: str) -> None:
@@ -43,7 +48,7 @@ def detect(
             else:
                 console.log(f"{stage} done")
 
-        results = detect_path(world, out, settings, progress, previous, engine)
+        results = detect_path(world, out, settings, progress, previous, engine, loaded)
     if not quiet:
         print_summary(Console(), results, top)
 

@@ -21,8 +21,8 @@ def synth(
     sweep: int | None = typer.Option(
         None,
         "--sweep",
-        help="Write N scenario-sweep worlds OUT/world-000 ... "
-        "(each a pure function of --seed and its index; --preset/--config ignored).",
+        help="Write N scenario-sweep worlds OUT/world-000 ... (each a pure function of --seed and its index; "
+        "--preset/--config ignored).",
     ),
     first: int = typer.Option(0, "--first", help="With --sweep: index of the first world."),
 ) -> None:
@@ -34,11 +34,10 @@ def synth(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    import synth.sweep  # noqa: F401  registers the 'sweep' preset
     from farmhunt.core.errors import ConfigError
-    from synth.config import load_config
     from synth.estimate import scale_to_requests
     from synth.generate import generate
+    from synth.presets import load_config
 
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"'--format': 'parquet' or 'csv', got {fmt!r}")

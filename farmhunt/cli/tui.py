@@ -1,4 +1,4 @@
-"""`farmhunt tui RESULTS [--world WORLD] [--db FILE]`: open the investigator console.
+"""`farmhunt tui RESULTS [--world WORLD] [--db FILE|URL] [--verify-audit]`: open the investigator console.
 
 Heavy imports (textual, polars) stay inside the command body so that the CLI starts fast.
 """
@@ -15,23 +15,46 @@ def tui(
     world: Path | None = typer.Option(
         None, "--world", "-w", help="World directory (default: the one recorded in RESULTS/run.json)."
     ),
-    db: Path | None = typer.Option(
-        None, "--db", help="Decisions database (default: RESULTS.decisions.sqlite beside the results)."
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        metavar="FILE|URL",
+        help="Decisions database: a SQLite file (default: RESULTS.decisions.sqlite beside the results) or a "
+        "postgresql://user@host/dbname URL for a team (needs psycopg: the 'postgres' extra).",
     ),
     mask: bool = typer.Option(False, "--mask", help="Mask emails and phone numbers in evidence packs by default."),
     export_decisions: Path | None = typer.Option(
         None, "--export-decisions", help="Write the decisions as a labelled set (.csv or .parquet) and exit."
     ),
+    verify_audit: bool = typer.Option(
+        False,
+        "--verify-audit",
+        help="Check the decisions' hash-chained audit log and exit: 0 intact, 1 broken (the first bad row).",
+    ),
 ) -> None:
     """Triage clusters riskiest first, drill down to accounts and requests, decide, export evidence.
 
-    Decisions are saved at once in SQLite with an audit log; `?` in the console lists every key.
+    Decisions are saved at once (SQLite, or PostgreSQL for a team) with a tamper-evident audit log; `?` in
+    the console lists every key.
     """
+    from tui.decisions import DecisionStore, DecisionStoreError, default_db_path, export_labels
+    from tui.decisions.postgres import is_postgres_url
+
+    target = db or str(default_db_path(results))
+    if verify_audit:
+        if not is_postgres_url(target) and not Path(target).is_file():
+            raise DecisionStoreError(f"no decisions database at '{target}' (pass --db FILE or URL)")
+        with DecisionStore(target) as store:
+            verdict = store.verify_audit()
+        typer.echo(str(verdict), err=not verdict.ok)
+        if not verdict.ok:
+            raise typer.Exit(1)
+        return
+
     from tui.data import CaseData
-    from tui.decisions import DecisionStore, default_db_path, export_labels
 
     data = CaseData(results, world)
-    store = DecisionStore(db or default_db_path(results), results=str(data.results.path))
+    store = DecisionStore(target, results=str(data.results.path))
     try:
         if export_decisions is not None:
             out = export_labels(store, data.results.accounts, export_decisions)

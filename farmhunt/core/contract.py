@@ -197,6 +197,20 @@ RESULT_EVIDENCE = TableSpec(
     },
     account_ref=None,
 )
+#: Why an account judged alone (outside flagged clusters, or a peripheral member) scored as it did.
+RESULT_ACCOUNT_EVIDENCE = TableSpec(
+    "account_evidence",
+    {
+        "account_id": pl.String,
+        "rank": pl.Int32,
+        "signal": pl.String,
+        "value": pl.Float64,
+        "baseline": pl.Float64,
+        "contribution": pl.Float64,
+        "text": pl.String,
+    },
+    required=False,
+)
 RESULT_EDGES = TableSpec(
     "edges",
     {"src": pl.String, "dst": pl.String, "weight": pl.Float64, "reasons": pl.List(pl.String)},

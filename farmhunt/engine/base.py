@@ -2,9 +2,9 @@
 
 An engine turns a validated world into the tables every later stage works on: the request store
 (written in the one store format of `farmhunt.engine.store`), the prompt-template table, the
-account-features table and the linkage edge list. Inputs and outputs are Arrow tables, so an engine
-may compute them anywhere (polars in this process, Spark on a cluster). Communities, scoring and
-results are small-table stages shared by every engine (`farmhunt.engine.pipeline`).
+account-features table, and the linkage edge list with the shared values behind it. Inputs and
+outputs are Arrow tables, so an engine may compute them anywhere (polars in this process, Spark on
+a cluster). Communities, scoring and results are small-table stages shared by every engine (`farmhunt.engine.pipeline`).
 
 A new engine implements `Engine` and registers itself in `farmhunt.engine.registry`; the conformance
 suite (`tests/engine/test_conformance.py`) then runs it against the polars engine.
@@ -12,6 +12,7 @@ suite (`tests/engine/test_conformance.py`) then runs it against the polars engin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -28,6 +29,18 @@ TEMPLATE_SCHEMA = pa.schema(
 EDGE_SCHEMA = pa.schema(
     [("src", pa.string()), ("dst", pa.string()), ("weight", pa.float64()), ("reasons", pa.list_(pa.string()))]
 )
+#: Values shared by 2+ accounts (request IPs and templates as the store's codes): what edges are built from.
+SHARED_SCHEMA = pa.schema(
+    [("account_id", pa.string()), ("signal", pa.string()), ("value", pa.string()), ("n_accounts", pa.uint32())]
+)
+
+
+@dataclass(frozen=True)
+class Linkage:
+    """The linkage stage's output: the edge list (EDGE_SCHEMA) and the shared values (SHARED_SCHEMA)."""
+
+    edges: pa.Table
+    shared: pa.Table
 
 
 @runtime_checkable
@@ -55,13 +68,14 @@ class Engine(Protocol):
         """One row per account of the world, sorted by account_id."""
         ...
 
-    def edges(
+    def linkage(
         self,
         world: World,
         store: RequestStore,
         templates: pa.Table,
         template_settings: TemplateSettings,
         settings: LinkageSettings,
-    ) -> pa.Table:
-        """The linkage graph (EDGE_SCHEMA), one row per pair with src < dst, sorted by (src, dst)."""
+    ) -> Linkage:
+        """The linkage graph (one row per pair, src < dst, sorted by (src, dst)) and the shared values
+        (sorted by signal, value, account_id)."""
         ...

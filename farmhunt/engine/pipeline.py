@@ -23,19 +23,15 @@ import pyarrow as pa
 from farmhunt import __version__
 from farmhunt.core.atomic import atomic_dir
 from farmhunt.core.contract import REQUESTS, World, load_world, manifest_sha256
+from farmhunt.core.tomlconfig import to_dict
 from farmhunt.engine.base import Engine
+from farmhunt.engine.cases import build_cases
 from farmhunt.engine.communities import graph_metrics, leiden, map_to_previous
 from farmhunt.engine.registry import DEFAULT_ENGINE, get_engine
 from farmhunt.engine.results import STORE_DIR, Results, load_results, write_tables
-from farmhunt.engine.scoring.decisions import account_decisions
-from farmhunt.engine.scoring.model import (
-    account_risk,
-    baselines,
-    cluster_aggregates,
-    peripheral_members,
-    score_clusters,
-)
-from farmhunt.engine.settings import DetectSettings, settings_dict
+from farmhunt.engine.scoring.fitted import LoadedModel, ScoringModel
+from farmhunt.engine.settings import DetectSettings
+from farmhunt.engine.ties import cluster_ties
 
 Progress = Callable[[str, str], None]  # (stage name, "start" | "done")
 STAGES = ("store", "templates", "features", "linkage", "communities", "scoring", "results")
@@ -70,6 +66,7 @@ def detect(
     previous: Results | None = None,
     store_dir: Path | None = None,
     engine: Engine | str = DEFAULT_ENGINE,
+    model: LoadedModel | None = None,
 ) -> Results:
     """Run every stage on a loaded world and return the results (only the request store is written).
 
@@ -77,12 +74,13 @@ def detect(
     `store_dir`: where the request store goes (a new directory; `detect_path` puts it in the results
     so the console can page through requests); by default a temporary directory, removed at the end.
     `engine`: runs the big-table stages (an `Engine` or its registered name); the rest is shared.
+    `model`: saved scoring weights (`farmhunt train`, `scoring.fitted.load_model`); default the shipped table.
     """
     with ExitStack() as stack:
         if store_dir is None:
             store_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="farmhunt-"))) / STORE_DIR
         eng = get_engine(engine) if isinstance(engine, str) else engine
-        return _detect(world, settings or DetectSettings(), progress, previous, store_dir, eng)
+        return _detect(world, settings or DetectSettings(), progress, previous, store_dir, eng, model)
 
 
 def _detect(
@@ -92,6 +90,7 @@ def _detect(
     previous: Results | None,
     store_dir: Path,
     engine: Engine,
+    model: LoadedModel | None = None,
 ) -> Results:
     timer = _Timer(progress)
     started = datetime.now(timezone.utc)
@@ -102,39 +101,41 @@ def _detect(
     with timer.stage("features"):
         features = _frame(engine.features(world, store, template_table, s.features, s.templates))
     with timer.stage("linkage"):
-        edges = _frame(engine.edges(world, store, template_table, s.templates, s.linkage))
+        linkage = engine.linkage(world, store, template_table, s.templates, s.linkage)
+        edges = _frame(linkage.edges)
     with timer.stage("communities"):
         membership = leiden(edges.select("src", "dst", "weight"), s.communities)
         if previous is not None:
             membership = map_to_previous(membership, previous.accounts)
         metrics = graph_metrics(membership, edges)
     with timer.stage("scoring"):
-        base = baselines(features)
+        scoring = ScoringModel(s.scoring)
+        if model is not None:
+            scoring = ScoringModel(s.scoring, model.table, frozen_baselines=model.baselines)
+        scoring.fit(features)
         orgs = world["accounts"].select("account_id", "org_id").collect()
-        aggregates = cluster_aggregates(features, membership, edges, orgs).join(metrics, on="cluster_id", how="left")
-        clusters, evidence = score_clusters(aggregates, base, s.scoring)
-        lone = account_risk(features, base, s.scoring)
-        peripheral = peripheral_members(features, membership, edges, clusters, base, s.scoring)
+        aggregates = scoring.aggregate(features, membership, edges, orgs).join(metrics, on="cluster_id", how="left")
+        scored = scoring.transform(features, membership, edges, aggregates)
     with timer.stage("results"):
-        accounts = account_decisions(features, membership, clusters, lone, peripheral, s.scoring)
-        clusters = clusters.with_columns(pl.col("size").cast(pl.Int64)).sort(
-            ["risk", "cluster_id"], descending=[True, False]
-        )
-        clusters = clusters.select(
+        accounts, clusters = scored.accounts, scored.clusters
+        cases, account_case = build_cases(accounts, clusters, scored.evidence)
+        accounts = accounts.join(account_case, on="account_id", how="left", maintain_order="left").select(
+            "account_id",
             "cluster_id",
-            "size",
             "risk",
-            "predicted_kind",
             "flagged",
-            pl.exclude("cluster_id", "size", "risk", "predicted_kind", "flagged"),
+            "predicted_kind",
+            "case_id",
+            pl.exclude("account_id", "cluster_id", "risk", "flagged", "predicted_kind", "case_id"),
         )
-    largest = int(clusters["size"].max() or 0) if clusters.height else 0
+        ties = cluster_ties(_frame(linkage.shared), membership, account_case, store)
+    largest = int(clusters.select(pl.col("size").max()).item() or 0) if clusters.height else 0
     run = {
         "farmhunt_version": __version__,
         "started_at": started.isoformat(),
         "world": {"path": str(world.path.resolve()), "manifest_sha256": manifest_sha256(world.path)},
         "engine": engine.name,
-        "settings": settings_dict(s),
+        "settings": to_dict(s),
         "versions": _versions(),
         "stages": timer.stages,
         "counts": {
@@ -145,17 +146,22 @@ def _detect(
             "flagged_clusters": int(clusters["flagged"].sum()) if clusters.height else 0,
             "flagged_accounts": int(accounts["flagged"].sum()),
             "templates": template_table.num_rows,
+            "cases": cases.height,
         },
         "largest_cluster_size": largest,
-        "baselines": base,
+        "baselines": scoring.baselines_,
+        "model": model.provenance if model is not None else {"weights": "shipped signals.toml"},
         "previous": str(previous.path) if previous is not None and previous.path else None,
     }
     return Results(
         accounts=accounts,
         clusters=clusters,
-        evidence=evidence,
+        evidence=scored.evidence,
         edges=edges.select("src", "dst", "weight", "reasons"),
+        cases=cases,
+        ties=ties,
         run=run,
+        account_evidence=scored.account_evidence,
     )
 
 
@@ -186,6 +192,7 @@ def detect_path(
     progress: Progress | None = None,
     previous: str | Path | None = None,
     engine: Engine | str = DEFAULT_ENGINE,
+    model: LoadedModel | None = None,
 ) -> Results:
     """Load and validate `world`, detect, and (if `out`) write the results directory atomically.
 
@@ -197,7 +204,7 @@ def detect_path(
     prev = load_results(previous) if previous is not None else None
 
     def run(store_dir: Path | None) -> Results:
-        results = detect(w, settings, progress, prev, store_dir, engine)
+        results = detect(w, settings, progress, prev, store_dir, engine, model)
         results.run["stages"] = {**timer.stages, **results.run["stages"]}
         return results
 

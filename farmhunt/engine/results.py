@@ -15,6 +15,7 @@ import polars as pl
 
 from farmhunt.core.atomic import atomic_dir
 from farmhunt.core.contract import (
+    RESULT_ACCOUNT_EVIDENCE,
     RESULT_ACCOUNTS,
     RESULT_CLUSTERS,
     RESULT_EDGES,
@@ -25,9 +26,13 @@ from farmhunt.core.contract import (
     TableSpec,
 )
 from farmhunt.core.errors import InputError
+from farmhunt.engine.cases import CASE_SCHEMA, build_cases
+from farmhunt.engine.ties import TIE_SCHEMA
 
 #: Columns of accounts.parquet that detection derived from the features (not features themselves).
-DERIVED_ACCOUNT_COLUMNS = frozenset({"cluster_id", "risk", "flagged", "predicted_kind", "account_risk", "anomaly"})
+DERIVED_ACCOUNT_COLUMNS = frozenset(
+    {"cluster_id", "case_id", "risk", "flagged", "predicted_kind", "account_risk", "anomaly"}
+)
 
 
 def feature_columns(schema: pl.Schema) -> list[str]:
@@ -41,14 +46,29 @@ def feature_columns(schema: pl.Schema) -> list[str]:
 
 @dataclass
 class Results:
-    """Everything detection produced: four tables and the run record (parameters, timings, input)."""
+    """Everything detection produced: the tables and the run record (parameters, timings, input)."""
 
     accounts: pl.DataFrame
     clusters: pl.DataFrame
     evidence: pl.DataFrame
     edges: pl.DataFrame
+    #: The case queue (`cases.CASE_SCHEMA`) and each cluster's ties (`ties.TIE_SCHEMA`); results written
+    #: before cases existed get their cases derived on load and no ties.
+    cases: pl.DataFrame | None = None
+    ties: pl.DataFrame | None = None
     run: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: Evidence for accounts judged alone (optional: results written before it existed have none).
+    account_evidence: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=RESULT_ACCOUNT_EVIDENCE.columns))
+
+    def __post_init__(self) -> None:
+        if self.cases is None:
+            cases, account_case = build_cases(self.accounts, self.clusters, self.evidence)
+            self.cases = cases
+            if "case_id" not in self.accounts.columns:
+                self.accounts = self.accounts.join(account_case, on="account_id", how="left", maintain_order="left")
+        if self.ties is None:
+            self.ties = pl.DataFrame(schema=TIE_SCHEMA)
 
     @property
     def world_path(self) -> Path | None:
@@ -62,16 +82,20 @@ _FILES: dict[str, TableSpec] = {
     "clusters": RESULT_CLUSTERS,
     "evidence": RESULT_EVIDENCE,
     "edges": RESULT_EDGES,
+    "account_evidence": RESULT_ACCOUNT_EVIDENCE,
 }
 
+
+#: Tables of later versions: read when present (their schemas are checked), derived or empty otherwise.
+_OPTIONAL: dict[str, pl.Schema] = {"cases": CASE_SCHEMA, "ties": TIE_SCHEMA}
 
 #: Subdirectory of a results directory holding the request store (see `request_store`).
 STORE_DIR = "requests"
 
 
 def write_tables(results: Results, directory: Path) -> None:
-    """Write the four tables and run.json into `directory` (the caller makes it atomic)."""
-    for name in _FILES:
+    """Write the tables and run.json into `directory` (the caller makes it atomic)."""
+    for name in (*_FILES, *_OPTIONAL):
         getattr(results, name).write_parquet(directory / f"{name}.parquet")
     (directory / RUN_FILE).write_text(json.dumps(results.run, indent=2, default=str, sort_keys=True))
 
@@ -92,6 +116,8 @@ def load_results(path: str | Path) -> Results:
     tables: dict[str, pl.DataFrame] = {}
     for name, spec in _FILES.items():
         f = d / f"{name}.parquet"
+        if not f.exists() and not spec.required:
+            continue
         if not f.exists():
             problems.append(Problem(f.name, None, "missing file"))
             continue
@@ -105,6 +131,19 @@ def load_results(path: str | Path) -> Results:
                 problems.append(Problem(f.name, col, f"missing column (expected {dtype})"))
             elif df.schema[col] != dtype:
                 problems.append(Problem(f.name, col, f"wrong dtype {df.schema[col]} (expected {dtype})"))
+        tables[name] = df
+    for name, schema in _OPTIONAL.items():
+        f = d / f"{name}.parquet"
+        if not f.exists():
+            continue
+        try:
+            df = pl.read_parquet(f)
+        except Exception as exc:
+            problems.append(Problem(f.name, None, f"cannot be read: {exc}".splitlines()[0]))
+            continue
+        for col, dtype in schema.items():
+            if df.schema.get(col) != dtype:
+                problems.append(Problem(f.name, col, f"missing or wrong dtype (expected {dtype})"))
         tables[name] = df
     run: dict[str, Any] = {}
     rf = d / RUN_FILE

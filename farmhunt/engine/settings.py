@@ -6,7 +6,6 @@ rejected with the key's name. Sections: [store], [templates], [features], [linka
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +21,7 @@ SIGNALS: tuple[str, ...] = (
     "signup_prefix",
     "request_ip",
     "email_canonical",
+    "email_namesake",
     "email_pattern",
     "email_domain",
     "org",
@@ -95,6 +95,7 @@ class LinkageSettings:
             "signup_prefix": 0.25,
             "request_ip": 0.5,
             "email_canonical": 1.0,
+            "email_namesake": 0.3,
             "email_pattern": 0.4,
             "email_domain": 0.2,
             "org": 0.6,
@@ -125,7 +126,17 @@ class LinkageSettings:
     #: /24, a signup hour on a big network, a common email shape or domain). They add weight to a pair
     #: that another signal links, but never link a pair alone: at a million accounts they would
     #: otherwise knit unrelated accounts into farms' clusters and farms' accounts into theirs.
-    corroborate: tuple[str, ...] = ("signup_prefix", "signup_burst", "email_pattern", "email_domain")
+    corroborate: tuple[str, ...] = (
+        "signup_prefix",
+        "signup_burst",
+        "email_namesake",
+        "email_pattern",
+        "email_domain",
+    )
+    #: A shared canonical email is a chance namesake (`email_namesake`, corroborating only) when the
+    #: namesakes expected at its domain, from the same name's frequency at other domains, are at least
+    #: this share of its other holders (see `linkage.email_identities`).
+    email_namesake_share: float = 0.5
 
     def validate(self) -> None:
         unknown = set(self.signals) - set(SIGNALS)
@@ -169,8 +180,8 @@ class ScoringSettings:
     #: A lone flagged account with at least this share of declined payments is called card testing
     #: (otherwise a reseller account: the two behaviours one account can show alone).
     lone_card_testing_decline_rate: float = 0.5
-    #: A member tied to its flagged cluster by a single edge is flagged only if its own behaviour scores
-    #: at least this share of the cluster's (see `scoring.peripheral_members`).
+    #: A member of a flagged cluster is flagged with it only if its own behaviour scores at least this
+    #: share of the cluster's, whatever its degree (see `scoring.model.peripheral_members`).
     peripheral_share: float = 0.25
     isolation_trees: int = 200
     seed: int = 42
@@ -199,8 +210,3 @@ def load_settings(path: str | Path | None = None) -> DetectSettings:
         return from_dict(DetectSettings, data, base=base)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-
-
-def settings_dict(settings: DetectSettings) -> dict:
-    """Plain-dict form for run.json."""
-    return dataclasses.asdict(settings)

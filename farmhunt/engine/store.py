@@ -25,6 +25,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import polars as pl
 
@@ -36,17 +37,17 @@ CODED = ("key_id", "model", "ip", "user_agent", "topic")
 LOOKUPS = ("key_id", "model", "ip", "topic")
 STORE_SCHEMA = pl.Schema(
     {
-        "acct": pl.UInt32,
+        "acct": pl.UInt32(),
         "ts": pl.Datetime("us", "UTC"),
-        "key_id": pl.UInt64,
-        "model": pl.UInt64,
-        "input_tokens": pl.Int32,
-        "output_tokens": pl.Int32,
-        "ip": pl.UInt64,
-        "asn": pl.Int32,
-        "user_agent": pl.UInt64,
-        "prompt_hash": pl.UInt64,
-        "topic": pl.UInt64,
+        "key_id": pl.UInt64(),
+        "model": pl.UInt64(),
+        "input_tokens": pl.Int32(),
+        "output_tokens": pl.Int32(),
+        "ip": pl.UInt64(),
+        "asn": pl.Int32(),
+        "user_agent": pl.UInt64(),
+        "prompt_hash": pl.UInt64(),
+        "topic": pl.UInt64(),
     }
 )
 #: What `RequestStore.requests_of` returns: the contract's request columns but the user agent.
@@ -55,6 +56,10 @@ INDEX_FILE = "store.json"
 _HASH_SEED = 0x5EED
 
 
+@overload
+def text_code(values: pl.Expr) -> pl.Expr: ...
+@overload
+def text_code(values: pl.Series) -> pl.Series: ...
 def text_code(values: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
     """The store's 64-bit code of text values (an expression or a String series)."""
     return values.cast(pl.String).hash(seed=_HASH_SEED)
@@ -100,11 +105,10 @@ class RequestStore:
         out: list[list[pl.DataFrame]] = [[] for _ in plans]
         for part in self.parts():
             results = [plan(part) for plan in plans]
-            lazy = [i for i, r in enumerate(results) if isinstance(r, pl.LazyFrame)]
-            for i, frame in zip(lazy, pl.collect_all([results[i] for i in lazy])):
-                results[i] = frame
-            for acc, frame in zip(out, results):
-                acc.append(frame)
+            lazy = [r for r in results if isinstance(r, pl.LazyFrame)]
+            collected = iter(pl.collect_all(lazy))
+            for acc, r in zip(out, results):
+                acc.append(next(collected) if isinstance(r, pl.LazyFrame) else r)
         return [pl.concat(frames) for frames in out]
 
     def accounts(self) -> pl.LazyFrame:

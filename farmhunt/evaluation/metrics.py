@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from farmhunt.core.contract import BENIGN_KIND, HARD_NEGATIVE_KINDS, RUN_FILE
+from farmhunt.core.contract import BENIGN_KIND, RUN_FILE
 from farmhunt.core.errors import InputError
 
 DETECTION_COLUMNS = ("account_id", "flagged", "risk", "cluster_id")
@@ -110,6 +110,7 @@ def detection_frame(accounts: pl.DataFrame) -> pl.DataFrame:
         pl.col("flagged").cast(pl.Boolean).fill_null(False),
         pl.col("risk").cast(pl.Float64).fill_null(0.0).fill_nan(0.0),
         pl.col("cluster_id").cast(pl.Int64),
+        *([pl.col("case_id").cast(pl.String)] if "case_id" in accounts.columns else []),
     )
 
 
@@ -309,8 +310,13 @@ def ring_kind_summary(rings: pl.DataFrame, s: EvalSettings) -> tuple[pl.DataFram
 
 
 def hard_negative_metrics(per_kind: pl.DataFrame) -> dict[str, Any]:
-    """Share flagged per hard-negative kind, pooled over hard negatives, over benign, over all non-fraud."""
+    """Share flagged per hard-negative kind, pooled over hard negatives, over benign, over all non-fraud.
+
+    Hard negatives are read from the labels, not from a list: every non-fraud `ring_kind` but plain
+    benign (a world from another generator names its own look-alikes).
+    """
     rows = {r["ring_kind"]: r for r in per_kind.iter_rows(named=True)}
+    hard = sorted(k for k, r in rows.items() if not r["is_fraud"] and k != BENIGN_KIND)
 
     def pooled(kinds: list[str]) -> dict[str, Any]:
         n = sum(rows[k]["accounts"] for k in kinds if k in rows)
@@ -321,17 +327,24 @@ def hard_negative_metrics(per_kind: pl.DataFrame) -> dict[str, Any]:
     return {
         "per_kind": {
             k: {"accounts": rows[k]["accounts"], "flagged": rows[k]["flagged"], "rate": rows[k]["flag_rate"]}
-            for k in HARD_NEGATIVE_KINDS
-            if k in rows
+            for k in hard
         },
-        "hard_negatives": pooled(list(HARD_NEGATIVE_KINDS)),
+        "hard_negatives": pooled(hard),
         "benign": pooled([BENIGN_KIND]),
         "non_fraud": pooled(nonfraud),
     }
 
 
-def case_table(joined: pl.DataFrame, clusters: pl.DataFrame | None, s: EvalSettings) -> pl.DataFrame:
-    """The case queue: flagged clusters plus flagged accounts outside any flagged cluster, by risk."""
+def case_table(
+    joined: pl.DataFrame, clusters: pl.DataFrame | None, s: EvalSettings, cases: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The case queue, by risk: detection's own cases when it wrote them (`cases`: case_id, risk, with
+    accounts' `case_id`), else flagged clusters plus flagged accounts outside any flagged cluster."""
+    if cases is not None and "case_id" in joined.columns:
+        members = joined.filter(pl.col("case_id").is_not_null()).join(
+            cases.select("case_id", pl.col("risk").cast(pl.Float64).alias("case_risk")), on="case_id"
+        )
+        return _case_rows(members.rename({"case_id": "case"}), s)
     if clusters is None:  # derive from the accounts: a cluster is flagged when any member is
         clusters = (
             joined.drop_nulls("cluster_id").group_by("cluster_id").agg(pl.col("risk").max(), pl.col("flagged").any())
@@ -350,6 +363,11 @@ def case_table(joined: pl.DataFrame, clusters: pl.DataFrame | None, s: EvalSetti
         ],
         how="diagonal_relaxed",
     )
+    return _case_rows(members, s)
+
+
+def _case_rows(members: pl.DataFrame, s: EvalSettings) -> pl.DataFrame:
+    """One row per case (members: case, case_risk, is_fraud, ring_id, ring_kind), riskiest first."""
     schema = {
         "case": pl.String,
         "size": pl.UInt32,
@@ -423,6 +441,7 @@ def evaluate(
     settings: EvalSettings | None = None,
     detector: str = "farmhunt",
     source: str = "results",
+    cases: pl.DataFrame | None = None,
 ) -> Evaluation:
     """Score one detector's output against the labels (account sets must be identical)."""
     s = settings or EvalSettings()
@@ -438,7 +457,7 @@ def evaluate(
         clusters = clusters.select(
             pl.col("cluster_id").cast(pl.Int64), pl.col("risk").cast(pl.Float64), pl.col("flagged").cast(pl.Boolean)
         )
-    cases = case_table(joined, clusters, s)
+    case_list = case_table(joined, clusters, s, cases)
     return Evaluation(
         detector=detector,
         account=account,
@@ -447,8 +466,8 @@ def evaluate(
         ring_kinds=ring_kinds,
         rings_summary=rings_summary,
         hard_negatives=hard_negative_metrics(per_kind),
-        cases=cases,
-        case_queue=case_queue_metrics(cases),
+        cases=case_list,
+        case_queue=case_queue_metrics(case_list),
         agreement=agreement_metrics(joined),
         pr_curve=curve,
         settings=s,
@@ -458,7 +477,7 @@ def evaluate(
 def evaluate_results(results: Any, labels: pl.DataFrame, settings: EvalSettings | None = None) -> Evaluation:
     """`evaluate` for a farmhunt `Results` object (its accounts and clusters tables)."""
     src = str(results.path) if getattr(results, "path", None) else "results"
-    return evaluate(results.accounts, labels, results.clusters, settings, "farmhunt", src)
+    return evaluate(results.accounts, labels, results.clusters, settings, "farmhunt", src, results.cases)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -214,8 +214,9 @@ def render_report(
     world: dict[str, Any] | None = None,
     replay: dict[str, Any] | None = None,
     title: str = "farmhunt evaluation",
+    sweep: dict[str, Any] | None = None,
 ) -> str:
-    """The report page as one HTML string."""
+    """The report page as one HTML string (`sweep`: a `SweepReport.to_dict()`, adds the generalisation tables)."""
     evs = {"farmhunt": ev, **(baselines or {})}
     figs = _Figures()
     run, world = run or {}, world or {}
@@ -366,6 +367,9 @@ def render_report(
             "<code>--replay DIR</code> to <code>farmhunt eval</code> to include it.</p>"
         )
 
+    if sweep:
+        parts.append(sweep_section(sweep))
+
     body = "\n".join(parts)
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -376,6 +380,62 @@ def render_report(
 def write_report(path: str | Path, *args: Any, **kwargs: Any) -> Path:
     """Render the report (see `render_report`) and write it atomically to `path`."""
     page = render_report(*args, **kwargs)
+    with atomic_file(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return Path(path)
+
+
+def sweep_section(doc: dict[str, Any]) -> str:
+    """The generalisation tables (`farmhunt sweep`): pooled figures, per kind, per camouflage, leave-one-design-out,
+    validation worlds. Every value is escaped."""
+    parts = ["<h2>Generalisation (scenario sweep, out of sample)</h2>"]
+    cols = ["precision", "recall", "f1", "hard_negative_rate", "benign_rate"]
+    parts.append(
+        _table(["model", *cols], [[k, *(fmt(o.get(c), 4) for c in cols)] for k, o in doc.get("overall", {}).items()])
+    )
+    kinds = doc.get("kinds", {})
+    if "shipped" in kinds and "fitted" in kinds:
+        rows = [
+            [
+                a["ring_kind"],
+                "yes" if a["is_fraud"] else "no",
+                a["accounts"],
+                fmt(a["rate"]),
+                fmt(a["f1"]),
+                fmt(b["rate"]),
+                fmt(b["f1"]),
+            ]
+            for a, b in zip(kinds["shipped"], kinds["fitted"])
+        ]
+        parts.append("<h3>Per ring kind (flag rate; recall for fraud kinds)</h3>")
+        parts.append(
+            _table(["ring kind", "fraud", "accounts", "rate shipped", "F1 shipped", "rate fitted", "F1 fitted"], rows)
+        )
+    camo = doc.get("camouflage", {})
+    if "shipped" in camo and "fitted" in camo:
+        parts.append("<h3>Recall per camouflage level</h3>")
+        rows = [
+            [a["camouflage_band"], a["accounts"], fmt(a["recall"]), fmt(b["recall"])]
+            for a, b in zip(camo["shipped"], camo["fitted"])
+        ]
+        parts.append(_table(["camouflage", "fraud accounts", "recall shipped", "recall fitted"], rows))
+    if doc.get("lodo"):
+        parts.append("<h3>Leave one design out (fit without it, test on it)</h3>")
+        rows = [[r["design"], r["accounts"], fmt(r["recall"]), fmt(r["precision"]), fmt(r["f1"])] for r in doc["lodo"]]
+        parts.append(_table(["design", "accounts", "recall", "precision", "F1"], rows))
+    if doc.get("validation"):
+        parts.append("<h3>Validation worlds (independent generator; never fitted on)</h3>")
+        rows = [[r["world"], r["detector"], *(fmt(r.get(c), 4) for c in cols)] for r in doc["validation"]]
+        parts.append(_table(["world", "model", *cols], rows))
+    return "\n".join(parts)
+
+
+def write_sweep_report(path: str | Path, doc: dict[str, Any], title: str = "farmhunt generalisation report") -> Path:
+    """A self-contained page with only the generalisation tables, written atomically."""
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>{sweep_section(doc)}</body></html>"
+    )
     with atomic_file(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return Path(path)

@@ -22,7 +22,7 @@ def _shipped() -> dict:
 def test_shipped_table_values() -> None:
     t = default_table()
     names = [s.name for s in t.signals]
-    assert len(names) == 26 and names[0] == "synchronized" and names[-1] == "shared_stream_templates"
+    assert len(names) == 27 and names[0] == "synchronized" and names[-1] == "shared_stream_templates"
     assert t.bias == -4.2 and t.account.bias == -5.0 and t.account.anomaly_weight == 1.5
     by = {s.name: s for s in t.signals}
     assert by["declined_payments"].weight == 3.0 and by["declined_payments"].low == "decline_rate_hi"

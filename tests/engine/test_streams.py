@@ -172,11 +172,11 @@ def test_key_abuse_member_without_its_own_second_stream_is_judged_alone() -> Non
     clusters = pl.DataFrame(
         {**{c: [0.0] for c in behaviour}, "cluster_id": [3], "flagged": [True], "predicted_kind": ["key_abuse"]}
     ).with_columns(pl.lit(0.75).alias("second_stream"))
-    out = dict(peripheral_members(features, membership, edges, clusters, {}, ScoringSettings()).iter_rows())
+    out = dict(peripheral_members(features, membership, clusters, {}, ScoringSettings(), edges=edges).iter_rows())
     assert out == {"v0": False, "v1": False, "v2": False, "namesake": True}
     # A member whose stream went unseen but who sends traffic through the operator's relay IP stays a victim.
     relayed = edges.with_columns(
         pl.when(pl.col("dst") == "namesake").then(pl.lit(["request_ip"])).otherwise(pl.col("reasons")).alias("reasons")
     )
-    out = dict(peripheral_members(features, membership, relayed, clusters, {}, ScoringSettings()).iter_rows())
+    out = dict(peripheral_members(features, membership, clusters, {}, ScoringSettings(), edges=relayed).iter_rows())
     assert out["namesake"] is False

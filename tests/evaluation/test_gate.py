@@ -18,7 +18,7 @@ from farmhunt.evaluation.metrics import Check, Evaluation, Thresholds, check_thr
 from farmhunt.engine.pipeline import detect
 from farmhunt.engine.settings import DetectSettings
 from farmhunt.core.tomlconfig import read_toml
-from synth.config import load_config
+from synth.presets import load_config
 from synth.generate import generate
 
 from tests.paths import GATES

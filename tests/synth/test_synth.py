@@ -11,7 +11,8 @@ import pytest
 
 from farmhunt.core.contract import BENIGN_KIND, FRAUD_KINDS, HARD_NEGATIVE_KINDS, WORLD_TABLES, load_world
 from farmhunt.core.errors import ConfigError
-from synth.config import config_from_dict, load_config, preset
+from synth.config import config_from_dict
+from synth.presets import load_config, preset
 from synth.estimate import scale_to_requests
 from synth.generate import generate
 

@@ -8,9 +8,9 @@ import polars as pl
 import pyarrow as pa
 
 from farmhunt.core.contract import World
-from farmhunt.engine.base import EDGE_SCHEMA, TEMPLATE_SCHEMA
+from farmhunt.engine.base import EDGE_SCHEMA, SHARED_SCHEMA, TEMPLATE_SCHEMA, Linkage
 from farmhunt.engine.polars.features import account_features
-from farmhunt.engine.polars.linkage import build_edges
+from farmhunt.engine.polars.linkage import build_linkage
 from farmhunt.engine.polars.request_store import build_store
 from farmhunt.engine.polars.templates import find_templates
 from farmhunt.engine.settings import FeatureSettings, LinkageSettings, StoreSettings, TemplateSettings
@@ -36,19 +36,23 @@ class PolarsEngine:
         settings: FeatureSettings,
         template_settings: TemplateSettings,
     ) -> pa.Table:
-        t = _frame(templates)
-        return account_features(world, store, t, settings, template_settings).collect(engine="streaming").to_arrow()
+        lf = account_features(world, store, _frame(templates), settings, template_settings)
+        return lf.collect(engine="streaming").to_arrow()
 
-    def edges(
+    def linkage(
         self,
         world: World,
         store: RequestStore,
         templates: pa.Table,
         template_settings: TemplateSettings,
         settings: LinkageSettings,
-    ) -> pa.Table:
-        edges = build_edges(world, store, _frame(templates), template_settings, settings).collect(engine="streaming")
-        return edges.select("src", "dst", "weight", "reasons").to_arrow().cast(EDGE_SCHEMA)
+    ) -> Linkage:
+        lazy_edges, shared = build_linkage(world, store, _frame(templates), template_settings, settings)
+        edges = lazy_edges.collect(engine="streaming").select("src", "dst", "weight", "reasons")
+        return Linkage(
+            edges=edges.to_arrow().cast(EDGE_SCHEMA),
+            shared=shared.select("account_id", "signal", "value", "n_accounts").to_arrow().cast(SHARED_SCHEMA),
+        )
 
 
 def _frame(table: pa.Table) -> pl.DataFrame:

@@ -335,6 +335,7 @@ def account_features(
         "output_input_ratio",
         "prompt_diversity",
         "templated_share",
+        "template_breadth",
         "prepaid_virtual_share",
         "decline_rate",
         "chargeback_rate",

@@ -52,7 +52,8 @@ def shared_values(world: World, usage: RequestUsage, settings: LinkageSettings) 
     add("phone", acc, pl.col("phone"))
     add("signup_ip", acc, pl.col("signup_ip"))
     add("signup_prefix", acc, ip_prefix(pl.col("signup_ip")))
-    add("email_canonical", acc, canonical_email(pl.col("email")))
+    if on & {"email_canonical", "email_namesake"}:
+        parts.append(email_identities(acc, settings).filter(pl.col("signal").is_in(list(on))))
     add("email_pattern", acc, email_pattern(pl.col("email")))
     add("email_domain", acc, pl.col("email").str.to_lowercase().str.extract(r"@(.*)$", 1))
     add("org", acc, pl.col("org_id"))
@@ -67,6 +68,42 @@ def shared_values(world: World, usage: RequestUsage, settings: LinkageSettings) 
     if not parts:
         return pl.LazyFrame(schema={"account_id": pl.String, "signal": pl.String, "value": pl.String})
     return pl.concat(parts).drop_nulls().filter(pl.col("value") != "").unique()
+
+
+def email_identities(accounts: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
+    """(account_id, signal, canonical email): "email_canonical" where a shared mailbox is unlikely to be
+    chance, "email_namesake" where it is (a weak, corroborating signal).
+
+    Unrelated people with a common name pick the same address at a big provider (`kofirossi@`,
+    `dmitri.singh@`). How common a name is shows in the population itself: the same letters-only stem
+    (digits, dots, dashes and underscores dropped) at *other* domains. With `m` accounts using the stem
+    elsewhere and a share `q` of all accounts at this domain, about `lam = m * q / (1 - q)` namesakes are
+    expected here by chance. The `n` holders of an address are namesakes when `lam` is at least
+    `email_namesake_share` of the `n - 1` others; a stem nobody else uses (`xq7k.v2@`), or a mailbox
+    far more crowded than the name's popularity explains, stays strong.
+    """
+    canon = canonical_email(pl.col("email"))
+    ids = accounts.select(
+        "account_id",
+        canon.alias("value"),
+        canon.str.extract(r"^(.*)@", 1).str.replace_all(r"[^a-z]", "").alias("__stem"),
+        canon.str.extract(r"@(.*)$", 1).alias("__dom"),
+    ).drop_nulls("value")
+    total = pl.len().over(pl.lit(1)).cast(pl.Float64)
+    ids = ids.with_columns(
+        pl.len().over("value").alias("__n"),
+        pl.len().over("__stem").alias("__ns"),
+        (pl.len().over("__dom") / total).alias("__q"),
+    )
+    lam = (pl.col("__ns") - pl.col("__n")) * pl.col("__q") / (1.0 - pl.col("__q")).clip(1e-3)
+    chance = (pl.col("__stem").str.len_chars() > 0) & (
+        lam >= settings.email_namesake_share * (pl.col("__n") - 1).clip(1)
+    )
+    return ids.select(
+        "account_id",
+        pl.when(chance).then(pl.lit("email_namesake")).otherwise(pl.lit("email_canonical")).alias("signal"),
+        "value",
+    )
 
 
 def signup_bursts(world: World, ip_asn: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
@@ -316,9 +353,22 @@ def build_edges(
     template_settings: TemplateSettings,
     settings: LinkageSettings,
 ) -> pl.LazyFrame:
-    """The linkage graph of `world`: edges src, dst, weight, reasons (src < dst, one per pair).
+    """The linkage graph of `world`: edges src, dst, weight, reasons (src < dst, one per pair)."""
+    return build_linkage(world, store, templates, template_settings, settings)[0]
 
-    `store` holds the world's requests (`request_store.build_store`).
+
+def build_linkage(
+    world: World,
+    store: RequestStore,
+    templates: pl.DataFrame,
+    template_settings: TemplateSettings,
+    settings: LinkageSettings,
+) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """The linkage graph and the shared values it was built from.
+
+    Returns (edges: src, dst, weight, reasons; shared: account_id, signal, value, n_accounts), where
+    `shared` holds every value that two or more (at most `max_group`) accounts share: what the console
+    shows as a cluster's ties and pivots on. `store` holds the world's requests (`build_store`).
     """
     usage = request_usage(store, templates, template_settings, settings)
     if set(STREAM_SIGNALS) & set(settings.signals):
@@ -330,4 +380,9 @@ def build_edges(
     edges = pl.concat(
         [value_edges(values.lazy(), settings).collect(engine="streaming"), sync.collect(engine="streaming")]
     )
-    return combine_edges(edges.lazy(), settings)
+    shared = (
+        values.with_columns(pl.len().over("signal", "value").cast(pl.UInt32).alias("n_accounts"))
+        .filter(pl.col("n_accounts") >= 2, pl.col("n_accounts") <= settings.max_group)
+        .sort("signal", "value", "account_id")
+    )
+    return combine_edges(edges.lazy(), settings), shared

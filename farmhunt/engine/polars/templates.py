@@ -98,8 +98,40 @@ def _is_templated(templates: pl.DataFrame, settings: TemplateSettings) -> pl.Exp
 
 
 def template_share(requests: pl.LazyFrame, templates: pl.DataFrame, settings: TemplateSettings) -> pl.LazyFrame:
-    """Per account (`acct`), the share of its requests whose prompt matches a template."""
-    return requests.group_by("acct").agg(_is_templated(templates, settings).mean().alias("templated_share"))
+    """Per account (`acct`): `templated_share`, the share of its requests whose prompt matches a template,
+    and `template_breadth`, how many distinct template band values it touches beyond chance.
+
+    Breadth is the behaviour of a prompt bank: a farm's account draws dozens of distinct prompts of a
+    shared bank, each once or twice, where a popular app's user repeats its few templates and an
+    ordinary user touches a template now and then by chance. The chance part is what random prompts
+    would hit: each request meets a template value of band b with probability |templates of b| / 2**bits,
+    so `n_requests * sum_b |templates of b| / 2**bits` distinct values are subtracted (floored at 0).
+    """
+    size = 2**settings.band_bits
+    hits = []
+    for b, expr in _bands(settings):
+        values = templates.filter(pl.col("band") == b)["value"]
+        hits.append(pl.when(expr.is_in(values.implode())).then(expr).alias(f"__hit{b}"))
+    if not hits:
+        return requests.group_by("acct").agg(
+            pl.lit(0.0).alias("templated_share"), pl.lit(0.0).alias("template_breadth")
+        )
+    p_random = templates.height / size
+    cols = [pl.col(h.meta.output_name()) for h in hits]
+    return (
+        requests.select("acct", *hits)
+        .group_by("acct")
+        .agg(
+            pl.any_horizontal([c.is_not_null() for c in cols]).mean().alias("templated_share"),
+            pl.sum_horizontal([c.drop_nulls().n_unique() for c in cols]).alias("__distinct"),
+            pl.len().alias("__n"),
+        )
+        .select(
+            "acct",
+            "templated_share",
+            (pl.col("__distinct") - pl.col("__n") * p_random).clip(0.0).alias("template_breadth"),
+        )
+    )
 
 
 def account_templates(

@@ -217,9 +217,7 @@ def _evidence(
     settings: ScoringSettings,
     signals: tuple[Signal, ...],
 ) -> pl.DataFrame:
-    long = contrib.unpivot(index="cluster_id", variable_name="signal", value_name="contribution")
     values = aggregates.select("cluster_id", *[pl.col(s.column).cast(pl.Float64).alias(s.name) for s in signals])
-    values = values.unpivot(index="cluster_id", variable_name="signal", value_name="value")
     meta = pl.DataFrame(
         {
             "signal": [s.name for s in signals],
@@ -227,24 +225,7 @@ def _evidence(
             "template": [s.text for s in signals],
         }
     )
-    ev = (
-        long.join(values, on=["cluster_id", "signal"])
-        .join(meta, on="signal")
-        .filter(pl.col("contribution").abs() > 1e-9)
-        .sort(["cluster_id", "contribution", "signal"], descending=[False, True, False])
-    )
-    ev = ev.with_columns(
-        pl.col("contribution").abs().rank("ordinal", descending=True).over("cluster_id").cast(pl.Int32).alias("rank")
-    ).filter(pl.col("rank") <= settings.evidence_top)
-    texts = [
-        t.format(value=v if v is not None else 0.0, baseline=b)
-        for t, v, b in zip(ev["template"].to_list(), ev["value"].to_list(), ev["baseline"].to_list())
-    ]
-    return (
-        ev.with_columns(pl.Series("text", texts, dtype=pl.String))
-        .select("cluster_id", "rank", "signal", "value", "baseline", "contribution", "text")
-        .sort("cluster_id", "rank")
-    )
+    return _ranked(contrib, values, meta, "cluster_id", settings.evidence_top)
 
 
 def _behaviour(family: str, signals: tuple[Signal, ...]) -> list[Signal]:
@@ -254,66 +235,59 @@ def _behaviour(family: str, signals: tuple[Signal, ...]) -> list[Signal]:
 
 #: Ties that put a member on an operator's infrastructure (relay IPs, prompt templates).
 _RELAY_REASONS = ("request_ip", "prompt_template", "stream_relay", "stream_template")
+_ENDS_SCHEMA = {"account_id": pl.String, "reasons": pl.List(pl.String)}
 
 
 def peripheral_members(
     features: pl.DataFrame,
     membership: pl.DataFrame,
-    edges: pl.DataFrame,
     clusters: pl.DataFrame,
     base: dict[str, float],
     settings: ScoringSettings,
     *,
     table: SignalTable | None = None,
+    edges: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Members of flagged clusters that hang on a single edge and show little of the cluster's own
-    behaviour (below `peripheral_share` of the cluster's score for its kind): account_id, peripheral.
+    """Members of flagged clusters that show little of the cluster's own behaviour (below
+    `peripheral_share` of the cluster's score for its kind), whatever their degree: account_id, peripheral.
 
-    Among a million accounts an unrelated account meets a farm through one chance tie (a shared
-    residential proxy IP, a coincident burst of activity); it is listed with the cluster, not flagged.
+    Coordination is not abuse: a member must show the abuse itself. Among a million accounts unrelated
+    people meet a farm through chance ties (a common name-only email, a carrier's NAT address, a
+    coincident burst of activity), and such collisions come in cliques (five namesakes of one address),
+    so an account's degree inside the cluster says little; its own behaviour does. It is listed with the
+    cluster, not flagged with it, and judged alone. With `edges`, a member of a key_abuse cluster tied to
+    another member by the operator's relay IPs or templates is kept (its own stream may have gone unseen).
     """
     signals = (table or DEFAULT_TABLE).signals
     relay = pl.col("reasons").list.set_intersection(pl.lit(list(_RELAY_REASONS), pl.List(pl.String))).list.len() > 0
-    degree = (
-        _internal_ends(membership, edges)
-        .group_by("account_id")
-        .agg(pl.len().alias("degree"), relay.any().alias("relay_tie"))
-    )
+    ends = _internal_ends(membership, edges) if edges is not None else pl.DataFrame(schema=_ENDS_SCHEMA)
+    relay_ties = ends.group_by("account_id").agg(relay.any().alias("relay_tie"))
     score = {f: pl.sum_horizontal([s.weight * _strength(s, base) for s in _behaviour(f, signals)]) for f in FAMILIES}
     kind_score = pl.coalesce([pl.when(pl.col("predicted_kind") == f).then(score[f]) for f in FAMILIES])
     flagged = clusters.filter("flagged").select("cluster_id", "predicted_kind", kind_score.alias("cluster_behaviour"))
     mem = (
         membership.join(flagged, on="cluster_id")
-        .join(degree, on="account_id", how="left")
         .join(features.with_columns(_key_rotation()), on="account_id", how="left")
+        .join(relay_ties, on="account_id", how="left")
     )
-    # Victims of one operator (key_abuse) show it by their own second stream, or by sending traffic through
-    # the operator's relays or templates; a member with neither (a victim's email namesake) is not a victim,
-    # whatever its degree.
-    no_stream = (
-        (pl.col("predicted_kind") == "key_abuse")
-        & (pl.col("second_stream").fill_null(0) == 0)
-        & ~pl.col("relay_tie").fill_null(False)
-    )
+    # Victims of one operator (key_abuse) show it by their own second stream (their behaviour score) or,
+    # when their stream went unseen, by sending traffic through the operator's relays or templates.
+    relayed_victim = (pl.col("predicted_kind") == "key_abuse") & pl.col("relay_tie").fill_null(False)
     return mem.select(
         "account_id",
         (
-            (
-                (pl.col("degree").fill_null(0) <= 1)
-                & (kind_score.fill_null(0.0) < settings.peripheral_share * pl.col("cluster_behaviour").fill_null(0.0))
-            )
-            | no_stream
+            (kind_score.fill_null(0.0) < settings.peripheral_share * pl.col("cluster_behaviour").fill_null(0.0))
+            & ~relayed_victim
         ).alias("peripheral"),
     )
 
 
-def account_risk(
-    features: pl.DataFrame, base: dict[str, float], settings: ScoringSettings, *, table: SignalTable | None = None
-) -> pl.DataFrame:
-    """Per-account risk for accounts judged alone: rule log-odds plus an IsolationForest anomaly term."""
-    t = table or DEFAULT_TABLE
-    feats = features.with_columns(_key_rotation())
-    logit = t.account.bias + pl.sum_horizontal([s.weight * _strength(s, base) for s in t.account_signals])
+def anomaly_scores(features: pl.DataFrame, settings: ScoringSettings) -> np.ndarray:
+    """IsolationForest anomaly per account in [0, 1] (0 at the population median, 1 at its 99.9th percentile).
+
+    Fitted on `features` itself, from `settings.isolation_trees` and `settings.seed`: the fitted state is
+    those two numbers (refit on the same features gives the same scores bit for bit).
+    """
     cols = feature_columns(features.schema)
     anomaly = np.zeros(features.height)
     if features.height >= 50 and cols:
@@ -322,9 +296,101 @@ def account_risk(
         forest = IsolationForest(n_estimators=settings.isolation_trees, random_state=settings.seed)
         raw = -forest.fit(x).score_samples(x)  # higher = more anomalous, ~0.35..0.8
         anomaly = np.clip((raw - np.median(raw)) / max(float(np.quantile(raw, 0.999) - np.median(raw)), 1e-9), 0, 1)
+    return anomaly
+
+
+def signal_strengths(
+    frame: pl.DataFrame, base: dict[str, float], signals: tuple[Signal, ...], key: str
+) -> pl.DataFrame:
+    """`key` and one column per signal: its strength in [0, 1] (what `weight` multiplies)."""
+    return frame.select(key, *[_strength(sig, base).alias(sig.name) for sig in signals])
+
+
+def account_frame(features: pl.DataFrame) -> pl.DataFrame:
+    """Account features plus the derived per-account columns the account-level signals read."""
+    return features.with_columns(_key_rotation())
+
+
+def account_risk(
+    features: pl.DataFrame,
+    base: dict[str, float],
+    settings: ScoringSettings,
+    *,
+    table: SignalTable | None = None,
+    anomaly: np.ndarray | None = None,
+) -> pl.DataFrame:
+    """Per-account risk for accounts judged alone: rule log-odds plus an IsolationForest anomaly term.
+
+    `anomaly`: precomputed `anomaly_scores` (e.g. from saved results); by default fitted on `features`.
+    """
+    t = table or DEFAULT_TABLE
+    feats = account_frame(features)
+    logit = t.account.bias + pl.sum_horizontal([s.weight * _strength(s, base) for s in t.account_signals])
+    if anomaly is None:
+        anomaly = anomaly_scores(features, settings)
     return feats.select("account_id").with_columns(
         pl.Series("anomaly", anomaly, dtype=pl.Float64),
         feats.select((1.0 / (1.0 + (-(logit + t.account.anomaly_weight * pl.Series(anomaly))).exp())).alias("r"))[
             "r"
         ].alias("account_risk"),
+    )
+
+
+ANOMALY_TEXT = "unusual feature profile for this population (IsolationForest anomaly {value:.2f} of 1)"
+
+
+def account_evidence(
+    features: pl.DataFrame,
+    lone: pl.DataFrame,
+    accounts: pl.Series,
+    base: dict[str, float],
+    settings: ScoringSettings,
+    *,
+    table: SignalTable | None = None,
+) -> pl.DataFrame:
+    """account_evidence.parquet: for the given accounts (judged alone), the ranked contributions to their
+    account-level log-odds, in the same form as clusters' evidence (rank, signal, value, baseline,
+    contribution, text); the anomaly term is the signal "anomaly"."""
+    t = table or DEFAULT_TABLE
+    sigs = t.account_signals
+    feats = account_frame(features).filter(pl.col("account_id").is_in(accounts.implode()))
+    feats = feats.join(lone.select("account_id", "anomaly"), on="account_id", how="left")
+    contrib = feats.select(
+        "account_id",
+        *[(s.weight * _strength(s, base)).alias(s.name) for s in sigs],
+        (t.account.anomaly_weight * pl.col("anomaly").fill_null(0.0)).alias("anomaly"),
+    )
+    values = feats.select(
+        "account_id", *[pl.col(s.column).cast(pl.Float64).alias(s.name) for s in sigs], pl.col("anomaly")
+    )
+    meta = pl.DataFrame(
+        {
+            "signal": [*(s.name for s in sigs), "anomaly"],
+            "baseline": [*(_baseline_value(s, base) for s in sigs), 0.0],
+            "template": [*(s.text for s in sigs), ANOMALY_TEXT],
+        }
+    )
+    return _ranked(contrib, values, meta, "account_id", settings.evidence_top)
+
+
+def _ranked(contrib: pl.DataFrame, values: pl.DataFrame, meta: pl.DataFrame, key: str, top: int) -> pl.DataFrame:
+    long = contrib.unpivot(index=key, variable_name="signal", value_name="contribution")
+    vals = values.unpivot(index=key, variable_name="signal", value_name="value")
+    ev = (
+        long.join(vals, on=[key, "signal"])
+        .join(meta, on="signal")
+        .filter(pl.col("contribution").abs() > 1e-9)
+        .sort([key, "contribution", "signal"], descending=[False, True, False])
+    )
+    ev = ev.with_columns(
+        pl.col("contribution").abs().rank("ordinal", descending=True).over(key).cast(pl.Int32).alias("rank")
+    ).filter(pl.col("rank") <= top)
+    texts = [
+        t.format(value=v if v is not None else 0.0, baseline=b)
+        for t, v, b in zip(ev["template"].to_list(), ev["value"].to_list(), ev["baseline"].to_list())
+    ]
+    return (
+        ev.with_columns(pl.Series("text", texts, dtype=pl.String))
+        .select(key, "rank", "signal", "value", "baseline", "contribution", "text")
+        .sort(key, "rank")
     )

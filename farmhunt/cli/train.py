@@ -1,0 +1,107 @@
+"""`farmhunt train WORLDS... --out model.toml`: fit the scoring weights on labelled worlds."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+
+def cached_results(world: Path, cache: Path | None):
+    """Detect `world`, or reuse `cache/<world name>` when it was computed from this very world (same
+    manifest hash); new results are written there."""
+    from farmhunt.core.contract import manifest_sha256
+    from farmhunt.engine.pipeline import detect_path
+    from farmhunt.engine.results import load_results
+
+    if cache is None:
+        return detect_path(world)
+    target = cache / world.name
+    if target.is_dir():
+        res = load_results(target)
+        if res.run.get("world", {}).get("manifest_sha256") == manifest_sha256(world):
+            return res
+    cache.mkdir(parents=True, exist_ok=True)
+    return detect_path(world, target)
+
+
+def load_decisions(path: Path):
+    """Investigators' exported decisions (account_id, label 1/0/null, ...); bad files are an InputError."""
+    import polars as pl
+
+    from farmhunt.core.errors import InputError
+
+    if not path.is_file():
+        raise InputError(f"--decisions: file '{path}' does not exist")
+    try:
+        df = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, infer_schema_length=0)
+    except Exception as exc:  # polars raises several types for unreadable files
+        raise InputError(f"--decisions: '{path}' cannot be read: {str(exc).splitlines()[0]}") from exc
+    for col in ("account_id", "label"):
+        if col not in df.columns:
+            raise InputError(f"--decisions: '{path}' has no column '{col}'")
+    label = df["label"].cast(pl.String).str.strip_chars()
+    label = pl.when(label.is_in(["", "null", "None"])).then(None).otherwise(label)
+    df = df.with_columns(pl.select(label).to_series().alias("label"))
+    bad = df.filter(pl.col("label").is_not_null() & ~pl.col("label").is_in(["0", "1"]))
+    if bad.height:
+        raise InputError(f"--decisions: '{path}', column 'label': {bad.height} value(s) not 1, 0 or empty")
+    return df.select(pl.col("account_id").cast(pl.String), pl.col("label").cast(pl.Int8))
+
+
+def train(
+    worlds: list[Path] = typer.Argument(..., help="Labelled world directories (generated: labels.parquet)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model file to write (TOML; apply with detect --model)."),
+    decisions: Path | None = typer.Option(
+        None, "--decisions", help="Investigators' decisions export (account_id, label 1/0/empty, ...): extra labels."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the fit (recorded in the model)."),
+    c: float = typer.Option(1.0, "--C", help="Inverse L2 regularisation strength of the logistic fit."),
+    results: Path | None = typer.Option(
+        None, "--results", help="Cache directory of per-world detection results (reused when the world matches)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary."),
+) -> None:
+    """Fit the signal weights (cluster and account level) with a sign-constrained logistic model on the
+    clusters of labelled WORLDS; write them with their provenance to --out."""
+    from rich.console import Console
+
+    from farmhunt import __version__
+    from farmhunt.core.contract import manifest_sha256
+    from farmhunt.core.errors import InputError
+    from farmhunt.engine.scoring.fit import FitSettings
+    from farmhunt.engine.scoring.fitted import save_model
+    from farmhunt.engine.training import fit_table, load_training_world
+
+    if c <= 0:
+        raise InputError(f"'--C': must be > 0, got {c}")
+    console = Console(stderr=True, quiet=quiet)
+    dec = load_decisions(decisions) if decisions is not None else None
+    loaded = []
+    for w in worlds:
+        if not w.is_dir():
+            raise InputError(f"train: world directory '{w}' does not exist")
+        console.log(f"detecting {w}")
+        loaded.append(load_training_world(w.name, w, cached_results(w, results), dec))
+    table, summary = fit_table(loaded, fit=FitSettings(C=c, seed=seed))
+    provenance = {
+        "command": " ".join(["farmhunt", *sys.argv[1:]]) if sys.argv[0].endswith("farmhunt") else "farmhunt train",
+        "farmhunt_version": __version__,
+        "seed": seed,
+        "C": c,
+        "worlds": [str(w) for w in worlds],
+        "manifest_sha256": [manifest_sha256(w) for w in worlds],
+        "decisions": str(decisions) if decisions is not None else "",
+        **{k: v for k, v in summary.items() if k not in ("C", "seed")},
+    }
+    save_model(out, table, provenance)
+    if not quiet:
+        out_console = Console()
+        out_console.print(
+            f"model written to {out} ({summary['cluster_samples']} clusters, {summary['account_samples']} accounts)",
+            markup=False,
+        )
+        for s in table.signals:
+            out_console.print(f"  {s.name:24s} {s.weight:+.3f}", markup=False)
+        out_console.print(f"  {'bias':24s} {table.bias:+.3f}", markup=False)

@@ -1,0 +1,229 @@
+"""Scoring as a fit and a transform, in scikit-learn's manner.
+
+`ScoringModel(settings, table).fit(features)` fits the population state: the baselines every signal
+compares against and the IsolationForest anomaly term (refitted from `isolation_trees` and `seed`; its
+scores are kept). `transform(...)` applies the signal table to clusters and accounts and makes the
+account decision. The weights and biases are the signal table (`signals.toml`, or a model file written
+by `farmhunt train`); `save_model` / `load_model` write and read that state as TOML:
+
+    [model]              provenance (command, seeds, worlds, cross-validated figures)
+    bias / [account]     fitted biases, account anomaly weight
+    [weights] [account.weights]   fitted signal weights (cluster level, account level)
+    [baselines]          optional: frozen population baselines (otherwise fitted on each world)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from farmhunt.core.atomic import atomic_file
+from farmhunt.core.errors import ConfigError
+from farmhunt.core.tomlconfig import read_toml
+from farmhunt.engine.scoring.decisions import account_decisions
+from farmhunt.engine.scoring.model import (
+    account_evidence,
+    account_risk,
+    anomaly_scores,
+    baselines,
+    cluster_aggregates,
+    peripheral_members,
+    score_clusters,
+)
+from farmhunt.engine.scoring.signals import SignalTable, default_table
+from farmhunt.engine.settings import ScoringSettings
+
+
+@dataclass
+class Scored:
+    """What scoring produced: scored clusters, their evidence, accounts (decided) and account evidence."""
+
+    clusters: pl.DataFrame
+    evidence: pl.DataFrame
+    accounts: pl.DataFrame
+    account_evidence: pl.DataFrame
+
+
+@dataclass
+class ScoringModel:
+    """The scoring stage: `fit` on a world's account features, then `transform` its clusters and accounts."""
+
+    settings: ScoringSettings = field(default_factory=ScoringSettings)
+    table: SignalTable = field(default_factory=default_table)
+    #: Frozen baselines (from a saved model); None fits them on each world.
+    frozen_baselines: dict[str, float] | None = None
+    baselines_: dict[str, float] | None = None
+    anomaly_: np.ndarray | None = None
+
+    def fit(self, features: pl.DataFrame, anomaly: np.ndarray | None = None) -> ScoringModel:
+        """Fit the population baselines and the anomaly term on `features` (or reuse a given `anomaly`)."""
+        self.baselines_ = dict(self.frozen_baselines) if self.frozen_baselines is not None else baselines(features)
+        self.anomaly_ = anomaly if anomaly is not None else anomaly_scores(features, self.settings)
+        return self
+
+    def transform(
+        self,
+        features: pl.DataFrame,
+        membership: pl.DataFrame,
+        edges: pl.DataFrame,
+        aggregates: pl.DataFrame,
+    ) -> Scored:
+        """Score clusters (from `aggregates`, see `aggregate`) and accounts; decide each account."""
+        if self.baselines_ is None or self.anomaly_ is None:
+            raise RuntimeError("ScoringModel.transform before fit")
+        base, s, t = self.baselines_, self.settings, self.table
+        clusters, evidence = score_clusters(aggregates, base, s, table=t)
+        lone = account_risk(features, base, s, table=t, anomaly=self.anomaly_)
+        peripheral = peripheral_members(features, membership, clusters, base, s, table=t, edges=edges)
+        accounts = account_decisions(features, membership, clusters, lone, peripheral, s)
+        alone = _judged_alone(membership, clusters, lone, peripheral, s.flag_threshold)
+        acc_ev = account_evidence(features, lone, alone, base, s, table=t)
+        clusters = clusters.with_columns(pl.col("size").cast(pl.Int64)).sort(
+            ["risk", "cluster_id"], descending=[True, False]
+        )
+        clusters = clusters.select(
+            "cluster_id",
+            "size",
+            "risk",
+            "predicted_kind",
+            "flagged",
+            pl.exclude("cluster_id", "size", "risk", "predicted_kind", "flagged"),
+        )
+        return Scored(clusters, evidence, accounts, acc_ev)
+
+    def aggregate(
+        self, features: pl.DataFrame, membership: pl.DataFrame, edges: pl.DataFrame, orgs: pl.DataFrame
+    ) -> pl.DataFrame:
+        """Cluster aggregates the signals read (`model.cluster_aggregates` with this model's table)."""
+        return cluster_aggregates(features, membership, edges, orgs, table=self.table)
+
+
+def _judged_alone(
+    membership: pl.DataFrame, clusters: pl.DataFrame, lone: pl.DataFrame, peripheral: pl.DataFrame, threshold: float
+) -> pl.Series:
+    """Accounts whose decision is their own and worth explaining: peripheral members of flagged clusters,
+    and accounts outside flagged clusters whose own risk reaches `threshold` (the cluster flag bar)."""
+    flagged = clusters.filter("flagged").select("cluster_id")
+    in_flagged = membership.join(flagged, on="cluster_id").select("account_id")
+    per = peripheral.filter("peripheral")["account_id"]
+    risky = lone.filter(pl.col("account_risk") >= threshold).join(in_flagged, on="account_id", how="anti")
+    return pl.concat([per, risky["account_id"]]).unique().sort().rename("account_id")
+
+
+# ----------------------------------------------------------------------------------------------- model files
+
+
+def model_document(
+    table: SignalTable, provenance: dict[str, Any], frozen_baselines: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """The TOML document of a fitted model: weights, biases, provenance, optional frozen baselines."""
+    doc: dict[str, Any] = {
+        "model": provenance,
+        "bias": table.bias,
+        "weights": {s.name: s.weight for s in table.signals},
+        "account": {
+            "bias": table.account.bias,
+            "anomaly_weight": table.account.anomaly_weight,
+            "weights": dict(table.account.weights),
+        },
+    }
+    if frozen_baselines is not None:
+        doc["baselines"] = dict(frozen_baselines)
+    return doc
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ConfigError(f"cannot write non-finite number {v!r} to a model file")
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise ConfigError(f"cannot write {type(v).__name__} to a model file")
+
+
+def to_toml(doc: dict[str, Any], prefix: str = "") -> str:
+    """Minimal TOML writer for model documents (scalars, lists, nested tables)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            name = f"{prefix}{k}"
+            lines.append(f"\n[{name}]")
+            body = to_toml(v, prefix=f"{name}.")
+            lines.append(body)
+    return "\n".join(x for x in lines if x != "")
+
+
+def save_model(
+    path: str | Path, table: SignalTable, provenance: dict[str, Any], frozen_baselines: dict[str, float] | None = None
+) -> Path:
+    """Write a fitted model file (TOML) atomically."""
+    text = "# farmhunt scoring model (written by `farmhunt train`; apply with `farmhunt detect --model`)\n"
+    text += to_toml(model_document(table, provenance, frozen_baselines)) + "\n"
+    with atomic_file(path) as tmp:
+        Path(tmp).write_text(text)
+    return Path(path)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model file read back: the signal table with its weights, its provenance, optional baselines."""
+
+    table: SignalTable
+    provenance: dict[str, Any]
+    baselines: dict[str, float] | None
+
+
+def load_model(path: str | Path, base: SignalTable | None = None) -> LoadedModel:
+    """Read a model file onto `base` (the shipped table); unknown keys or signals are a ConfigError."""
+    data = read_toml(path)
+    t = base or default_table()
+    allowed = {"model", "bias", "weights", "account", "baselines"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
+    names = {s.name for s in t.signals}
+    weights = data.get("weights", {})
+    acc = data.get("account", {})
+    acc_w = acc.get("weights", {})
+    acc_names = {n for n, _ in t.account.weights}
+    for key, table, known in (("weights", weights, names), ("account.weights", acc_w, acc_names)):
+        for n, v in table.items():
+            if n not in known:
+                raise ConfigError(f"{path}: '{key}.{n}': unknown signal (known: {', '.join(sorted(known))})")
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ConfigError(f"{path}: '{key}.{n}': expected a finite number, got {v!r}")
+    for k in ("bias",):
+        if k in data and (isinstance(data[k], bool) or not isinstance(data[k], int | float)):
+            raise ConfigError(f"{path}: '{k}': expected a number, got {data[k]!r}")
+    bad = sorted(set(acc) - {"bias", "anomaly_weight", "weights"})
+    if bad:
+        raise ConfigError(f"{path}: unknown key 'account.{bad[0]}'")
+    table = t.with_weights(
+        {k: float(v) for k, v in weights.items()},
+        float(data.get("bias", t.bias)),
+        {k: float(v) for k, v in acc_w.items()},
+        float(acc.get("bias", t.account.bias)),
+    )
+    if "anomaly_weight" in acc:
+        from dataclasses import replace
+
+        table = replace(table, account=replace(table.account, anomaly_weight=float(acc["anomaly_weight"])))
+    base_vals = data.get("baselines")
+    if base_vals is not None:
+        bad = [k for k, v in base_vals.items() if isinstance(v, bool) or not isinstance(v, int | float)]
+        if bad:
+            raise ConfigError(f"{path}: 'baselines.{bad[0]}': expected a number")
+        base_vals = {k: float(v) for k, v in base_vals.items()}
+    return LoadedModel(table, dict(data.get("model", {})), base_vals)
