@@ -124,6 +124,8 @@ class TableSpec:
     nullable: frozenset[str] = frozenset()
     required: bool = True
     account_ref: str | None = "account_id"  # column that must reference accounts.account_id
+    #: Columns a table may carry (read, with this dtype, when present; nulls allowed).
+    optional: dict[str, pl.DataType] = field(default_factory=dict)
     #: Allowed values per column (timestamps get `time_window` on top, see `domain_of`).
     domains: dict[str, Domain] = field(default_factory=dict)
     rules: tuple[RowRule, ...] = ()
@@ -233,6 +235,13 @@ ASNS = TableSpec(
     key=("asn",),
     account_ref=None,
     domains={"asn": at_least(0), "kind": one_of(ASN_KINDS)},
+)
+ASNS = TableSpec(
+    "asns",
+    {"asn": pl.Int32, "org": pl.String, "kind": pl.String},
+    key=("asn",),
+    account_ref=None,
+    optional={"country": pl.String},  # ISO country of the network (GeoIP); second streams use it when present
 )
 PROMPTS = TableSpec(
     "prompts",
@@ -524,6 +533,14 @@ def _check_table(
         casts.append(expr.alias(col))
         keep = target == pl.String and isinstance(schema[col], (pl.Categorical, pl.Enum))
         native.append(pl.col(col) if keep else expr.alias(col))
+    for col, target in spec.optional.items():
+        if col in schema:
+            expr = cast_to_contract(col, schema[col], target)
+            if expr is None:
+                problems.append(Problem(fname, col, f"wrong dtype {schema[col]} (expected {target})"))
+                continue
+            casts.append(expr.alias(col))
+            native.append(expr.alias(col))
     if problems:
         return None, problems
     lf = raw.select(casts)

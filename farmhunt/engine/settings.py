@@ -31,6 +31,8 @@ SIGNALS: tuple[str, ...] = (
     "prompt_family",
     "sync",
     "signup_burst",
+    "stream_relay",
+    "stream_template",
 )
 
 
@@ -78,11 +80,32 @@ class TemplateSettings:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    """Second traffic streams on an account's key (a leaked key, a takeover): `engine.polars.streams`."""
+
+    baseline_hours: int = 24  # an ASN first seen this long after the account's first request is a new network
+    min_requests: int = 20  # a second stream has at least this many requests ...
+    min_owner_before: int = 3  # ... the owner at least this many before it (an established history) ...
+    min_owner_after: int = 1  # ... and at least this many beside it (a move to a new network ends the old one)
+    min_criteria: int = 4  # of the six ways it can differ from the owner's traffic (below), at least this many:
+    night_min: float = 0.12  # local night share (flat 24/7 is 0.25; a human ~0.05) ...
+    entropy_min: float = 0.85  # ... spread over the day: hour-of-day entropy / log(24) (flat 0.97+, a human ~0.8)
+    templated_min: float = 0.3  # share of prompts matching a template
+    output_lift: float = 1.5  # output/input token ratio, times the owner's
+    volume_lift: float = 3.0  # requests per active day, times the owner's
+    hosting_lift: float = 0.5  # hosting share above the owner's ...
+    min_new_asns: int = 3  # ... or this many new networks
+    travel_bucket_seconds: int = 600  # impossible travel: the key used from >= 2 ASNs within one bucket ...
+    travel_min: float = 0.05  # ... in at least this share of the stream's buckets
+
+
+@dataclass(frozen=True)
 class FeatureSettings:
     """Account features."""
 
     night_hours: tuple[int, ...] = ranged((0, 1, 2, 3, 4, 5), 0, 23)  # local hours counted as night-time
     capability_topics: tuple[str, ...] = ("coding", "agentic", "cybersecurity", "math")
+    streams: StreamSettings = field(default_factory=StreamSettings)
 
     def validate(self) -> None:
         unknown = sorted(set(self.capability_topics) - set(TOPICS))
@@ -118,6 +141,8 @@ class LinkageSettings:
             "prompt_family": 0.8,
             "sync": 1.0,
             "signup_burst": 0.4,
+            "stream_relay": 1.0,
+            "stream_template": 0.8,
         },
     )
     #: A value shared by more accounts than this is a *hub*: instead of a clique, each member is linked to

@@ -177,7 +177,8 @@ def test_member_on_one_edge_without_the_clusters_behaviour_is_peripheral() -> No
     ids = ["f0", "f1", "f2", "f3", "lone_farm", "neighbour"]
     rows = [farm] * 5 + [human]
     zeros = {"hosting_share": 0.0, "requests_per_active_day": 5.0, "topic_entropy": 0.2, "chargeback_rate": 0.0,
-             "n_keys_revoked": 0, "decline_rate": 0.0, "micro_payment_share": 0.0}
+             "n_keys_revoked": 0, "decline_rate": 0.0, "micro_payment_share": 0.0,
+             "second_stream": 0}
     features = pl.DataFrame([{"account_id": a, **r, **zeros} for a, r in zip(ids, rows)])
     membership = pl.DataFrame({"account_id": ids, "cluster_id": [7] * 6})
     core = [(a, b) for i, a in enumerate(ids[:4]) for b in ids[i + 1:4]]

@@ -22,7 +22,7 @@ def _shipped() -> dict:
 def test_shipped_table_values() -> None:
     t = default_table()
     names = [s.name for s in t.signals]
-    assert len(names) == 26 and names[0] == "synchronized" and names[-1] == "shared_prompt_families"
+    assert len(names) == 29 and names[0] == "synchronized" and names[-1] == "shared_stream_templates"
     assert t.bias == -4.2 and t.account.bias == -5.0 and t.account.anomaly_weight == 1.5
     by = {s.name: s for s in t.signals}
     assert by["declined_payments"].weight == 3.0 and by["declined_payments"].low == "decline_rate_hi"
@@ -39,6 +39,7 @@ def test_shipped_table_values() -> None:
         "declined_payments": 3.0,
         "micro_payments": 1.0,
         "office_hours": -1.5,
+        "second_stream": 6.5,
     }
     assert model.SIGNALS == t.signals and model.BIAS == t.bias
 

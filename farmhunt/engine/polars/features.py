@@ -12,6 +12,13 @@ import polars as pl
 from farmhunt.core.contract import World, ip_prefix
 from farmhunt.core.timezones import COUNTRY_UTC_OFFSET
 from farmhunt.engine.polars.families import family_breadth, read_families
+from farmhunt.engine.polars.streams import (
+    STREAM_FEATURE_COUNTS,
+    STREAM_FEATURE_SHARES,
+    save_streams,
+    stream_features,
+    stream_pass,
+)
 from farmhunt.engine.polars.templates import template_share
 from farmhunt.engine.settings import FeatureSettings, TemplateSettings
 from farmhunt.engine.store import RequestStore, codes_of
@@ -51,7 +58,10 @@ def request_features(
     """
     kinds = world["asns"].select("asn", pl.col("kind").alias("asn_kind")).collect()
     epoch = pl.col("ts").dt.epoch("s")
-    main, ips, week, mix, tmpl = store.per_account(
+    stream_plan, stream_values = stream_pass(
+        world, store, templates, settings, template_settings, account_utc_offset(world["accounts"])
+    )
+    main, ips, week, mix, tmpl, streams = store.per_account(
         lambda r: (
             r.join(kinds.lazy(), on="asn", how="left")
             .group_by("acct")
@@ -74,7 +84,10 @@ def request_features(
         lambda r: r.group_by("acct", hour_of_week(pl.col("ts")).alias("how")).agg(pl.len().alias("n")),
         lambda r: r.group_by("acct", "topic", "model").agg(pl.len().alias("n")),
         lambda r: template_share(r, templates, template_settings),
+        stream_plan,
     )
+    stream_values = pl.concat(stream_values)
+    save_streams(store, streams, stream_values)
     offsets = store.accounts().join(account_utc_offset(world["accounts"]), on="account_id").select("acct", "offset")
     week = (
         week.lazy()
@@ -131,6 +144,7 @@ def request_features(
         .join(models, on="acct", how="left")
         .join(tmpl.lazy(), on="acct", how="left")
         .join(family_breadth(read_families(store.path)).lazy(), on="acct", how="left")
+        .join(stream_features(streams, stream_values, store, world), on="acct", how="left")
         .with_columns(
             (pl.col("n_requests") / pl.col("active_hours")).alias("requests_per_active_hour"),
             (pl.col("n_requests") / pl.col("active_days")).alias("requests_per_active_day"),
@@ -247,6 +261,7 @@ def account_features(
         "n_disputes",
         "n_keys",
         "n_keys_revoked",
+        *STREAM_FEATURE_COUNTS,
     ]
     shares = [
         "night_share",
@@ -271,7 +286,11 @@ def account_features(
         "micro_payment_share",
         "card_country_mismatch",
         *[f"{k}_share" for k in ASN_KIND_SHARES],
+        *STREAM_FEATURE_SHARES,
     ]
+    feats = feats.with_columns(
+        (pl.col("second_stream_requests").fill_null(0) / pl.col("n_requests").clip(1)).alias("second_stream_share")
+    )
     return feats.with_columns(
         *[pl.col(c).fill_null(0).cast(pl.Int64) for c in counts],
         # Rounded: streaming aggregation sums floats in a varying order; results must not vary.

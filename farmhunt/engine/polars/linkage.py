@@ -28,6 +28,8 @@ import polars as pl
 from farmhunt.core.contract import World, ip_prefix
 from farmhunt.core.values import canonical_email, email_pattern
 from farmhunt.engine.polars.families import family_pairs, read_families
+from farmhunt.engine.polars.features import account_utc_offset
+from farmhunt.engine.polars.streams import STREAM_SIGNALS, stream_values
 from farmhunt.engine.polars.templates import account_templates
 from farmhunt.engine.settings import LinkageSettings, TemplateSettings
 from farmhunt.engine.store import RequestStore, text_code
@@ -62,6 +64,8 @@ def shared_values(world: World, usage: RequestUsage, settings: LinkageSettings) 
         parts.append(signup_bursts(world, usage.ip_asn, settings))
     if "prompt_template" in on:
         parts.append(usage.account_templates.select("account_id", pl.lit("prompt_template").alias("signal"), "value"))
+    if usage.streams is not None and on & set(STREAM_SIGNALS):  # second streams' relays and templates only
+        parts.append(usage.streams.filter(pl.col("signal").is_in(sorted(on & set(STREAM_SIGNALS)))))
     if not parts:
         return pl.LazyFrame(schema={"account_id": pl.String, "signal": pl.String, "value": pl.String})
     return pl.concat(parts).drop_nulls().filter(pl.col("value") != "").unique()
@@ -356,6 +360,7 @@ class RequestUsage:
     signatures: pl.DataFrame  # acct, n_buckets, m0.. (`sync_signatures`)
     families: pl.LazyFrame  # account_id, family, n_accounts, idf (`families.prompt_families`)
     span: tuple[int, int]  # first and last sync bucket of the world
+    streams: pl.LazyFrame | None = None  # account_id, signal, value of second streams (`streams.stream_values`)
 
 
 def request_usage(
@@ -405,6 +410,9 @@ def build_linkage(
     shows as a cluster's ties and pivots on. `store` holds the world's requests (`build_store`).
     """
     usage = request_usage(store, templates, template_settings, settings)
+    if set(STREAM_SIGNALS) & set(settings.signals):
+        offsets = account_utc_offset(world["accounts"])
+        usage = dataclasses.replace(usage, streams=stream_values(world, store, templates, template_settings, offsets))
     # Materialised once: polars would otherwise plan the shared inputs more than once.
     values = shared_values(world, usage, settings).collect(engine="streaming")
     sync = sync_edges(usage.signatures, store.accounts(), usage.span, settings)

@@ -26,7 +26,9 @@ def account_decisions(
         pl.col("predicted_kind").alias("cluster_kind"),
     )
     lone_kind = (
-        pl.when(pl.col("decline_rate") >= s.lone_card_testing_decline_rate)
+        pl.when(pl.col("second_stream") > 0)  # a leaked key or takeover (engine/polars/streams.py)
+        .then(pl.lit("key_abuse"))
+        .when(pl.col("decline_rate") >= s.lone_card_testing_decline_rate)
         .then(pl.lit("card_testing"))
         .otherwise(pl.lit("reseller_pool"))
     )

@@ -79,7 +79,7 @@ class ScoringModel:
         base, s, t = self.baselines_, self.settings, self.table
         clusters, evidence = score_clusters(aggregates, base, s, table=t)
         lone = account_risk(features, base, s, table=t, anomaly=self.anomaly_)
-        peripheral = peripheral_members(features, membership, clusters, base, s, table=t)
+        peripheral = peripheral_members(features, membership, clusters, base, s, table=t, edges=edges)
         accounts = account_decisions(features, membership, clusters, lone, peripheral, s)
         alone = _judged_alone(membership, clusters, lone, peripheral, s.flag_threshold)
         acc_ev = account_evidence(features, lone, alone, base, s, table=t)

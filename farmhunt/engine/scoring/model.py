@@ -218,7 +218,7 @@ def gated_contributions(contrib: pl.DataFrame, signals: tuple[Signal, ...]) -> p
       signals (time shape, timing coordination) add; relay volume, chargebacks or card spread stay.
     """
     fam = {f: [s.name for s in signals if s.family == f] for f in (*FAMILIES, "shared")}
-    behaviour = pl.max_horizontal([pl.sum_horizontal([pl.col(n) for n in fam[f]]) for f in FAMILIES])
+    behaviour = pl.max_horizontal([pl.sum_horizontal([pl.col(n) for n in fam[f]]) for f in FAMILIES if fam[f]])
     gate = (behaviour / 2.0).clip(0.0, 1.0)
     out = contrib.with_columns([(pl.col(n) * gate).alias(n) for n in fam["shared"]])
     cheap_benign = [s.name for s in signals if s.cheap and s.family == "benign_org"]
@@ -254,6 +254,11 @@ def _behaviour(family: str, signals: tuple[Signal, ...]) -> list[Signal]:
     return [s for s in signals if s.family == family and not s.column.startswith("tie_")]
 
 
+#: Ties that put a member on an operator's infrastructure (relay IPs, prompt templates).
+_RELAY_REASONS = ("request_ip", "prompt_template", "stream_relay", "stream_template")
+_ENDS_SCHEMA = {"account_id": pl.String, "reasons": pl.List(pl.String)}
+
+
 def peripheral_members(
     features: pl.DataFrame,
     membership: pl.DataFrame,
@@ -262,6 +267,7 @@ def peripheral_members(
     settings: ScoringSettings,
     *,
     table: SignalTable | None = None,
+    edges: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Members of flagged clusters that show little of the cluster's own behaviour (below
     `peripheral_share` of the cluster's score for its kind), whatever their degree: account_id, peripheral.
@@ -270,20 +276,30 @@ def peripheral_members(
     people meet a farm through chance ties (a common name-only email, a carrier's NAT address, a
     coincident burst of activity), and such collisions come in cliques (five namesakes of one address),
     so an account's degree inside the cluster says little; its own behaviour does. It is listed with the
-    cluster, not flagged with it, and judged alone.
+    cluster, not flagged with it, and judged alone. With `edges`, a member of a key_abuse cluster tied to
+    another member by the operator's relay IPs or templates is kept (its own stream may have gone unseen).
     """
     signals = (table or DEFAULT_TABLE).signals
+    relay = pl.col("reasons").list.set_intersection(pl.lit(list(_RELAY_REASONS), pl.List(pl.String))).list.len() > 0
+    ends = _internal_ends(membership, edges) if edges is not None else pl.DataFrame(schema=_ENDS_SCHEMA)
+    relay_ties = ends.group_by("account_id").agg(relay.any().alias("relay_tie"))
     score = {f: pl.sum_horizontal([s.weight * _strength(s, base) for s in _behaviour(f, signals)]) for f in FAMILIES}
     kind_score = pl.coalesce([pl.when(pl.col("predicted_kind") == f).then(score[f]) for f in FAMILIES])
     flagged = clusters.filter("flagged").select("cluster_id", "predicted_kind", kind_score.alias("cluster_behaviour"))
-    mem = membership.join(flagged, on="cluster_id").join(
-        features.with_columns(_key_rotation()), on="account_id", how="left"
+    mem = (
+        membership.join(flagged, on="cluster_id")
+        .join(features.with_columns(_key_rotation()), on="account_id", how="left")
+        .join(relay_ties, on="account_id", how="left")
     )
+    # Victims of one operator (key_abuse) show it by their own second stream (their behaviour score) or,
+    # when their stream went unseen, by sending traffic through the operator's relays or templates.
+    relayed_victim = (pl.col("predicted_kind") == "key_abuse") & pl.col("relay_tie").fill_null(False)
     return mem.select(
         "account_id",
-        (kind_score.fill_null(0.0) < settings.peripheral_share * pl.col("cluster_behaviour").fill_null(0.0)).alias(
-            "peripheral"
-        ),
+        (
+            (kind_score.fill_null(0.0) < settings.peripheral_share * pl.col("cluster_behaviour").fill_null(0.0))
+            & ~relayed_victim
+        ).alias("peripheral"),
     )
 
 

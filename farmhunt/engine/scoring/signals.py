@@ -20,7 +20,7 @@ from farmhunt.core.tomlconfig import read_toml
 from farmhunt.engine.settings import SIGNALS as LINK_REASONS
 
 #: Fraud families (a flagged cluster's predicted kind is the strongest of these).
-FAMILIES: tuple[str, ...] = ("distillation_farm", "reseller_pool", "card_testing")
+FAMILIES: tuple[str, ...] = ("distillation_farm", "reseller_pool", "card_testing", "key_abuse")
 #: Every family a signal can belong to: the fraud families, benign explanations, and coordination.
 ALL_FAMILIES: tuple[str, ...] = (*FAMILIES, "benign_org", "shared")
 #: Cluster aggregates computed in `model.cluster_aggregates` besides the listed medians, means and ties.
