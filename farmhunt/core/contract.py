@@ -235,12 +235,6 @@ ASNS = TableSpec(
     key=("asn",),
     account_ref=None,
     domains={"asn": at_least(0), "kind": one_of(ASN_KINDS)},
-)
-ASNS = TableSpec(
-    "asns",
-    {"asn": pl.Int32, "org": pl.String, "kind": pl.String},
-    key=("asn",),
-    account_ref=None,
     optional={"country": pl.String},  # ISO country of the network (GeoIP); second streams use it when present
 )
 PROMPTS = TableSpec(

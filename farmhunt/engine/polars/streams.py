@@ -39,7 +39,6 @@ from collections.abc import Callable
 
 import polars as pl
 
-from farmhunt.core.atomic import atomic_file
 from farmhunt.core.contract import World
 from farmhunt.engine.polars.templates import _is_templated, account_templates
 from farmhunt.engine.settings import FeatureSettings, StreamSettings, TemplateSettings
@@ -312,10 +311,10 @@ def compute_streams(
 
 
 def save_streams(store: RequestStore, streams: pl.DataFrame, values: pl.DataFrame) -> None:
-    """Keep the streams beside the request store (written to a temporary name, then renamed)."""
+    """Keep the streams beside the request store (inside the results' own temporary directory, like the
+    store itself: the whole results directory is what is renamed into place)."""
     for name, frame in ((STREAMS_FILE, streams), (STREAM_VALUES_FILE, values)):
-        with atomic_file(store.path / name) as tmp:
-            frame.write_parquet(tmp)
+        frame.write_parquet(store.path / name)
 
 
 def stream_values(
