@@ -125,7 +125,7 @@ class TableSpec:
     required: bool = True
     account_ref: str | None = "account_id"  # column that must reference accounts.account_id
     #: Columns a table may carry (read, with this dtype, when present; nulls allowed).
-    optional: dict[str, pl.DataType] = field(default_factory=dict)
+    optional: dict[str, PolarsType] = field(default_factory=dict)
     #: Allowed values per column (timestamps get `time_window` on top, see `domain_of`).
     domains: dict[str, Domain] = field(default_factory=dict)
     rules: tuple[RowRule, ...] = ()

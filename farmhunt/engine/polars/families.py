@@ -37,7 +37,7 @@ from scipy.sparse.csgraph import connected_components
 
 from farmhunt.engine.settings import TemplateSettings
 
-FAMILY_SCHEMA = {"acct": pl.UInt32, "family": pl.Int64, "n_accounts": pl.UInt32, "idf": pl.Float64}
+FAMILY_SCHEMA = pl.Schema({"acct": pl.UInt32(), "family": pl.Int64(), "n_accounts": pl.UInt32(), "idf": pl.Float64()})
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
@@ -77,7 +77,7 @@ def components(h: np.ndarray, settings: TemplateSettings) -> np.ndarray:
     while k < 4 and n / 2.0 ** (8 * k) > settings.family_bucket_target:
         k += 1
     kdt = np.uint16 if k == 2 else np.uint32  # 16-bit keys sort by radix
-    bands = [((h >> np.uint64(8 * b)) & np.uint64(0xFF)).astype(kdt) for b in range(8)]
+    bands: list[np.ndarray] = [((h >> np.uint64(8 * b)) & np.uint64(0xFF)).astype(kdt) for b in range(8)]
     for combo in combinations(range(8), k):
         key = bands[combo[0]].copy()
         for b in combo[1:]:
@@ -133,8 +133,7 @@ def prompt_families(
             p.select("acct", "prompt_hash").join(members.lazy(), on="prompt_hash").select("acct", "family").unique()
             for p in parts()
         ]
-    )
-    uses = uses.collect() if isinstance(uses, pl.LazyFrame) else uses
+    ).collect()
     n_total = max(n_accounts_total, 1)
     return (
         uses.with_columns(pl.len().over("family").cast(pl.UInt32).alias("n_accounts"))

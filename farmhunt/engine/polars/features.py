@@ -86,23 +86,23 @@ def request_features(
         lambda r: template_share(r, templates, template_settings),
         stream_plan,
     )
-    stream_values = pl.concat(stream_values)
-    save_streams(store, streams, stream_values)
+    values = pl.concat(stream_values)
+    save_streams(store, streams, values)
     offsets = store.accounts().join(account_utc_offset(world["accounts"]), on="account_id").select("acct", "offset")
-    week = (
+    local_week = (
         week.lazy()
         .join(offsets, on="acct", how="left")
         .select("acct", ((pl.col("how") + pl.col("offset").fill_null(0)) % 168).alias("how"), "n")
     )
     hour, day = pl.col("how") % 24, pl.col("how") // 24
     share = lambda cond: pl.col("n").filter(cond).sum() / pl.col("n").sum()  # noqa: E731
-    timing = week.group_by("acct").agg(
+    timing = local_week.group_by("acct").agg(
         share(hour.is_in(list(settings.night_hours))).alias("night_share"),
         share(day >= 5).alias("weekend_share"),
         share((hour >= 9) & (hour < 18) & (day < 5)).alias("office_hours_share"),
     )
     hours = (
-        week.group_by("acct", hour.alias("h"))
+        local_week.group_by("acct", hour.alias("h"))
         .agg(pl.col("n").sum())
         .group_by("acct")
         .agg(
@@ -144,7 +144,7 @@ def request_features(
         .join(models, on="acct", how="left")
         .join(tmpl.lazy(), on="acct", how="left")
         .join(family_breadth(read_families(store.path)).lazy(), on="acct", how="left")
-        .join(stream_features(streams, stream_values, store, world), on="acct", how="left")
+        .join(stream_features(streams, values, store, world), on="acct", how="left")
         .with_columns(
             (pl.col("n_requests") / pl.col("active_hours")).alias("requests_per_active_hour"),
             (pl.col("n_requests") / pl.col("active_days")).alias("requests_per_active_day"),

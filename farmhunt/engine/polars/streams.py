@@ -51,26 +51,26 @@ STREAM_SIGNALS = ("stream_relay", "stream_template")
 #: One row per candidate stream (account position, key code): what made it a second stream or not.
 STREAM_SCHEMA = pl.Schema(
     {
-        "acct": pl.UInt32,
-        "key_id": pl.UInt64,
-        "n_requests": pl.UInt32,
+        "acct": pl.UInt32(),
+        "key_id": pl.UInt64(),
+        "n_requests": pl.UInt32(),
         "since": pl.Datetime("us", "UTC"),
         "until": pl.Datetime("us", "UTC"),
-        "n_asns": pl.UInt32,
+        "n_asns": pl.UInt32(),
         "asns": pl.List(pl.Int32),
-        "n_ips": pl.UInt32,
-        "hosting_share": pl.Float64,
-        "foreign_share": pl.Float64,
-        "night_share": pl.Float64,
-        "hour_entropy": pl.Float64,
-        "templated_share": pl.Float64,
-        "output_input_ratio": pl.Float64,
-        "requests_per_day": pl.Float64,
-        "travel_share": pl.Float64,
-        "owner_before": pl.UInt32,
-        "owner_after": pl.UInt32,
-        "criteria": pl.Int32,
-        "second": pl.Boolean,
+        "n_ips": pl.UInt32(),
+        "hosting_share": pl.Float64(),
+        "foreign_share": pl.Float64(),
+        "night_share": pl.Float64(),
+        "hour_entropy": pl.Float64(),
+        "templated_share": pl.Float64(),
+        "output_input_ratio": pl.Float64(),
+        "requests_per_day": pl.Float64(),
+        "travel_share": pl.Float64(),
+        "owner_before": pl.UInt32(),
+        "owner_after": pl.UInt32(),
+        "criteria": pl.Int32(),
+        "second": pl.Boolean(),
     }
 )
 VALUE_SCHEMA = pl.Schema({"acct": pl.UInt32, "signal": pl.String, "value": pl.String})
@@ -256,7 +256,7 @@ def streams_of_part(
         "acct", pl.lit("stream_template").alias("signal"), "value"
     )
     values = pl.concat([relay, tmpl]).unique().sort("acct", "signal", "value").collect()
-    return out, values.cast(dict(VALUE_SCHEMA))
+    return out, values.cast(VALUE_SCHEMA)
 
 
 def stream_pass(
@@ -274,7 +274,9 @@ def stream_pass(
     """
     asns = world["asns"]
     country = pl.col("country") if "country" in asns.collect_schema() else pl.lit(None, pl.String)
-    kinds = asns.select("asn", pl.col("kind").alias("asn_kind"), country.str.to_uppercase().alias("asn_country"))
+    kinds = asns.select(
+        "asn", pl.col("kind").alias("asn_kind"), country.str.to_uppercase().alias("asn_country")
+    ).collect()
     declared = world["accounts"].select("account_id", pl.col("country").str.to_uppercase().alias("declared"))
     offsets = (
         store.accounts()
@@ -283,7 +285,6 @@ def stream_pass(
         .select("acct", pl.col("offset").cast(pl.Int64), "declared")
         .collect()
     )
-    kinds = kinds.collect()
     values: list[pl.DataFrame] = [pl.DataFrame(schema=VALUE_SCHEMA)]
 
     def plan(part: pl.LazyFrame) -> pl.DataFrame:

@@ -70,7 +70,7 @@ def find_templates(parts: Callable[[], Iterable[pl.LazyFrame]], settings: Templa
     )
     if hot.is_empty():
         return pl.DataFrame(schema=schema)
-    users = [
+    per_part = [
         pl.concat(
             [
                 part.select("acct", expr.alias("value"))
@@ -83,7 +83,7 @@ def find_templates(parts: Callable[[], Iterable[pl.LazyFrame]], settings: Templa
         ).collect()
         for part in parts()
     ]
-    users = pl.concat(users).group_by("band", "value").agg(pl.col("n_accounts").sum())
+    users = pl.concat(per_part).group_by("band", "value").agg(pl.col("n_accounts").sum())
     return (
         hot.join(users, on=["band", "value"], how="left")
         .with_columns(pl.col("n_accounts").fill_null(0).cast(pl.UInt32), pl.col("n_requests").cast(pl.UInt32))

@@ -256,7 +256,7 @@ def _behaviour(family: str, signals: tuple[Signal, ...]) -> list[Signal]:
 
 #: Ties that put a member on an operator's infrastructure (relay IPs, prompt templates).
 _RELAY_REASONS = ("request_ip", "prompt_template", "stream_relay", "stream_template")
-_ENDS_SCHEMA = {"account_id": pl.String, "reasons": pl.List(pl.String)}
+_ENDS_SCHEMA = pl.Schema({"account_id": pl.String(), "reasons": pl.List(pl.String)})
 
 
 def peripheral_members(
