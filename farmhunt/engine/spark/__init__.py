@@ -96,6 +96,9 @@ def check_versions(spark: SparkSession) -> dict[str, str]:
     The same data gives the same results only with the same polars on both sides (hashes, sort
     orders and float kernels are polars').
     """
+    app = spark.sparkContext.applicationId
+    if app in _CHECKED:
+        return _CHECKED[app]
     n = max(1, spark.sparkContext.defaultParallelism)
     try:
         rows = spark.range(0, n, 1, numPartitions=n).mapInArrow(versions_task, _spark_schema(VERSION_SCHEMA))
@@ -111,7 +114,11 @@ def check_versions(spark: SparkSession) -> dict[str, str]:
             "results are exact only with the same polars everywhere: install polars "
             f"{pl.__version__} on the executors (or the executors' version on the driver)"
         )
-    return {"polars": pl.__version__}
+    _CHECKED[app] = {"polars": pl.__version__}
+    return _CHECKED[app]
+
+
+_CHECKED: dict[str, dict[str, str]] = {}  # Spark application id -> versions, checked once per application
 
 
 def _cause(exc: Exception) -> str:

@@ -49,7 +49,9 @@ def run_plans_on_part(store_path: str, part: int, plans: Sequence[Plan]) -> list
     return results
 
 
-def per_part_task(store_path: str, plans: Sequence[Plan]) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+def per_part_task(
+    store_path: str, plans: Sequence[Plan]
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """A `mapInArrow` function: for each part number in its input, the plans' results as IPC rows."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
