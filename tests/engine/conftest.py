@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-SPARK_HINT = "pip install 'farmhunt[spark]' (pyspark, pandas) and a Java 17 runtime (apt-get install openjdk-17-jre-headless)"
+SPARK_HINT = (
+    "pip install 'farmhunt[spark]' (pyspark, pandas) and a Java 17 runtime (apt-get install openjdk-17-jre-headless)"
+)
 SPARK_TEST_CONF = {
     "spark.ui.enabled": "false",
     "spark.sql.shuffle.partitions": "2",
