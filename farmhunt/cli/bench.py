@@ -113,7 +113,9 @@ def _bench_engines(console, spec, config: Path | None) -> None:
     t.add_column("stage")
     for n in names:
         t.add_column(n, justify="right")
-    stages = list(dict.fromkeys(s for n in names for s in doc["engines"][n]["stages"]))
+    order = ("load", "store", "templates", "features", "linkage", "communities", "scoring", "results")
+    seen = {s for n in names for s in doc["engines"][n]["stages"]}
+    stages = [s for s in order if s in seen] + sorted(seen - set(order))
     for s in stages:
         t.add_row(s, *[f"{doc['engines'][n]['stages'].get(s, {}).get('seconds', 0):.2f}" for n in names])
     t.add_row("[bold]wall (incl. start-up)[/]", *[f"{doc['engines'][n]['wall_seconds']:.2f}" for n in names])
