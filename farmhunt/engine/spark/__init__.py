@@ -144,7 +144,7 @@ class SparkStore(RequestStore):
 
     spark: Any = field(default=None, compare=False, repr=False)
 
-    def per_account(self, *plans: Plan) -> list[pl.DataFrame]:  # type: ignore[override]
+    def per_account(self, *plans: Plan) -> list[pl.DataFrame]:
         n = len(self.bounds) - 1
         if n == 0 or not plans:
             return [pl.DataFrame() for _ in plans]
