@@ -1,7 +1,7 @@
 # Two commands set everything up on a fresh clone (Python 3.11 only):
 #   make demo   create .venv, install, generate the demo world, detect, evaluate, open the console
-#   make test   create .venv, install with test extras, lint (imports, ruff), run the whole suite
-#   make lint   the import-layer contract, ruff lint and format checks, alone
+#   make test   create .venv, install with the test and spark extras, lint (imports, ruff), run the whole suite
+#   make lint   the import-layer contract, ruff lint and format checks, mypy on core and engine, alone
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,spark]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check farmhunt tui
 	$(BIN)/ruff format --check farmhunt tui
+	$(BIN)/mypy
 
 fixtures: $(STAMP)
 	$(BIN)/farmhunt synth --preset tiny --seed 1 --out fixtures/tiny

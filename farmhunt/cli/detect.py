@@ -23,6 +23,16 @@ def detect(
     model: Path | None = typer.Option(
         None, "--model", "-m", help="Scoring model file (weights, biases) written by 'farmhunt train'."
     ),
+    spark_master: str | None = typer.Option(
+        None,
+        "--spark-master",
+        help="With --engine spark: the Spark master URL (default: local[*]), e.g. spark://host:7077.",
+    ),
+    spark_conf: list[str] | None = typer.Option(
+        None,
+        "--spark-conf",
+        help="With --engine spark: a Spark setting k=v (repeatable), e.g. spark.executor.memory=8g.",
+    ),
     top: int = typer.Option(10, help="Clusters shown in the closing summary."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or summary."),
     force: bool = typer.Option(
@@ -49,6 +59,7 @@ def detect(
     console = Console(stderr=True, quiet=quiet)
     settings = load_settings(config)
     loaded = load_model(model) if model is not None else None
+    chosen = engine_from_options(engine, spark_master, spark_conf)
     with console.status("starting") as status:
 
         def progress(stage: str, event: str) -> None:
@@ -57,11 +68,40 @@ def detect(
             else:
                 console.log(f"{stage} done")
 
+        if not isinstance(chosen, str):
+            status.update("[bold]starting Spark[/] ...")
+            chosen = chosen()
         results = detect_path(
-            world, out, settings, progress, previous, engine, loaded, verify=not no_verify, force=force, inputs=inputs
+            world, out, settings, progress, previous, chosen, loaded, verify=not no_verify, force=force, inputs=inputs
         )
     if not quiet:
         print_summary(Console(), results, top)
+
+
+def spark_conf_dict(pairs: list[str] | None) -> dict[str, str]:
+    """`--spark-conf k=v` options as a dict; a pair without '=' or with an empty key is a `ConfigError`."""
+    from farmhunt.core.errors import ConfigError
+
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"'--spark-conf {pair}': expected KEY=VALUE, e.g. spark.executor.memory=8g")
+        out[key.strip()] = value
+    return out
+
+
+def engine_from_options(engine: str, spark_master: str | None, spark_conf: list[str] | None):
+    """The engine name, or for spark a function starting it (the options checked before any work)."""
+    from farmhunt.core.errors import ConfigError
+    from farmhunt.engine.registry import get_engine
+
+    conf = spark_conf_dict(spark_conf)
+    if engine != "spark":
+        if spark_master is not None or conf:
+            raise ConfigError(f"'--spark-master' and '--spark-conf' need '--engine spark' (not {engine!r})")
+        return engine
+    return lambda: get_engine("spark", master=spark_master, conf=conf)
 
 
 def print_summary(console, results, top: int) -> None:

@@ -12,10 +12,13 @@ import hashlib
 import random
 
 import igraph as ig
+import numpy as np
 import polars as pl
 
 from farmhunt.engine.settings import CommunitySettings
 
+#: Edge weights are rounded to 9 decimals: summed as integers in these units they add up exactly.
+_UNITS = 1e9
 MEMBERSHIP_SCHEMA = {"account_id": pl.String, "cluster_id": pl.Int64}
 
 
@@ -25,22 +28,32 @@ def stable_cluster_id(members: list[str]) -> int:
     return int.from_bytes(digest, "big") & (2**63 - 1)
 
 
+def _coded_edges(nodes: pl.Series, edges: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(src index, dst index, weight) as numpy arrays, node indices into the sorted `nodes`, rows sorted
+    by (src, dst). Node index by binary search in the sorted ids (a hash join on millions of strings is slower)."""
+    coded = edges.select(
+        nodes.search_sorted(edges["src"]).cast(pl.Int64).alias("s"),
+        nodes.search_sorted(edges["dst"]).cast(pl.Int64).alias("d"),
+        pl.col("weight").cast(pl.Float64),
+    ).sort("s", "d")
+    return coded["s"].to_numpy(), coded["d"].to_numpy(), np.ascontiguousarray(coded["weight"].to_numpy())
+
+
 def leiden(edges: pl.DataFrame, settings: CommunitySettings) -> pl.DataFrame:
     """Cluster the accounts of `edges` (src, dst, weight); returns account_id, cluster_id for clusters
     of at least `min_size` accounts. Seeded and order-independent: same edges, same clusters."""
     if edges.is_empty():
         return pl.DataFrame(schema=MEMBERSHIP_SCHEMA)
     nodes = pl.concat([edges["src"], edges["dst"]]).unique().sort()
-    # Node index by binary search in the sorted ids (a hash join on millions of strings is slower).
-    coded = edges.select(
-        nodes.search_sorted(edges["src"]).alias("s"), nodes.search_sorted(edges["dst"]).alias("d"), "weight"
-    ).sort("s", "d")
-    graph = ig.Graph(n=nodes.len(), edges=list(zip(coded["s"].to_list(), coded["d"].to_list())))
+    s, d, weight = _coded_edges(nodes, edges)
+    # From numpy: igraph reads an (m, 2) int64 array through a memoryview and the weights as one
+    # vector; Python tuples of 35M edges cost ~130 bytes an edge more than the 24 of the arrays.
+    graph = ig.Graph(n=nodes.len(), edges=np.column_stack([s, d]))
     ig.set_random_number_generator(random.Random(settings.seed))
     try:
         part = graph.community_leiden(
             objective_function=settings.objective,
-            weights=coded["weight"].to_list(),
+            weights=weight,
             resolution=settings.resolution,
             n_iterations=settings.n_iterations,
         )
@@ -99,29 +112,44 @@ def map_to_previous(membership: pl.DataFrame, previous: pl.DataFrame, min_overla
 def graph_metrics(membership: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
     """Per cluster: internal edges and weight, density, and the share of internal weight held by the
     strongest account (a hub-and-spoke cluster vs an evenly knit one). Vectorised over all clusters;
-    the console draws one cluster's graph with networkx (`results.cluster_graph`)."""
-    m = membership.select("account_id", "cluster_id")
-    internal = (
-        edges.join(m.rename({"account_id": "src"}), on="src")
-        .join(m.rename({"account_id": "dst", "cluster_id": "cid_d"}), on="dst")
-        .filter(pl.col("cluster_id") == pl.col("cid_d"))
-    )
+    the console draws one cluster's graph with networkx (`results.cluster_graph`).
+
+    Accounts are integer positions (binary search in the sorted member ids), so the edge list is never
+    joined on strings; weights (rounded to 9 decimals) add up as integers in units of 1e-9, so the
+    sums are exact whatever the order of the edges.
+    """
+    m = membership.select("account_id", "cluster_id").sort("account_id")
     sizes = m.group_by("cluster_id").agg(pl.len().alias("n"))
-    ends = pl.concat(
+    ids, cluster = m["account_id"], m["cluster_id"].to_numpy()
+    if m.height and edges.height:
+        ends = []
+        for col in ("src", "dst"):
+            pos = ids.search_sorted(edges[col]).to_numpy().clip(0, m.height - 1).astype(np.int64)
+            ends.append((pos, (ids.gather(pos) == edges[col]).to_numpy()))
+        (ps, fs), (pd, fd) = ends
+        inside = fs & fd & (cluster[ps] == cluster[pd])
+        units = (edges["weight"].to_numpy()[inside] * _UNITS).round().astype(np.int64)
+        internal = pl.DataFrame(
+            {"cluster_id": cluster[ps[inside]], "s": ps[inside], "d": pd[inside], "w": units},
+            schema={"cluster_id": pl.Int64, "s": pl.Int64, "d": pl.Int64, "w": pl.Int64},
+        )
+    else:
+        internal = pl.DataFrame(schema={"cluster_id": pl.Int64, "s": pl.Int64, "d": pl.Int64, "w": pl.Int64})
+    hubs = pl.concat(
         [
-            internal.select("cluster_id", pl.col("src").alias("a"), "weight"),
-            internal.select("cluster_id", pl.col("dst").alias("a"), "weight"),
+            internal.select("cluster_id", pl.col("s").alias("a"), "w"),
+            internal.select("cluster_id", pl.col("d").alias("a"), "w"),
         ]
     )
     hubs = (
-        ends.group_by("cluster_id", "a")
-        .agg(pl.col("weight").sum().alias("s"))
+        hubs.group_by("cluster_id", "a")
+        .agg(pl.col("w").sum().alias("s"))
         .group_by("cluster_id")
         .agg((pl.col("s").max() / pl.col("s").sum()).round(9).alias("hub_share"))
     )
     return (
         internal.group_by("cluster_id")
-        .agg(pl.len().alias("internal_edges"), pl.col("weight").sum().round(9).alias("internal_weight"))
+        .agg(pl.len().alias("internal_edges"), (pl.col("w").sum() / _UNITS).round(9).alias("internal_weight"))
         .join(sizes, on="cluster_id", how="right")
         .with_columns(pl.col("internal_edges").fill_null(0), pl.col("internal_weight").fill_null(0.0))
         .with_columns((pl.col("internal_edges") / (pl.col("n") * (pl.col("n") - 1) / 2).clip(1)).alias("density"))

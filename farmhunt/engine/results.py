@@ -96,7 +96,9 @@ STORE_DIR = "requests"
 def write_tables(results: Results, directory: Path) -> None:
     """Write the tables and run.json into `directory` (the caller makes it atomic)."""
     for name in (*_FILES, *_OPTIONAL):
-        getattr(results, name).write_parquet(directory / f"{name}.parquet")
+        # One chunk: polars writes a row group per chunk, so the bytes would depend on how the table
+        # was assembled (streaming chunks, Spark partitions), not only on its values.
+        getattr(results, name).rechunk().write_parquet(directory / f"{name}.parquet")
     (directory / RUN_FILE).write_text(json.dumps(results.run, indent=2, default=str, sort_keys=True))
 
 

@@ -17,8 +17,9 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +44,13 @@ class BenchSpec:
     out: Path = Path("bench")
     reuse: bool = False  # reuse a previously generated world of the same preset/size/seed
     world: Path | None = None  # benchmark this existing world instead of generating one
+    engine: str = "polars"  # another engine: both it and polars run on the same world (`compare_engines`)
+    spark_master: str | None = None
+    spark_conf: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.engine != "spark" and (self.spark_master or self.spark_conf):
+            raise InputError("'--spark-master' and '--spark-conf' need '--engine spark'")
 
     @property
     def name(self) -> str:
@@ -101,6 +109,19 @@ def _git_commit() -> str | None:
         return None
 
 
+def prepare_world(spec: BenchSpec, log: Callable[[str], None] = lambda s: None) -> tuple[Path, float | None]:
+    """The world of `spec`: the given one, a reused one, or a newly generated one (and its seconds)."""
+    if spec.world is not None:
+        if not spec.world.is_dir():
+            raise InputError(f"--world: '{spec.world}' does not exist or is not a directory")
+        return spec.world, None
+    world = spec.out / "worlds" / spec.name
+    if spec.reuse and (world / MANIFEST_FILE).exists():
+        log(f"reusing {world}")
+        return world, None
+    return world, generate(spec, world, log)
+
+
 def run_bench(
     spec: BenchSpec, detect_path: Callable[..., Any], settings: Any = None, log: Callable[[str], None] = lambda s: None
 ) -> dict[str, Any]:
@@ -109,17 +130,7 @@ def run_bench(
     `detect_path(world, out, settings)` is the engine's (the CLI passes `farmhunt.engine.pipeline.detect_path`).
     """
 
-    gen_seconds = None
-    if spec.world is not None:
-        world = spec.world
-        if not world.is_dir():
-            raise InputError(f"--world: '{world}' does not exist or is not a directory")
-    else:
-        world = spec.out / "worlds" / spec.name
-        if spec.reuse and (world / MANIFEST_FILE).exists():
-            log(f"reusing {world}")
-        else:
-            gen_seconds = generate(spec, world, log)
+    world, gen_seconds = prepare_world(spec, log)
     req = find_table_file(world, "requests")
     if req is None or req.suffix != ".parquet":
         raise InputError(f"{world}: bench needs requests.parquet (the reference query reads Parquet)")
@@ -178,6 +189,65 @@ def run_bench(
         },
         "git_commit": _git_commit(),
     }
+
+
+TABLES = ("accounts", "clusters", "evidence", "edges")
+
+
+def detect_in_child(
+    world: Path, out: Path, engine: str, config: Path | None = None, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """`farmhunt detect WORLD --out OUT --engine ENGINE` in a child process: its run.json and wall time.
+
+    A child per engine, so each one's peak resident memory (per stage, in run.json) is its own: the
+    driver's, for Spark (the JVM and the executors are other processes).
+    """
+    args = [sys.executable, "-m", "farmhunt", "detect", str(world), "--out", str(out), "-q", "--engine", engine]
+    if config is not None:
+        args += ["--config", str(config)]
+    t0 = time.perf_counter()
+    proc = subprocess.run([*args, *extra], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise InputError(f"detect --engine {engine} failed (exit {proc.returncode}):\n{proc.stderr.strip()[-2000:]}")
+    run = json.loads((out / "run.json").read_text())
+    return {"wall_seconds": round(wall, 3), "run": run}
+
+
+def compare_engines(
+    spec: BenchSpec, world: Path, config: Path | None = None, log: Callable[[str], None] = lambda s: None
+) -> dict[str, Any]:
+    """Detect on `world` with polars and with `spec.engine`, one child process each, in one run.
+
+    Per engine: per-stage seconds and driver peak memory, wall time, edge count; and whether the four
+    result tables are byte-identical between the two.
+    """
+    extra: list[str] = []
+    if spec.engine == "spark":
+        if spec.spark_master:
+            extra += ["--spark-master", spec.spark_master]
+        for kv in spec.spark_conf:
+            extra += ["--spark-conf", kv]
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="farmhunt-bench-") as tmp:
+        for name in ("polars", spec.engine):
+            log(f"detect --engine {name} ...")
+            got = detect_in_child(world, Path(tmp) / name, name, config, extra if name != "polars" else ())
+            run = got["run"]
+            out[name] = {
+                "wall_seconds": got["wall_seconds"],
+                "stages": {k: v for k, v in run["stages"].items()},
+                "stage_seconds_sum": round(sum(v["seconds"] for v in run["stages"].values()), 3),
+                "driver_peak_rss_mb": max(v["peak_rss_mb"] for v in run["stages"].values()),
+                "edges": run["counts"]["edges"],
+                "counts": run["counts"],
+            }
+        identical = {
+            t: (Path(tmp) / "polars" / f"{t}.parquet").read_bytes()
+            == (Path(tmp) / spec.engine / f"{t}.parquet").read_bytes()
+            for t in TABLES
+        }
+    return {"engines": out, "byte_identical": identical}
 
 
 def write_bench(doc: dict[str, Any], out: Path) -> Path:

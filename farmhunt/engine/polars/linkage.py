@@ -409,6 +409,24 @@ def build_linkage(
     `shared` holds every value that two or more (at most `max_group`) accounts share: what the console
     shows as a cluster's ties and pivots on. `store` holds the world's requests (`build_store`).
     """
+    values, other, shared = linkage_inputs(world, store, templates, template_settings, settings)
+    edges = pl.concat([value_edges(values.lazy(), settings).collect(engine="streaming"), other])
+    return combine_edges(edges.lazy(), settings), shared
+
+
+def linkage_inputs(
+    world: World,
+    store: RequestStore,
+    templates: pl.DataFrame,
+    template_settings: TemplateSettings,
+    settings: LinkageSettings,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """What the edges are made of: (shared values, the other signals' edges, the shared-values table).
+
+    The first is expanded into pairs by `value_edges` and everything is combined by `combine_edges`;
+    an engine may run those two steps partitioned (by value, then by pair), as the Spark engine does.
+    The other edges are synchronized activity and prompt families (each already one row per pair).
+    """
     usage = request_usage(store, templates, template_settings, settings)
     if set(STREAM_SIGNALS) & set(settings.signals):
         offsets = account_utc_offset(world["accounts"])
@@ -417,16 +435,10 @@ def build_linkage(
     values = shared_values(world, usage, settings).collect(engine="streaming")
     sync = sync_edges(usage.signatures, store.accounts(), usage.span, settings)
     content = family_edges(read_families(store.path), store.accounts(), settings)
-    edges = pl.concat(
-        [
-            value_edges(values.lazy(), settings).collect(engine="streaming"),
-            sync.collect(engine="streaming"),
-            content.collect(engine="streaming"),
-        ]
-    )
+    other = pl.concat([sync.collect(engine="streaming"), content.collect(engine="streaming")])
     shared = (
         values.with_columns(pl.len().over("signal", "value").cast(pl.UInt32).alias("n_accounts"))
         .filter(pl.col("n_accounts") >= 2, pl.col("n_accounts") <= settings.max_group)
         .sort("signal", "value", "account_id")
     )
-    return combine_edges(edges.lazy(), settings), shared
+    return values, other, shared

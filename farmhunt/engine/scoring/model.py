@@ -32,6 +32,33 @@ ACCOUNT_SIGNALS: tuple[Signal, ...] = DEFAULT_TABLE.account_signals
 ACCOUNT_BIAS = DEFAULT_TABLE.account.bias
 
 
+#: Share features are rounded to 9 decimals: as integers in units of 1e-9 their sums are exact, so a
+#: mean or sum does not depend on row order, chunking or threads (a float sum does, in the last bit).
+_UNITS = 1e9
+
+
+def exact_sum(e: pl.Expr) -> pl.Expr:
+    """Sum of values rounded to 9 decimals, exactly: the same for any row order and chunking."""
+    return (e * _UNITS).round().cast(pl.Int64).sum() / _UNITS
+
+
+def exact_mean(e: pl.Expr) -> pl.Expr:
+    """Mean of values rounded to 9 decimals (nulls left out), exact as `exact_sum`."""
+    return exact_sum(e) / e.count()
+
+
+def _stat(frame: pl.DataFrame, expr: pl.Expr) -> float:
+    """One statistic of a frame as a float; 0.0 when it is undefined (no rows, all null)."""
+    v = frame.select(expr).item()
+    return float(v) if v is not None else 0.0
+
+
+def _mean(s: pl.Series) -> float:
+    """`exact_mean` of a column; 0.0 when it has no values (as the float mean's None was)."""
+    m = s.to_frame().select(exact_mean(pl.col(s.name))).item() if s.null_count() < s.len() else None
+    return float(m) if m is not None else 0.0
+
+
 def baselines(features: pl.DataFrame, *, table: SignalTable | None = None) -> dict[str, float]:
     """Population baselines: medians (and 95th percentiles, `_hi`) over accounts that used the API."""
     t = table or DEFAULT_TABLE
@@ -41,13 +68,13 @@ def baselines(features: pl.DataFrame, *, table: SignalTable | None = None) -> di
     paying = features.filter(pl.col("n_payments") > 0)
     out: dict[str, float] = {}
     for c in t.baseline_active:
-        out[c] = float(active[c].median() or 0.0)
-        out[f"{c}_hi"] = float(active[c].quantile(0.95) or 0.0)
+        out[c] = _stat(active, pl.col(c).median())
+        out[f"{c}_hi"] = _stat(active, pl.col(c).quantile(0.95))
     for c in t.baseline_paying:
         src = paying if not paying.is_empty() else features
-        out[c] = float(src[c].mean() or 0.0)
-        out[f"{c}_hi"] = float(src[c].quantile(0.95) or 0.0)
-    out["key_rotation"] = float((features["n_keys_revoked"] > 0).mean() or 0.0)
+        out[c] = _mean(src[c])
+        out[f"{c}_hi"] = _stat(src, pl.col(c).quantile(0.95))
+    out["key_rotation"] = _stat(features, (pl.col("n_keys_revoked") > 0).mean())
     out["diurnal"] = 0.5
     return out
 
@@ -125,14 +152,14 @@ def cluster_aggregates(
     agg = mem.group_by("cluster_id").agg(
         pl.len().alias("size"),
         *[pl.col(c).median().alias(c) for c in t.median],
-        *[pl.col(c).mean().alias(c) for c in t.mean],
+        *[exact_mean(pl.col(c)).alias(c) for c in t.mean],
         *[pl.col(f"tie_{r}").mean().alias(f"tie_{r}") for r in t.ties],
         pl.col("tie_device_phone").mean(),
         pl.col("tie_email").mean(),
         pl.col("key_rotation").mean(),
         pl.col("diurnal").mean(),
         pl.col("n_requests").sum().alias("requests"),
-        pl.col("spend_usd").sum().alias("spend_usd"),
+        exact_sum(pl.col("spend_usd")).alias("spend_usd"),
         pl.col("created_at").min().alias("first_signup"),
         pl.col("created_at").max().alias("last_signup"),
     )
