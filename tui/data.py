@@ -1,5 +1,8 @@
 """Read-only data access for the console: one small adapter, the only module that touches polars frames.
 
+Size (~1,000 lines): every screen's queries live behind this one adapter so screens never touch
+frames; splitting it by screen (queue, case, account, pivot) behind the same class is the next step.
+
 Everything here reads what detection decided: the case queue (`cases.parquet`), each cluster's ties
 (`ties.parquet`), clusters' density and hub share (`clusters.parquet`), account evidence
 (`account_evidence.parquet` when present). Nothing is re-linked or re-scored. The world is opened

@@ -1,5 +1,8 @@
 """The data contract: table names, columns and dtypes of a *world* and of a *results* directory.
 
+Size (~790 lines): the contract is one place by design: tables, value domains and the one-pass
+validator that checks them together. Splitting the validator into `core/validate.py` is the next step.
+
 This module is the single source of truth imported by the generator (`synth`), the engine
 (`farmhunt`), the evaluation, the console (`tui`) and the tests. A real provider maps its own
 logs onto the world contract; everything downstream reads only what is named here.

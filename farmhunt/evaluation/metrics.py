@@ -1,5 +1,8 @@
 """Evaluation metrics: pure functions from a detector's output and the ground-truth labels to figures.
 
+Size (~580 lines): account, ring, hard-negative, case-queue and agreement metrics share one joined
+frame and one `Evaluation`; thresholds could move to their own module.
+
 One implementation serves every detector. A detector's output (a *detection*) is one row per
 account: ``account_id``, ``flagged``, ``risk`` and ``cluster_id`` (nullable), optionally with a
 cluster table (``cluster_id``, ``risk``, ``flagged``). farmhunt's results, the baselines and each
