@@ -289,33 +289,18 @@ RESULT_CLUSTERS = TableSpec(
     key=("cluster_id",),
     account_ref=None,
 )
-RESULT_EVIDENCE = TableSpec(
-    "evidence",
-    {
-        "cluster_id": pl.Int64,
-        "rank": pl.Int32,
-        "signal": pl.String,
-        "value": pl.Float64,
-        "baseline": pl.Float64,
-        "contribution": pl.Float64,
-        "text": pl.String,
-    },
-    account_ref=None,
-)
+#: One evidence row: a signal, its value against the population baseline, and what it added to the score.
+EVIDENCE_ROW: dict[str, PolarsType] = {
+    "rank": pl.Int32,
+    "signal": pl.String,
+    "value": pl.Float64,
+    "baseline": pl.Float64,
+    "contribution": pl.Float64,
+    "text": pl.String,
+}
+RESULT_EVIDENCE = TableSpec("evidence", {"cluster_id": pl.Int64, **EVIDENCE_ROW}, account_ref=None)
 #: Why an account judged alone (outside flagged clusters, or a peripheral member) scored as it did.
-RESULT_ACCOUNT_EVIDENCE = TableSpec(
-    "account_evidence",
-    {
-        "account_id": pl.String,
-        "rank": pl.Int32,
-        "signal": pl.String,
-        "value": pl.Float64,
-        "baseline": pl.Float64,
-        "contribution": pl.Float64,
-        "text": pl.String,
-    },
-    required=False,
-)
+RESULT_ACCOUNT_EVIDENCE = TableSpec("account_evidence", {"account_id": pl.String, **EVIDENCE_ROW}, required=False)
 RESULT_EDGES = TableSpec(
     "edges",
     {"src": pl.String, "dst": pl.String, "weight": pl.Float64, "reasons": pl.List(pl.String)},

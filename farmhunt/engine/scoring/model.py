@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 from sklearn.ensemble import IsolationForest
 
+from farmhunt.core.contract import RESULT_EVIDENCE
 from farmhunt.core.errors import ConfigError
 from farmhunt.engine.results import feature_columns
 from farmhunt.engine.scoring.signals import FAMILIES, Signal, SignalTable, default_table
@@ -192,17 +193,7 @@ def score_clusters(
     t = table or DEFAULT_TABLE
     signals = t.signals
     if aggregates.is_empty():
-        empty_ev = pl.DataFrame(
-            schema={
-                "cluster_id": pl.Int64,
-                "rank": pl.Int32,
-                "signal": pl.String,
-                "value": pl.Float64,
-                "baseline": pl.Float64,
-                "contribution": pl.Float64,
-                "text": pl.String,
-            }
-        )
+        empty_ev = pl.DataFrame(schema=RESULT_EVIDENCE.columns)
         empty = aggregates.with_columns(
             pl.lit(None, pl.Float64).alias("risk"),
             pl.lit(None, pl.String).alias("predicted_kind"),
