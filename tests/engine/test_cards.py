@@ -33,7 +33,9 @@ def _world(rows: list[tuple[str, int, float, str, str, str]]) -> World:
             "status": [r[5] for r in rows],
         }
     )
-    return World(path=Path("."), tables={"payments": pay.lazy()}, files={})
+    names = sorted({r[0] for r in rows})
+    acc = pl.DataFrame({"account_id": names, "country": ["us"] * len(names)})  # declared country, any case
+    return World(path=Path("."), tables={"payments": pay.lazy(), "accounts": acc.lazy()}, files={})
 
 
 ROWS = [
@@ -55,6 +57,13 @@ ROWS = [
     # a small first payment on one's own card, then a real one on it: no other account involved
     ("small_self", 0, 3.0, "c8", "IN", "succeeded"),
     ("small_self", 24, 40.0, "c8", "IN", "succeeded"),
+    # a reseller on a stolen foreign card: three top-ups, two come back as chargebacks
+    ("reseller", 0, 250.0, "c9", "BR", "disputed"),
+    ("reseller", 100, 250.0, "c9", "BR", "disputed"),
+    ("reseller", 200, 250.0, "c9", "BR", "succeeded"),
+    # a benign dispute on one's own card
+    ("disputer", 0, 30.0, "c10", "US", "succeeded"),
+    ("disputer", 90, 30.0, "c10", "US", "refunded"),
 ]
 
 
@@ -75,14 +84,23 @@ def test_tester_and_spender_values() -> None:
     assert f["spender"]["declined_small_auth"] == 0.0
     assert f["spender"]["tested_card_spent"] == 1.0
     assert f["spender"]["multi_country_cards"] == 0.0
+    assert f["tester"]["foreign_chargeback_rate"] == 0.0  # declines are not chargebacks
+
+
+def test_foreign_chargebacks() -> None:
+    f = _features()
+    assert abs(f["reseller"]["foreign_chargeback_rate"] - 2 / 3) < 1e-12
+    assert f["disputer"]["foreign_chargeback_rate"] == 0.0  # disputed on the payer's own country's card
+    assert f["reseller"]["declined_small_auth"] == 0.0 and f["reseller"]["tested_card_spent"] == 0.0
 
 
 def test_benign_lookalikes_show_none() -> None:
     f = _features()
-    for a in ("home1", "home2", "traveller", "broke", "small_self"):
+    for a in ("home1", "home2", "traveller", "broke", "small_self", "disputer"):
         assert f[a]["declined_small_auth"] == 0.0, a
         assert f[a]["tested_card_spent"] == 0.0, a
         assert f[a]["multi_country_cards"] == 0.0, a
+        assert f[a]["foreign_chargeback_rate"] == 0.0, a
     assert f["traveller"]["n_card_countries"] == 2  # two countries, but nothing declined
     assert f["broke"]["small_auth_declines"] == 0  # declined, but a real amount
 
