@@ -45,6 +45,9 @@ ROWS = [
     ("tester", 9, 2.00, "c3", "US", "declined"),
     # spender: tops up for real with the tester's working card, a day later
     ("spender", 30, 60.0, "c2", "BR", "succeeded"),
+    # a second tester's working card, spent by a second spender whose top-up is later disputed
+    ("tester2", 0, 0.80, "c11", "MX", "succeeded"),
+    ("spender2", 40, 80.0, "c11", "MX", "disputed"),
     # household: two accounts on one card, a normal first top-up
     ("home1", 0, 20.0, "c4", "US", "succeeded"),
     ("home2", 48, 20.0, "c4", "US", "succeeded"),
@@ -85,6 +88,13 @@ def test_tester_and_spender_values() -> None:
     assert f["spender"]["tested_card_spent"] == 1.0
     assert f["spender"]["multi_country_cards"] == 0.0
     assert f["tester"]["foreign_chargeback_rate"] == 0.0  # declines are not chargebacks
+
+
+def test_spent_includes_payments_charged_back_later() -> None:
+    f = _features()
+    assert f["tester2"]["tested_card_spent"] == 1.0 and f["spender2"]["tested_card_spent"] == 1.0
+    assert f["tester2"]["declined_small_auth"] == 0.0  # its one test worked
+    assert f["spender2"]["foreign_chargeback_rate"] == 1.0
 
 
 def test_foreign_chargebacks() -> None:

@@ -29,7 +29,8 @@ def card_features(world: World, small_usd: float) -> pl.LazyFrame:
     * `n_card_countries`: distinct issuing countries of the account's cards; `multi_country_cards` 1.0 at 2+
       countries with a declined payment among them (a traveller's second card does not decline).
     * `tested_card_spent`: 1.0 when the account is either end of a card that was first tried with a small
-      authorisation on one account and later paid a real amount (succeeded, at least `small_usd`) on another.
+      authorisation on one account and later paid a real amount (at least `small_usd`, went through: succeeded,
+      or disputed or refunded later) on another.
     * `foreign_chargeback_rate`: share of the account's payments disputed or refunded on a card issued outside
       the account's declared country: stolen cards bought abroad, the reseller's and the spender's trace (a
       benign dispute is rare, and on the payer's own card).
@@ -60,7 +61,8 @@ def card_features(world: World, small_usd: float) -> pl.LazyFrame:
         .filter(pl.col("first_amount") < small_usd)
     )
     spent = (
-        pay.filter((pl.col("status") == "succeeded") & ~small)
+        # Spent: a real amount that went through (a chargeback later is a payment that went through too).
+        pay.filter(pl.col("status").is_in(["succeeded", "disputed", "refunded"]) & ~small)
         .join(first, on="card_fingerprint")
         .filter(pl.col("account_id") != pl.col("tester"))
     )
