@@ -29,9 +29,11 @@ def sweep(
     results: Path | None = typer.Option(None, "--results", help="Cache directory of per-world detection results."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the fits."),
     c: float = typer.Option(1.0, "--C", help="Inverse L2 regularisation strength."),
-    benign_weight: float = typer.Option(1.0, "--benign-weight", help="Weight of a non-fraud account in the fit."),
+    benign_weight: float = typer.Option(4.0, "--benign-weight", help="Weight of a non-fraud account in the fit."),
     target_precision: float | None = typer.Option(
-        None, "--target-precision", help="Raise the fitted biases until the training flags reach this precision."
+        0.98,
+        "--target-precision",
+        help="Lower the fitted biases until the training flags reach this precision (0: off).",
     ),
     target_account_precision: float | None = typer.Option(
         None, "--target-account-precision", help="Precision target for accounts judged alone."
@@ -82,8 +84,8 @@ def sweep(
             C=c,
             seed=seed,
             benign_weight=benign_weight,
-            target_precision=target_precision,
-            target_account_precision=target_account_precision,
+            target_precision=target_precision or None,
+            target_account_precision=target_account_precision or None,
         )
         return fit_table(tws, fit=fs, exclude_group=exclude)[0]
 

@@ -59,14 +59,14 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Random seed of the fit (recorded in the model)."),
     c: float = typer.Option(1.0, "--C", help="Inverse L2 regularisation strength of the logistic fit."),
     benign_weight: float = typer.Option(
-        1.0,
+        4.0,
         "--benign-weight",
         help="Weight of a non-fraud account against a fraud one in the fit (cost of a false flag).",
     ),
     target_precision: float | None = typer.Option(
-        None,
+        0.98,
         "--target-precision",
-        help="Raise the biases until the training worlds' flags reach this precision (clusters; accounts alone too).",
+        help="Lower the biases until the training flags reach this precision (clusters, lone accounts; 0: off).",
     ),
     target_account_precision: float | None = typer.Option(
         None,
@@ -100,8 +100,8 @@ def train(
     if benign_weight <= 0:
         raise InputError(f"'--benign-weight': must be > 0, got {benign_weight}")
     for name, v in (("--target-precision", target_precision), ("--target-account-precision", target_account_precision)):
-        if v is not None and not 0 < v <= 1:
-            raise InputError(f"'{name}': must be in (0, 1], got {v}")
+        if v is not None and not 0 <= v <= 1:
+            raise InputError(f"'{name}': must be in [0, 1], got {v}")
     if write_signals is not None and not write_signals.is_file():
         raise InputError(f"--write-signals: file '{write_signals}' does not exist")
     console = Console(stderr=True, quiet=quiet)
@@ -116,8 +116,8 @@ def train(
         C=c,
         seed=seed,
         benign_weight=benign_weight,
-        target_precision=target_precision,
-        target_account_precision=target_account_precision,
+        target_precision=target_precision or None,
+        target_account_precision=target_account_precision or None,
     )
     table, summary = fit_table(loaded, fit=fs)
     provenance = {
