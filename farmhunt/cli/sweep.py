@@ -29,7 +29,7 @@ def sweep(
     results: Path | None = typer.Option(None, "--results", help="Cache directory of per-world detection results."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the fits."),
     c: float = typer.Option(1.0, "--C", help="Inverse L2 regularisation strength."),
-    benign_weight: float = typer.Option(4.0, "--benign-weight", help="Weight of a non-fraud account in the fit."),
+    benign_weight: float = typer.Option(2.0, "--benign-weight", help="Weight of a non-fraud account in the fit."),
     target_precision: float | None = typer.Option(
         0.98,
         "--target-precision",

@@ -59,7 +59,7 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Random seed of the fit (recorded in the model)."),
     c: float = typer.Option(1.0, "--C", help="Inverse L2 regularisation strength of the logistic fit."),
     benign_weight: float = typer.Option(
-        4.0,
+        2.0,
         "--benign-weight",
         help="Weight of a non-fraud account against a fraud one in the fit (cost of a false flag).",
     ),

@@ -37,8 +37,8 @@ class FitSettings:
     max_iter: int = 2000
     #: Weight of a non-fraud account relative to a fraud one (the cost of a false flag against a miss). The
     #: sweep worlds hold far more fraud per benign account than a provider does (or the demo world, or
-    #: seed scale); 4 corrects for that prior (chosen inside training seed 101, see README "Scoring").
-    benign_weight: float = 4.0
+    #: seed scale); 2 corrects for that prior (chosen inside training seed 101, see README "Scoring").
+    benign_weight: float = 2.0
     #: After the fit, the biases are lowered (never raised) until the flags they make on the training worlds
     #: reach this account-level precision: clusters at the cluster flag bar, accounts judged alone at theirs.
     #: None keeps the fitted biases.
