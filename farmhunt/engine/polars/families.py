@@ -67,7 +67,11 @@ def components(h: np.ndarray, settings: TemplateSettings) -> np.ndarray:
 
     Keys are processed one after another; a candidate pair already in one component is not verified
     again, so dense groups of near-identical hashes (a template with 0-2-bit noise) cost one edge per
-    member, not one per pair.
+    member, not one per pair. A label is the smallest hash index of its component.
+
+    Cost per key: one sort of (key, index) packed into unique uint64 words (any sort gives the same
+    order, polars sorts them on every core) and a union of the few labels the key's new pairs touch; no
+    pass is quadratic and none is over a graph of all hashes (at seed scale, 20M hashes x 56 keys).
     """
     n = h.size
     label = np.arange(n, dtype=np.int64)
@@ -76,14 +80,17 @@ def components(h: np.ndarray, settings: TemplateSettings) -> np.ndarray:
     k = 2
     while k < 4 and n / 2.0 ** (8 * k) > settings.family_bucket_target:
         k += 1
-    kdt = np.uint16 if k == 2 else np.uint32  # 16-bit keys sort by radix
-    bands: list[np.ndarray] = [((h >> np.uint64(8 * b)) & np.uint64(0xFF)).astype(kdt) for b in range(8)]
+    bands: list[np.ndarray] = [((h >> np.uint64(8 * b)) & np.uint64(0xFF)) for b in range(8)]
+    index = np.arange(n, dtype=np.uint64)
+    low = np.uint64(0xFFFFFFFF)
     for combo in combinations(range(8), k):
         key = bands[combo[0]].copy()
         for b in combo[1:]:
-            key = (key << kdt(8)) | bands[b]
-        order = np.argsort(key, kind="stable")
-        ks = key[order]
+            key = (key << np.uint64(8)) | bands[b]
+        # (key, index) as one unique word: sorting it is the stable sort by key
+        packed = pl.Series((key << np.uint64(32)) | index).sort().to_numpy()
+        ks = packed >> np.uint64(32)
+        order = (packed & low).astype(np.int64)
         src, dst = [], []
         for off in range(1, settings.family_window + 1):
             same = np.flatnonzero(ks[off:] == ks[:-off])
@@ -97,14 +104,23 @@ def components(h: np.ndarray, settings: TemplateSettings) -> np.ndarray:
             dst.append(label[b2[close]])
         if not src or sum(x.size for x in src) == 0:
             continue
-        i, j = np.concatenate(src), np.concatenate(dst)
-        g = coo_matrix((np.ones(i.size, np.int8), (i, j)), shape=(n, n))
-        _, comp = connected_components(g, directed=False)
-        # Relabel every hash by the smallest hash index of its merged component (stable ids).
-        first = np.full(comp.max() + 1, n, np.int64)
-        np.minimum.at(first, comp, np.arange(n))
-        label = first[comp[label]]
+        label = _merge(label, np.concatenate(src), np.concatenate(dst))
     return label
+
+
+def _merge(label: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """`label` with the labels joined by pairs (i, j) merged, each component taking its smallest label.
+
+    Components are found on the small graph of the labels the pairs touch, not on all hashes.
+    """
+    u, inv = np.unique(np.concatenate([i, j]), return_inverse=True)
+    g = coo_matrix((np.ones(i.size, np.int8), (inv[: i.size], inv[i.size :])), shape=(u.size, u.size))
+    _, comp = connected_components(g, directed=False)
+    smallest = np.full(comp.max() + 1, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(smallest, comp, u)  # over the touched labels only
+    remap = np.arange(label.size, dtype=np.int64)
+    remap[u] = smallest[comp]
+    return remap[label]
 
 
 def hash_families(h: np.ndarray, settings: TemplateSettings) -> pl.DataFrame:
