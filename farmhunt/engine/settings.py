@@ -105,6 +105,8 @@ class FeatureSettings:
 
     night_hours: tuple[int, ...] = ranged((0, 1, 2, 3, 4, 5), 0, 23)  # local hours counted as night-time
     capability_topics: tuple[str, ...] = ("coding", "agentic", "cybersecurity", "math")
+    #: Days from signup to first request that make an account established (`benign.established_payer`).
+    established_days: float = ranged(30.0, 0.0, 3650.0)
     streams: StreamSettings = field(default_factory=StreamSettings)
 
     def validate(self) -> None:
