@@ -9,7 +9,14 @@ from pathlib import Path
 import polars as pl
 
 from farmhunt.core.contract import World
-from farmhunt.engine.polars.benign import card_standing, established_payer, payer_features, tenure_days
+from farmhunt.engine.polars.benign import (
+    card_standing,
+    established_payer,
+    everyday_share,
+    hour_concentration,
+    payer_features,
+    tenure_days,
+)
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
@@ -45,7 +52,7 @@ PAYMENTS = [
 def test_card_standing_clean_only_for_a_shared_billing_card_in_good_standing() -> None:
     cards = card_standing(_world(ACCOUNTS, PAYMENTS)).collect().sort("card_fingerprint")
     assert dict(zip(cards["card_fingerprint"], cards["clean"])) == {
-        "corp": True,  # three accounts, credit, no declines or disputes, 3 of 4 payments in the card's country
+        "corp": True,  # three accounts, credit, no declines or disputes, issued where two of them live
         "fam": False,  # prepaid
         "stolen": False,  # a dispute
         "tested": False,  # a $1 test charge
@@ -96,3 +103,21 @@ def test_established_payer_needs_payment_clean_cards_only_and_tenure() -> None:
     # established; one prepaid payment on the side; too young; never paid successfully; no payments at all
     assert f.select(established_payer(30.0))["established_payer"].to_list() == [1.0, 0.0, 0.0, 0.0, 0.0]
     assert f.select(established_payer(5.0))["established_payer"].to_list() == [1.0, 0.0, 1.0, 0.0, 0.0]
+
+
+def test_everyday_share_needs_volume_and_no_chargebacks() -> None:
+    f = pl.DataFrame(
+        {
+            "n_requests": [40, 40, 9, 40],
+            "capability_share": [0.1, 0.9, 0.0, 0.0],
+            "chargeback_rate": [0.0, 0.0, 0.0, 0.25],
+        }
+    )
+    # a popular app's user; a distiller; too few requests to tell; everyday topics beside a dispute
+    assert f.select(everyday_share())["everyday_share"].to_list() == [0.9, 0.1, 0.0, 0.0]
+
+
+def test_hour_concentration_of_a_batch_window_and_of_flat_traffic() -> None:
+    f = pl.DataFrame({"n_requests": [500, 500, 19], "hour_entropy": [0.35, 0.98, 0.1]})
+    # a nightly CI window; flat 24/7; too few requests to show a rhythm
+    assert f.select(hour_concentration())["hour_concentration"].to_list() == [0.65, 0.02, 0.0]
