@@ -22,11 +22,16 @@ def _shipped() -> dict:
 def test_shipped_table_values() -> None:
     t = default_table()
     names = [s.name for s in t.signals]
-    assert len(names) == 29 and names[0] == "synchronized" and names[-1] == "shared_stream_templates"
+    assert len(names) == 32 and names[0] == "synchronized" and names[28] == "shared_stream_templates"
+    assert names[29:] == ["established_payer", "batch_window", "everyday_topics"]
     assert t.bias == -4.2 and t.account.bias == -5.0 and t.account.anomaly_weight == 1.5
     by = {s.name: s for s in t.signals}
     assert by["declined_payments"].weight == 3.0 and by["declined_payments"].low == "decline_rate_hi"
     assert by["declared_organisation"].weight == -3.0 and by["declared_organisation"].low == 0.2
+    # Benign cohorts: the expensive evidence is not capped, the batch window (a time shape) is.
+    assert (by["established_payer"].weight, by["established_payer"].cheap) == (-6.0, False)
+    assert (by["batch_window"].weight, by["batch_window"].cheap) == (-2.5, True)
+    assert (by["everyday_topics"].weight, by["everyday_topics"].cheap) == (-1.2, False)
     acc = {s.name: s.weight for s in t.account_signals}
     assert acc == {
         "output_heavy": 1.4,
