@@ -107,6 +107,8 @@ class FeatureSettings:
     capability_topics: tuple[str, ...] = ("coding", "agentic", "cybersecurity", "math")
     #: A payment under this many USD is a small authorisation (card testing), far under a real top-up.
     small_payment_usd: float = ranged(5.0, 0.0, 1e6)
+    #: Days from signup to first request that make an account established (`benign.established_payer`).
+    established_days: float = ranged(30.0, 0.0, 3650.0)
     streams: StreamSettings = field(default_factory=StreamSettings)
 
     def validate(self) -> None:

@@ -46,3 +46,24 @@ def test_member_with_a_quarter_of_the_behaviour_stays_with_the_cluster() -> None
     out = dict(peripheral_members(features, membership, _cluster(), {}, ScoringSettings(peripheral_share=0.9))
                .iter_rows())
     assert out == {"f0": False, "q": True}
+
+
+def test_members_own_expensive_benign_evidence_counts_against_its_own_behaviour() -> None:
+    # A lab's eval runner inside a farm's cluster looks like the farm (templated, output-heavy capability
+    # prompts from a bank; batches in office hours on several models), but it is an established account
+    # billed on a clean shared card: judged alone. A farm member with the same behaviour and no such payer
+    # stays with the cluster; so does a victim of key abuse whatever it pays.
+    from farmhunt.engine.scoring.model import DEFAULT_TABLE
+
+    runner = {**FARM, "night_share": 0.02, "top_model_share": 0.3}
+    lab = {**runner, "established_payer": 1.0}
+    farm = {**runner, "established_payer": 0.0}
+    features = pl.DataFrame([{"account_id": a, **r, **ZEROS} for a, r in [("f0", farm), ("f1", farm), ("lab", lab)]])
+    membership = pl.DataFrame({"account_id": ["f0", "f1", "lab"], "cluster_id": [7, 7, 7]})
+    assert any(s.name == "established_payer" and not s.cheap for s in DEFAULT_TABLE.signals)
+    out = dict(peripheral_members(features, membership, _cluster(), {}, ScoringSettings()).iter_rows())
+    assert out == {"f0": False, "f1": False, "lab": True}
+    abuse = _cluster().with_columns(pl.lit("key_abuse").alias("predicted_kind"), pl.lit(1.0).alias("second_stream"))
+    victims = features.with_columns(pl.lit(1).alias("second_stream"))
+    out = dict(peripheral_members(victims, membership, abuse, {}, ScoringSettings()).iter_rows())
+    assert out == {"f0": False, "f1": False, "lab": False}

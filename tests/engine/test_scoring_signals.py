@@ -22,8 +22,9 @@ def _shipped() -> dict:
 def test_shipped_table_values() -> None:
     t = default_table()
     names = [s.name for s in t.signals]
-    assert len(names) == 33 and names[0] == "synchronized" and names[-1] == "foreign_chargebacks"
-    assert names[28] == "shared_stream_templates"  # the card-testing and stolen-card signals follow
+    assert len(names) == 36 and names[0] == "synchronized" and names[28] == "shared_stream_templates"
+    assert names[29:33] == ["declined_small_auths", "tested_cards_spent", "multi_country_cards", "foreign_chargebacks"]
+    assert names[33:] == ["established_payer", "batch_window", "everyday_topics"]
     assert t.bias == -4.2 and t.account.bias == -5.0 and t.account.anomaly_weight == 1.5
     by = {s.name: s for s in t.signals}
     assert by["declined_payments"].weight == 3.0 and by["declined_payments"].low == "decline_rate_hi"
@@ -33,6 +34,10 @@ def test_shipped_table_values() -> None:
     assert by["declined_small_auths"].family == "card_testing" and by["declined_small_auths"].weight == 3.0
     assert by["tested_cards_spent"].column == "tested_card_spent" and by["tested_cards_spent"].high == 0.4
     assert by["foreign_chargebacks"].family == "reseller_pool" and not by["foreign_chargebacks"].cheap
+    # Benign cohorts: the expensive evidence is not capped, the batch window (a time shape) is.
+    assert (by["established_payer"].weight, by["established_payer"].cheap) == (-6.0, False)
+    assert (by["batch_window"].weight, by["batch_window"].cheap) == (-2.5, True)
+    assert (by["everyday_topics"].weight, by["everyday_topics"].cheap) == (-1.2, False)
     acc = {s.name: s.weight for s in t.account_signals}
     assert acc == {
         "output_heavy": 1.4,

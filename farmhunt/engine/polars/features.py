@@ -12,6 +12,13 @@ import polars as pl
 from farmhunt.core.contract import ip_prefix
 from farmhunt.core.timezones import COUNTRY_UTC_OFFSET
 from farmhunt.core.world import World
+from farmhunt.engine.polars.benign import (
+    established_payer,
+    everyday_share,
+    hour_concentration,
+    payer_features,
+    tenure_days,
+)
 from farmhunt.engine.polars.cards import CARD_COUNTS, CARD_SHARES, card_features
 from farmhunt.engine.polars.families import family_breadth, read_families
 from farmhunt.engine.polars.streams import (
@@ -242,6 +249,7 @@ def account_features(
         .join(key_features(world), on="account_id", how="left")
         .join(signup_features(world), on="account_id", how="left")
         .join(card_features(world, settings.small_payment_usd), on="account_id", how="left")
+        .join(payer_features(world), on="account_id", how="left")
     )
     counts = [
         "n_requests",
@@ -292,15 +300,27 @@ def account_features(
         *[f"{k}_share" for k in ASN_KIND_SHARES],
         *STREAM_FEATURE_SHARES,
         *CARD_SHARES,
+        "clean_payer_share",
     ]
     feats = feats.with_columns(
-        (pl.col("second_stream_requests").fill_null(0) / pl.col("n_requests").clip(1)).alias("second_stream_share")
+        (pl.col("second_stream_requests").fill_null(0) / pl.col("n_requests").clip(1)).alias("second_stream_share"),
+        tenure_days(),
     )
-    return feats.with_columns(
-        *[pl.col(c).fill_null(0).cast(pl.Int64) for c in counts],
-        # Rounded: streaming aggregation sums floats in a varying order; results must not vary.
-        *[pl.col(c).fill_null(0.0).cast(pl.Float64).round(9) for c in shares],
-        (pl.col("last_request") - pl.col("first_request")).dt.total_seconds().fill_null(0).alias("active_span_s"),
-        # No other signup on the device or network: as far from a burst as can be.
-        *[pl.col(c).fill_null(NO_NEIGHBOUR_S).cast(pl.Int64) for c in ("signup_gap_device_s", "signup_gap_prefix_s")],
-    ).sort("account_id")
+    feats = feats.with_columns(
+        pl.col("clean_payer_share").fill_null(0.0), established_payer(settings.established_days)
+    ).drop("pays")
+    return (
+        feats.with_columns(
+            *[pl.col(c).fill_null(0).cast(pl.Int64) for c in counts],
+            # Rounded: streaming aggregation sums floats in a varying order; results must not vary.
+            *[pl.col(c).fill_null(0.0).cast(pl.Float64).round(9) for c in shares],
+            (pl.col("last_request") - pl.col("first_request")).dt.total_seconds().fill_null(0).alias("active_span_s"),
+            # No other signup on the device or network: as far from a burst as can be.
+            *[
+                pl.col(c).fill_null(NO_NEIGHBOUR_S).cast(pl.Int64)
+                for c in ("signup_gap_device_s", "signup_gap_prefix_s")
+            ],
+        )
+        .with_columns(hour_concentration(), everyday_share())
+        .sort("account_id")
+    )

@@ -272,6 +272,11 @@ def _behaviour(family: str, signals: tuple[Signal, ...]) -> list[Signal]:
     return [s for s in signals if s.family == family and not s.column.startswith("tie_")]
 
 
+def _member_benign(signals: tuple[Signal, ...]) -> list[Signal]:
+    """Benign evidence one member shows on its own that is expensive to fake (not `cheap`, no ties)."""
+    return [s for s in signals if s.family == "benign_org" and not s.cheap and not s.column.startswith("tie_")]
+
+
 #: Ties that put a member on an operator's infrastructure (relay IPs, prompt templates).
 _RELAY_REASONS = ("request_ip", "prompt_template", "stream_relay", "stream_template")
 _ENDS_SCHEMA = pl.Schema({"account_id": pl.String(), "reasons": pl.List(pl.String)})
@@ -309,6 +314,15 @@ def peripheral_members(
         .join(features.with_columns(_key_rotation()), on="account_id", how="left")
         .join(relay_ties, on="account_id", how="left")
     )
+    # The member's own expensive benign evidence (e.g. an established account billed on a clean shared
+    # card) counts against its own behaviour, as it counts against a cluster's; cheap evidence does not.
+    # Not for victims of key abuse: the owner of a leaked key is an established customer by definition.
+    own_benign = [s for s in _member_benign(signals) if s.column in mem.columns]
+    if own_benign:
+        benign = pl.sum_horizontal([s.weight * _strength(s, base) for s in own_benign])
+        kind_score = (
+            pl.when(pl.col("predicted_kind") == "key_abuse").then(kind_score).otherwise((kind_score + benign).clip(0.0))
+        )
     # Victims of one operator (key_abuse) show it by their own second stream (their behaviour score) or,
     # when their stream went unseen, by sending traffic through the operator's relays or templates.
     relayed_victim = (pl.col("predicted_kind") == "key_abuse") & pl.col("relay_tie").fill_null(False)
