@@ -61,6 +61,16 @@ LINK_SCHEMA = pl.Schema(
 )
 
 
+#: How a case's top reason names the channels that tied its clusters.
+_CHANNEL_TEXT = {
+    "instrument": "cards/devices/phones",
+    "identity": "identities",
+    "network": "network exits",
+    "content": "prompt content",
+    "timing": "timing",
+}
+
+
 def short_id(prefix: str, parts: list[str]) -> str:
     """A short, stable id (prefix + 8 base32 characters, 40 bits) of what a case is made of."""
     digest = hashlib.blake2b("\n".join(sorted(parts)).encode(), digest_size=5).digest()
@@ -155,7 +165,8 @@ def cluster_links(
 def operator_groups(
     flagged: pl.DataFrame, members: pl.DataFrame, edges: pl.DataFrame, settings: CaseSettings | None = None
 ) -> pl.DataFrame:
-    """cluster_id -> group (the smallest cluster id of its group) for the flagged clusters.
+    """cluster_id -> group (the smallest cluster id of its group) and channels (those that tied the
+    group's clusters, sorted; empty for a cluster alone) for the flagged clusters.
 
     `flagged`: cluster_id, size, kind of the flagged clusters; `members`: their account_id, cluster_id.
     Two clusters are one group when `min_channels` channels support the pair (and, with `same_kind`,
@@ -178,10 +189,20 @@ def operator_groups(
     )
     graph = coo_matrix((np.ones(ij.height), (ij["i"].to_numpy(), ij["j"].to_numpy())), shape=(n, n))
     _, label = connected_components(graph, directed=False)
-    return (
+    groups = (
         index.with_columns(pl.Series("label", label, dtype=pl.Int64))
         .with_columns(pl.col("cluster_id").min().over("label").alias("group"))
         .select("cluster_id", "group")
+    )
+    channels = (
+        pairs.select(pl.col("cluster_a").alias("cluster_id"), "channels")
+        .join(groups, on="cluster_id")
+        .explode("channels")
+        .group_by("group")
+        .agg(pl.col("channels").unique().sort())
+    )
+    return groups.join(channels, on="group", how="left").with_columns(
+        pl.col("channels").fill_null(pl.lit([], pl.List(pl.String)))
     )
 
 
@@ -216,7 +237,9 @@ def build_cases(
     if s.group and edges is not None:
         groups = operator_groups(per_cluster, members, edges, s)
     else:
-        groups = per_cluster.select("cluster_id", pl.col("cluster_id").alias("group"))
+        groups = per_cluster.select(
+            "cluster_id", pl.col("cluster_id").alias("group"), pl.lit([], pl.List(pl.String)).alias("channels")
+        )
     per_cluster = per_cluster.join(groups, on="cluster_id")
     # A grouped case reads like its leading cluster (most flagged accounts, then riskiest, then id).
     lead = per_cluster.sort(
@@ -229,10 +252,22 @@ def build_cases(
         pl.col("flagged_accounts").sum(),
         pl.col("cluster_id").sort().alias("clusters"),
         pl.col("top_reason").first(),
+        pl.col("channels").first(),
     ).with_columns(
         pl.col("clusters")
         .map_elements(lambda c: short_id("c", [str(x) for x in c]), return_dtype=pl.String)
-        .alias("case_id")
+        .alias("case_id"),
+        pl.when(pl.col("clusters").list.len() > 1)
+        .then(
+            pl.format(
+                "{} clusters of one operator (shared {}); {}",
+                pl.col("clusters").list.len(),
+                pl.col("channels").list.eval(pl.element().replace(_CHANNEL_TEXT)).list.join(", "),
+                pl.col("top_reason").fill_null("no evidence row"),
+            )
+        )
+        .otherwise(pl.col("top_reason"))
+        .alias("top_reason"),
     )
     group_case = cluster_cases.select("group", "case_id")
     account_case = in_cluster.select("account_id", "cluster_id").join(
@@ -264,7 +299,7 @@ def build_cases(
         pl.lit(None, pl.String).alias("top_reason"),
     )
     cases = (
-        pl.concat([cluster_cases.drop("group"), lone_cases.drop("account_id")], how="diagonal_relaxed")
+        pl.concat([cluster_cases.drop("group", "channels"), lone_cases.drop("account_id")], how="diagonal_relaxed")
         .with_columns(pl.col("clusters").list.len().cast(pl.Int32).alias("n_clusters"))
         .sort(["risk", "size", "case_id"], descending=[True, True, False])
         .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("rank"))

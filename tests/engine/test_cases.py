@@ -135,7 +135,8 @@ def test_two_pieces_sharing_instruments_and_exits_become_one_case_listing_both()
     grouped = cases.filter(pl.col("n_clusters") == 2).row(0, named=True)
     assert grouped["clusters"] == [11, 22]
     assert grouped["size"] == 20 and grouped["flagged_accounts"] == 20
-    assert grouped["risk"] == 0.9 and grouped["top_reason"] == "ta"  # the leading (riskiest) piece's
+    assert grouped["risk"] == 0.9  # the leading (riskiest) piece's, and its top reason after why
+    assert grouped["top_reason"] == "2 clusters of one operator (shared cards/devices/phones, network exits); ta"
     assert grouped["case_id"] == short_id("c", ["11", "22"])
     by = _case_of(account_case)
     assert by["a0"] == by["b9"] == grouped["case_id"] != by["c0"]
