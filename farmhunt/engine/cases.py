@@ -1,10 +1,25 @@
-"""Cases: what an investigator works, one ranked queue of flagged clusters and lone flagged accounts.
+"""Cases: what an investigator works, one ranked queue of operators, each made of flagged clusters.
 
-A case is a group of accounts one operator is believed to control: today a flagged cluster (all its
-members, peripheral ones included) or a flagged account outside any flagged cluster. The queue is
-ranked by risk, then size, then case id; evaluation's case list and the console's queue both read
-`cases.parquet`, so they cannot disagree. Case ids are short and stable: a hash of what the case is
-made of (its clusters' ids, or the lone account's id).
+A case is a group of accounts one operator is believed to control. Community detection cuts a very
+large farm into pieces (CPM keeps only clusters dense enough, and a farm of 25,000 accounts is not),
+so flagged clusters that share an *operator signature* are grouped into one case and stay listed in
+it (`clusters`). The signature is read from the linkage edges that run between flagged clusters,
+sorted into independent *channels* of evidence an operator cannot help re-using across pieces
+(`settings.CaseSettings.channels`): payment instruments and devices, identities, network exits,
+prompt content, timing. A channel supports a pair of clusters when its edges touch at least
+`min_accounts` members on each side and `min_share` of the smaller side; a pair supported by
+`min_channels` channels (and, by default, of the same predicted kind) is one operator, and cases are
+the connected components of those pairs (union-find over a small cluster graph). Edge weights
+already fall with how many accounts share a value, and values shared by a large part of the world
+make no edges at all, so a common value does not link pieces; weak signals (an email domain, a /24)
+belong to no channel. One channel alone is not enough: two operators can share a cloud relay or a
+public prompt bank, and they rarely share both.
+
+A flagged account outside any flagged cluster is a case of its own, unless `lone_min_channels` lets
+it join the one case its edges tie it to. The queue is ranked by risk, then size, then case id;
+evaluation's case list and the console's queue both read `cases.parquet`, so they cannot disagree.
+Case ids are short and stable: a hash of the sorted ids of the case's clusters (or the lone account's
+id), so a one-cluster case keeps the id it had before grouping existed.
 """
 
 from __future__ import annotations
@@ -12,7 +27,12 @@ from __future__ import annotations
 import base64
 import hashlib
 
+import numpy as np
 import polars as pl
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from farmhunt.engine.settings import CaseSettings
 
 CASE_SCHEMA = pl.Schema(
     {
@@ -28,6 +48,28 @@ CASE_SCHEMA = pl.Schema(
     }
 )
 
+#: One row per pair of flagged clusters that share an operator signature (`cluster_links`).
+LINK_SCHEMA = pl.Schema(
+    {
+        "cluster_a": pl.Int64(),
+        "cluster_b": pl.Int64(),
+        "accounts_a": pl.UInt32(),  # members of a touched by the best supporting channel's edges to b
+        "accounts_b": pl.UInt32(),  # ... and of b
+        "channels": pl.List(pl.String()),  # the channels that support the pair, sorted
+        "weight": pl.Float64(),  # linkage weight of the edges between them
+    }
+)
+
+
+#: How a case's top reason names the channels that tied its clusters.
+_CHANNEL_TEXT = {
+    "instrument": "cards/devices/phones",
+    "identity": "identities",
+    "network": "network exits",
+    "content": "prompt content",
+    "timing": "timing",
+}
+
 
 def short_id(prefix: str, parts: list[str]) -> str:
     """A short, stable id (prefix + 8 base32 characters, 40 bits) of what a case is made of."""
@@ -35,30 +77,217 @@ def short_id(prefix: str, parts: list[str]) -> str:
     return prefix + base64.b32encode(digest).decode().lower()
 
 
+def _channel_table(s: CaseSettings) -> pl.DataFrame:
+    rows = sorted((sig, ch) for sig, ch in s.channels.items() if ch)
+    return pl.DataFrame(rows, schema={"reason": pl.String, "channel": pl.String}, orient="row")
+
+
+def _cross_edges(members: pl.DataFrame, edges: pl.DataFrame, s: CaseSettings) -> pl.DataFrame:
+    """Edges between two different clusters of `members` (account_id, cluster_id), one row per edge and
+    channel, oriented so that cluster a < cluster b: a, b, ua, ub, channel, weight."""
+    src = members.select(pl.col("account_id").alias("src"), pl.col("cluster_id").alias("ca"))
+    dst = members.select(pl.col("account_id").alias("dst"), pl.col("cluster_id").alias("cb"))
+    e = (
+        edges.lazy()
+        .select("src", "dst", "weight", "reasons")
+        .join(src.lazy(), on="src")
+        .join(dst.lazy(), on="dst")
+        .filter(pl.col("ca") != pl.col("cb"))
+        .with_columns(swap=pl.col("ca") > pl.col("cb"))
+        .select(
+            pl.when("swap").then("cb").otherwise("ca").alias("a"),
+            pl.when("swap").then("ca").otherwise("cb").alias("b"),
+            pl.when("swap").then("dst").otherwise("src").alias("ua"),
+            pl.when("swap").then("src").otherwise("dst").alias("ub"),
+            "weight",
+            "reasons",
+        )
+        .explode("reasons")
+        .rename({"reasons": "reason"})
+        .join(_channel_table(s).lazy(), on="reason")
+        .unique(["a", "b", "ua", "ub", "channel"], keep="first")  # one edge counts once per channel
+        .drop("reason")
+    )
+    return e.collect()
+
+
+def cluster_links(
+    members: pl.DataFrame, sizes: pl.DataFrame, edges: pl.DataFrame, settings: CaseSettings | None = None
+) -> pl.DataFrame:
+    """Pairs of clusters that share an operator signature (LINK_SCHEMA), sorted by (cluster_a, cluster_b).
+
+    A channel supports a pair when its edges between them touch at least `min_accounts` members on
+    each side and at least `min_share` of the smaller side's members; a pair shares a signature when
+    at least `min_channels` channels support it. `members`: account_id, cluster_id of the clusters
+    considered; `sizes`: cluster_id, size; `edges`: the linkage edges (src, dst, weight, reasons).
+    """
+    s = settings or CaseSettings()
+    e = _cross_edges(members, edges, s)
+    if e.is_empty():
+        return pl.DataFrame(schema=LINK_SCHEMA)
+    sz = sizes.select("cluster_id", pl.col("size").cast(pl.Float64))
+    per_channel = (
+        e.group_by("a", "b", "channel")
+        .agg(
+            pl.col("ua").n_unique().alias("ta"),
+            pl.col("ub").n_unique().alias("tb"),
+            pl.col("weight").sum(),
+        )
+        .join(sz.rename({"cluster_id": "a", "size": "size_a"}), on="a")
+        .join(sz.rename({"cluster_id": "b", "size": "size_b"}), on="b")
+        .filter(
+            (pl.col("ta") >= s.min_accounts)
+            & (pl.col("tb") >= s.min_accounts)
+            & (pl.min_horizontal("ta", "tb") >= s.min_share * pl.min_horizontal("size_a", "size_b"))
+        )
+    )
+    pairs = (
+        per_channel.group_by("a", "b")
+        .agg(
+            pl.col("ta").max().cast(pl.UInt32).alias("accounts_a"),
+            pl.col("tb").max().cast(pl.UInt32).alias("accounts_b"),
+            pl.col("channel").sort().alias("channels"),
+        )
+        .filter(pl.col("channels").list.len() >= s.min_channels)
+        .join(
+            e.unique(["a", "b", "ua", "ub"], keep="first").group_by("a", "b").agg(pl.col("weight").sum()),
+            on=["a", "b"],
+        )
+    )
+    return (
+        pairs.rename({"a": "cluster_a", "b": "cluster_b"})
+        .select(list(LINK_SCHEMA))
+        .cast(LINK_SCHEMA)
+        .sort(["cluster_a", "cluster_b"])
+    )
+
+
+def operator_groups(
+    flagged: pl.DataFrame, members: pl.DataFrame, edges: pl.DataFrame, settings: CaseSettings | None = None
+) -> pl.DataFrame:
+    """cluster_id -> group (the smallest cluster id of its group) and channels (those that tied the
+    group's clusters, sorted; empty for a cluster alone) for the flagged clusters.
+
+    `flagged`: cluster_id, size, kind of the flagged clusters; `members`: their account_id, cluster_id.
+    Two clusters are one group when `min_channels` channels support the pair (and, with `same_kind`,
+    they have the same predicted kind), or through a chain of such pairs.
+    """
+    s = settings or CaseSettings()
+    ids = flagged.select(pl.col("cluster_id").cast(pl.Int64)).sort("cluster_id")["cluster_id"]
+    pairs = cluster_links(members, flagged, edges, s)
+    if s.same_kind:
+        kind = flagged.select("cluster_id", "kind")
+        pairs = (
+            pairs.join(kind.rename({"cluster_id": "cluster_a", "kind": "kind_a"}), on="cluster_a")
+            .join(kind.rename({"cluster_id": "cluster_b", "kind": "kind_b"}), on="cluster_b")
+            .filter(pl.col("kind_a").eq_missing(pl.col("kind_b")))
+        )
+    n = ids.len()
+    index = pl.DataFrame({"cluster_id": ids, "i": pl.int_range(n, eager=True, dtype=pl.Int64)})
+    ij = pairs.join(index.rename({"cluster_id": "cluster_a"}), on="cluster_a").join(
+        index.rename({"cluster_id": "cluster_b", "i": "j"}), on="cluster_b"
+    )
+    graph = coo_matrix((np.ones(ij.height), (ij["i"].to_numpy(), ij["j"].to_numpy())), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    groups = (
+        index.with_columns(pl.Series("label", label, dtype=pl.Int64))
+        .with_columns(pl.col("cluster_id").min().over("label").alias("group"))
+        .select("cluster_id", "group")
+    )
+    channels = (
+        pairs.select(pl.col("cluster_a").alias("cluster_id"), "channels")
+        .join(groups, on="cluster_id")
+        .explode("channels")
+        .group_by("group")
+        .agg(pl.col("channels").unique().sort())
+    )
+    return groups.join(channels, on="group", how="left").with_columns(
+        pl.col("channels").fill_null(pl.lit([], pl.List(pl.String)))
+    )
+
+
 def build_cases(
-    accounts: pl.DataFrame, clusters: pl.DataFrame, evidence: pl.DataFrame
+    accounts: pl.DataFrame,
+    clusters: pl.DataFrame,
+    evidence: pl.DataFrame,
+    edges: pl.DataFrame | None = None,
+    settings: CaseSettings | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(cases, account_case): the ranked case table (CASE_SCHEMA) and account_id -> case_id.
 
     `accounts`: account_id, cluster_id, risk, flagged, predicted_kind; `clusters`: cluster_id, size,
-    risk, predicted_kind, flagged; `evidence`: the clusters' evidence (rank 1 is the top reason).
+    risk, predicted_kind, flagged; `evidence`: the clusters' evidence (rank 1 is the top reason);
+    `edges`: the linkage edges (src, dst, weight, reasons), without which (or with `settings.group`
+    off) every flagged cluster is a case of its own.
     """
+    s = settings or CaseSettings()
     top = evidence.filter(pl.col("rank") == 1).select("cluster_id", pl.col("text").alias("top_reason"))
-    fc = clusters.filter(pl.col("flagged")).select("cluster_id", "risk", pl.col("predicted_kind").alias("kind"))
+    fc = clusters.filter(pl.col("flagged")).select(
+        pl.col("cluster_id").cast(pl.Int64), "risk", pl.col("predicted_kind").alias("kind")
+    )
     in_cluster = accounts.join(fc.select("cluster_id"), on="cluster_id", how="semi")
     lone = accounts.join(fc.select("cluster_id"), on="cluster_id", how="anti").filter(pl.col("flagged"))
-    cluster_cases = (
+    per_cluster = (
         in_cluster.group_by("cluster_id")
-        .agg(pl.len().alias("size"), pl.col("flagged").sum().alias("flagged_accounts"))
+        .agg(pl.len().alias("size"), pl.col("flagged").sum().cast(pl.Int64).alias("flagged_accounts"))
         .join(fc, on="cluster_id")
         .join(top, on="cluster_id", how="left")
-        .with_columns(
-            pl.col("cluster_id")
-            .map_elements(lambda c: short_id("c", [str(c)]), return_dtype=pl.String)
-            .alias("case_id"),
-            pl.concat_list(pl.col("cluster_id")).alias("clusters"),
-        )
     )
+    members = in_cluster.select("account_id", "cluster_id")
+    if s.group and edges is not None:
+        groups = operator_groups(per_cluster, members, edges, s)
+    else:
+        groups = per_cluster.select(
+            "cluster_id", pl.col("cluster_id").alias("group"), pl.lit([], pl.List(pl.String)).alias("channels")
+        )
+    per_cluster = per_cluster.join(groups, on="cluster_id")
+    # A grouped case reads like its leading cluster (most flagged accounts, then riskiest, then id).
+    lead = per_cluster.sort(
+        ["group", "flagged_accounts", "risk", "cluster_id"], descending=[False, True, True, False]
+    ).group_by("group", maintain_order=True)
+    cluster_cases = lead.agg(
+        pl.col("kind").first(),
+        pl.col("risk").max(),
+        pl.col("size").sum().cast(pl.Int64),
+        pl.col("flagged_accounts").sum(),
+        pl.col("cluster_id").sort().alias("clusters"),
+        pl.col("top_reason").first(),
+        pl.col("channels").first(),
+    ).with_columns(
+        pl.col("clusters")
+        .map_elements(lambda c: short_id("c", [str(x) for x in c]), return_dtype=pl.String)
+        .alias("case_id"),
+        pl.when(pl.col("clusters").list.len() > 1)
+        .then(
+            pl.format(
+                "{} clusters of one operator (shared {}); {}",
+                pl.col("clusters").list.len(),
+                pl.col("channels").list.eval(pl.element().replace(_CHANNEL_TEXT)).list.join(", "),
+                pl.col("top_reason").fill_null("no evidence row"),
+            )
+        )
+        .otherwise(pl.col("top_reason"))
+        .alias("top_reason"),
+    )
+    group_case = cluster_cases.select("group", "case_id")
+    account_case = in_cluster.select("account_id", "cluster_id").join(
+        per_cluster.select("cluster_id", "group").join(group_case, on="group"), on="cluster_id"
+    )
+    account_case = account_case.select("account_id", "case_id")
+    if s.lone_min_channels and edges is not None and lone.height:
+        joined = _attach_lone(lone.select("account_id"), account_case, edges, s)
+        if joined.height:
+            gain = joined.group_by("case_id").agg(pl.len().cast(pl.Int64).alias("extra"))
+            cluster_cases = (
+                cluster_cases.join(gain, on="case_id", how="left")
+                .with_columns(
+                    (pl.col("size") + pl.col("extra").fill_null(0)),
+                    (pl.col("flagged_accounts") + pl.col("extra").fill_null(0)),
+                )
+                .drop("extra")
+            )
+            account_case = pl.concat([account_case, joined])
+            lone = lone.join(joined, on="account_id", how="anti")
     lone_cases = lone.select(
         pl.col("account_id").map_elements(lambda a: short_id("a", [a]), return_dtype=pl.String).alias("case_id"),
         "account_id",
@@ -70,17 +299,34 @@ def build_cases(
         pl.lit(None, pl.String).alias("top_reason"),
     )
     cases = (
-        pl.concat([cluster_cases.drop("cluster_id"), lone_cases.drop("account_id")], how="diagonal_relaxed")
+        pl.concat([cluster_cases.drop("group", "channels"), lone_cases.drop("account_id")], how="diagonal_relaxed")
         .with_columns(pl.col("clusters").list.len().cast(pl.Int32).alias("n_clusters"))
         .sort(["risk", "size", "case_id"], descending=[True, True, False])
         .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("rank"))
     )
-    account_case = pl.concat(
+    account_case = pl.concat([account_case, lone_cases.select("account_id", "case_id")]).sort("account_id")
+    return cases.select(list(CASE_SCHEMA)).cast(CASE_SCHEMA), account_case
+
+
+def _attach_lone(lone: pl.DataFrame, account_case: pl.DataFrame, edges: pl.DataFrame, s: CaseSettings) -> pl.DataFrame:
+    """account_id, case_id of lone flagged accounts whose edges tie them to exactly one case through
+    `lone_min_channels` channels."""
+    ch = _channel_table(s).lazy()
+    both = pl.concat(
         [
-            in_cluster.join(cluster_cases.select("cluster_id", "case_id"), on="cluster_id").select(
-                "account_id", "case_id"
-            ),
-            lone_cases.select("account_id", "case_id"),
+            edges.lazy().select(pl.col("src").alias("account_id"), pl.col("dst").alias("other"), "reasons"),
+            edges.lazy().select(pl.col("dst").alias("account_id"), pl.col("src").alias("other"), "reasons"),
         ]
     )
-    return cases.select(list(CASE_SCHEMA)).cast(CASE_SCHEMA), account_case
+    ties = (
+        both.join(lone.lazy(), on="account_id", how="semi")
+        .join(account_case.lazy().rename({"account_id": "other"}), on="other")
+        .explode("reasons")
+        .join(ch.rename({"reason": "reasons"}), on="reasons")
+        .group_by("account_id", "case_id")
+        .agg(pl.col("channel").n_unique().alias("n_channels"))
+        .filter(pl.col("n_channels") >= s.lone_min_channels)
+        .filter(pl.len().over("account_id") == 1)
+        .select("account_id", "case_id")
+    )
+    return ties.collect().sort("account_id")

@@ -118,7 +118,7 @@ def _detect(
         scored = scoring.transform(features, membership, edges, aggregates)
     with timer.stage("results"):
         accounts, clusters = scored.accounts, scored.clusters
-        cases, account_case = build_cases(accounts, clusters, scored.evidence)
+        cases, account_case = build_cases(accounts, clusters, scored.evidence, edges, s.cases)
         accounts = accounts.join(account_case, on="account_id", how="left", maintain_order="left").select(
             "account_id",
             "cluster_id",

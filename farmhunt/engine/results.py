@@ -62,7 +62,7 @@ class Results:
 
     def __post_init__(self) -> None:
         if self.cases is None:
-            cases, account_case = build_cases(self.accounts, self.clusters, self.evidence)
+            cases, account_case = build_cases(self.accounts, self.clusters, self.evidence, self.edges)
             self.cases = cases
             if "case_id" not in self.accounts.columns:
                 self.accounts = self.accounts.join(account_case, on="account_id", how="left", maintain_order="left")

@@ -2,7 +2,7 @@
 
 `load_settings(path)` overlays a TOML file on the defaults; unknown keys and wrong types are
 rejected with the key's name, and so is a value outside the range declared next to its field
-(`ranged(default, lo, hi)`). Sections: [store], [templates], [features], [linkage], [communities], [scoring].
+(`ranged(default, lo, hi)`). Sections: [store], [templates], [features], [linkage], [communities], [scoring], [cases].
 """
 
 from __future__ import annotations
@@ -248,6 +248,57 @@ class ScoringSettings:
     evidence_top: int = ranged(8, 1, 1_000)  # evidence rows kept per cluster
 
 
+#: Kinds of evidence an operator re-uses across the pieces of one farm (`engine.cases`): each linkage
+#: signal belongs to one channel, or to none ("") when a stranger shares it by chance too often (the
+#: corroborating signals). Independent channels are what make two pieces one operator.
+CASE_CHANNELS: tuple[str, ...] = ("instrument", "identity", "network", "content", "timing", "")
+
+
+@dataclass(frozen=True)
+class CaseSettings:
+    """Cases: flagged clusters grouped into one case when they share an operator signature."""
+
+    group: bool = True  # False: one case per flagged cluster (and per lone flagged account)
+    channels: dict[str, str] = ranged(
+        keys=SIGNALS,
+        factory=lambda: {
+            "card": "instrument",
+            "device": "instrument",
+            "phone": "instrument",
+            "email_canonical": "identity",
+            "org": "identity",
+            "signup_ip": "network",
+            "request_ip": "network",
+            "stream_relay": "network",
+            "prompt_template": "content",
+            "prompt_family": "content",
+            "stream_template": "content",
+            "sync": "timing",
+            "signup_prefix": "",
+            "signup_burst": "",
+            "email_namesake": "",
+            "email_pattern": "",
+            "email_domain": "",
+        },
+    )
+    #: A channel supports a pair of flagged clusters when its linkage edges between them touch, on each
+    #: side, at least `min_accounts` members and at least `min_share` x the smaller cluster's size (so a
+    #: few accounts misplaced in a big cluster, or a hub's spill-over, do not tie it to another) ...
+    min_accounts: int = ranged(2, 1, 10**9)
+    min_share: float = ranged(0.3, 0.0, 1.0)
+    min_channels: int = ranged(2, 1, 5)  # pairs supported by this many independent channels are one operator
+    same_kind: bool = True  # only clusters of the same predicted kind are grouped
+    #: A lone flagged account joins a case when its edges to that case (and no other) carry this many
+    #: channels; 0 = lone accounts stay cases of their own.
+    lone_min_channels: int = ranged(0, 0, 5)
+
+    def validate(self) -> None:
+        bad = sorted(k for k, v in self.channels.items() if v not in CASE_CHANNELS)
+        if bad:
+            known = ", ".join(repr(c) for c in CASE_CHANNELS)
+            raise ConfigError(f"'cases.channels.{bad[0]}': unknown channel {self.channels[bad[0]]!r} (known: {known})")
+
+
 @dataclass(frozen=True)
 class DetectSettings:
     """All settings of `farmhunt detect`."""
@@ -258,6 +309,7 @@ class DetectSettings:
     linkage: LinkageSettings = field(default_factory=LinkageSettings)
     communities: CommunitySettings = field(default_factory=CommunitySettings)
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
+    cases: CaseSettings = field(default_factory=CaseSettings)
 
 
 def load_settings(path: str | Path | None = None) -> DetectSettings:

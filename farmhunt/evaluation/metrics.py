@@ -18,9 +18,13 @@ Definitions (also in the README):
   best-matching cluster = the cluster holding most of its members; purity = share of that cluster
   made of the ring; a ring is *detected* when coverage >= ``coverage`` (0.9 by default).
 - hard negatives: share flagged per hard-negative kind, over all hard negatives, over plain benign.
-- case queue: a *case* is a flagged cluster, or a flagged account outside any flagged cluster (a
-  case of one). Cases are ordered by risk; a case is *true* when at least half its members are
-  fraud. Precision at k over that queue; review cost = accounts in cases / fraud accounts in cases.
+- case queue: detection's cases (`cases.parquet`: flagged clusters grouped by operator, and lone
+  flagged accounts), else a flagged cluster or a flagged account outside any flagged cluster. Cases
+  are ordered by risk; a case is *true* when at least half its members are fraud. Precision at k over
+  that queue; review cost = accounts in cases / fraud accounts in cases; purity = share of a case's
+  accounts from its dominant ring (benign accounts in no ring count as one label), size-weighted over
+  cases; a ring's *cases* = how many cases its flagged accounts fall into (`cases_90`: the fewest
+  holding 90% of them).
 - clustering agreement over fraud accounts: ARI and NMI between ring and cluster (an account
   without a cluster, or a fraud account without a ring, is a singleton).
 """
@@ -339,16 +343,17 @@ def hard_negative_metrics(per_kind: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def case_table(
-    joined: pl.DataFrame, clusters: pl.DataFrame | None, s: EvalSettings, cases: pl.DataFrame | None = None
+def case_members(
+    joined: pl.DataFrame, clusters: pl.DataFrame | None, cases: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """The case queue, by risk: detection's own cases when it wrote them (`cases`: case_id, risk, with
-    accounts' `case_id`), else flagged clusters plus flagged accounts outside any flagged cluster."""
+    """The accounts in cases (joined's columns plus `case` and `case_risk`): detection's own cases when
+    it wrote them (`cases`: case_id, risk, with accounts' `case_id`), else flagged clusters plus flagged
+    accounts outside any flagged cluster."""
     if cases is not None and "case_id" in joined.columns:
         members = joined.filter(pl.col("case_id").is_not_null()).join(
             cases.select("case_id", pl.col("risk").cast(pl.Float64).alias("case_risk")), on="case_id"
         )
-        return _case_rows(members.rename({"case_id": "case"}), s)
+        return members.rename({"case_id": "case"})
     if clusters is None:  # derive from the accounts: a cluster is flagged when any member is
         clusters = (
             joined.drop_nulls("cluster_id").group_by("cluster_id").agg(pl.col("risk").max(), pl.col("flagged").any())
@@ -360,18 +365,33 @@ def case_table(
         .filter(pl.col("flagged"))
         .with_columns(pl.col("risk").alias("case_risk"))
     )
-    members = pl.concat(
+    return pl.concat(
         [
             in_cluster.with_columns(pl.format("cluster:{}", pl.col("cluster_id")).alias("case")),
             lone.with_columns(pl.format("account:{}", pl.col("account_id")).alias("case")),
         ],
         how="diagonal_relaxed",
     )
-    return _case_rows(members, s)
+
+
+def case_table(
+    joined: pl.DataFrame, clusters: pl.DataFrame | None, s: EvalSettings, cases: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The case queue, by risk (one row per case of `case_members`)."""
+    return _case_rows(case_members(joined, clusters, cases), s)
+
+
+def _label() -> pl.Expr:
+    """An account's label for purity: its ring, or "benign" for an account in no ring."""
+    return pl.col("ring_id").fill_null(BENIGN_KIND)
 
 
 def _case_rows(members: pl.DataFrame, s: EvalSettings) -> pl.DataFrame:
-    """One row per case (members: case, case_risk, is_fraud, ring_id, ring_kind), riskiest first."""
+    """One row per case (members: case, case_risk, is_fraud, ring_id, ring_kind), riskiest first.
+
+    purity: share of the case's accounts from its dominant label (a ring, or benign for accounts in no
+    ring); benign_share: share that is not fraud; rings: how many labelled rings it holds accounts of.
+    """
     schema = {
         "case": pl.String,
         "size": pl.UInt32,
@@ -381,9 +401,18 @@ def _case_rows(members: pl.DataFrame, s: EvalSettings) -> pl.DataFrame:
         "true_case": pl.Boolean,
         "main_ring": pl.String,
         "main_kind": pl.String,
+        "purity": pl.Float64,
+        "benign_share": pl.Float64,
+        "rings": pl.UInt32,
     }
     if members.is_empty():
         return pl.DataFrame(schema=schema)
+    dominant = (
+        members.group_by("case", _label().alias("label"))
+        .agg(pl.len().alias("n"))
+        .group_by("case")
+        .agg(pl.col("n").max().alias("dominant"))
+    )
     cases = (
         members.group_by("case")
         .agg(
@@ -398,15 +427,51 @@ def _case_rows(members: pl.DataFrame, s: EvalSettings) -> pl.DataFrame:
                 pl.col("ring_kind").filter(pl.col("is_fraud")).mode().sort().first(),
                 pl.col("ring_kind").mode().sort().first(),
             ).alias("main_kind"),
+            pl.col("ring_id").drop_nulls().n_unique().alias("rings"),
         )
-        .with_columns((pl.col("fraud") / pl.col("size")).alias("fraud_share"))
+        .join(dominant, on="case")
+        .with_columns(
+            (pl.col("fraud") / pl.col("size")).alias("fraud_share"),
+            (pl.col("dominant") / pl.col("size")).alias("purity"),
+            (1.0 - pl.col("fraud") / pl.col("size")).alias("benign_share"),
+        )
         .with_columns((pl.col("fraud_share") >= s.true_case_share).alias("true_case"))
     )
     return cases.select(list(schema)).cast(schema).sort(["risk", "size", "case"], descending=[True, True, False])
 
 
-def case_queue_metrics(cases: pl.DataFrame) -> dict[str, Any]:
-    """Precision at k of the case queue, and review cost (accounts reviewed per fraud account found)."""
+def ring_case_spans(members: pl.DataFrame, share: float = 0.9) -> pl.DataFrame:
+    """Per labelled ring: how many cases its flagged accounts fall into (`cases`), and the fewest cases
+    holding at least `share` of them (`cases_90` for the default 0.9). `members`: `case_members`."""
+    schema = {"ring_id": pl.String, "cases": pl.UInt32, "cases_90": pl.UInt32}
+    fl = members.filter(pl.col("flagged") & pl.col("ring_id").is_not_null())
+    if fl.is_empty():
+        return pl.DataFrame(schema=schema)
+    per = (
+        fl.group_by("ring_id", "case")
+        .agg(pl.len().alias("n"))
+        .sort(["ring_id", "n", "case"], descending=[False, True, False])
+        .with_columns(
+            (pl.col("n").cum_sum().over("ring_id") - pl.col("n")).alias("before"),
+            pl.col("n").sum().over("ring_id").alias("total"),
+        )
+    )
+    return (
+        per.group_by("ring_id")
+        .agg(
+            pl.len().alias("cases"),
+            (pl.col("before") < share * pl.col("total")).sum().alias("cases_90"),
+        )
+        .select(list(schema))
+        .cast(schema)
+        .sort("ring_id")
+    )
+
+
+def case_queue_metrics(cases: pl.DataFrame, rings: pl.DataFrame | None = None) -> dict[str, Any]:
+    """Precision at k of the case queue, review cost (accounts reviewed per fraud account found), case
+    purity, and (with `rings`: `ring_metrics` rows with `cases`/`cases_90`) how many cases the largest
+    fraud rings span."""
     n = cases.height
     true = cases["true_case"].cast(pl.Int64).to_numpy() if n else np.zeros(0)
     out: dict[str, Any] = {
@@ -418,6 +483,18 @@ def case_queue_metrics(cases: pl.DataFrame) -> dict[str, Any]:
         "fraud_in_cases": int(cases["fraud"].sum()) if n else 0,
     }
     out["review_cost"] = _ratio(out["accounts_in_cases"], out["fraud_in_cases"])
+    if "purity" in cases.columns:
+        dominant = float((cases["purity"] * cases["size"].cast(pl.Float64)).sum()) if n else 0.0
+        out["purity"] = _ratio(dominant, out["accounts_in_cases"])  # size-weighted
+        out["min_purity"] = float(cases["purity"].min()) if n else None  # type: ignore[arg-type]
+        out["mixed_cases"] = int((cases["rings"] > 1).sum()) if n else 0
+        out["benign_share"] = _ratio(out["accounts_in_cases"] - out["fraud_in_cases"], out["accounts_in_cases"])
+    if rings is not None and "cases" in rings.columns:
+        fr = rings.filter(pl.col("is_fraud") & (pl.col("flagged") > 0)).sort(
+            ["size", "ring_id"], descending=[True, False]
+        )
+        out["largest_rings"] = fr.head(2).select("ring_id", "size", "flagged", "cases", "cases_90").to_dicts()
+        out["max_cases_per_ring"] = int(fr["cases"].max()) if fr.height else 0  # type: ignore[arg-type]
     return out
 
 
@@ -461,7 +538,14 @@ def evaluate(
         clusters = clusters.select(
             pl.col("cluster_id").cast(pl.Int64), pl.col("risk").cast(pl.Float64), pl.col("flagged").cast(pl.Boolean)
         )
-    case_list = case_table(joined, clusters, s, cases)
+    members = case_members(joined, clusters, cases)
+    case_list = _case_rows(members, s)
+    schema = {**dict(rings.schema), "cases": pl.UInt32, "cases_90": pl.UInt32}
+    rings = (
+        rings.join(ring_case_spans(members), on="ring_id", how="left", maintain_order="left")
+        .with_columns(pl.col("cases", "cases_90").fill_null(0))
+        .cast(schema)
+    )
     return Evaluation(
         detector=detector,
         account=account,
@@ -471,7 +555,7 @@ def evaluate(
         rings_summary=rings_summary,
         hard_negatives=hard_negative_metrics(per_kind),
         cases=case_list,
-        case_queue=case_queue_metrics(case_list),
+        case_queue=case_queue_metrics(case_list, rings),
         agreement=agreement_metrics(joined),
         pr_curve=curve,
         settings=s,

@@ -190,7 +190,7 @@ def print_evaluation(
     fr = ev.rings.filter("is_fraud")
     t = _table(
         f"Fraud rings ({min(rings_shown, fr.height)} of {fr.height}, smallest coverage first)",
-        ["ring", "kind", "size", "coverage", "best cluster", "overlap", "purity", "detected"],
+        ["ring", "kind", "size", "coverage", "best cluster", "overlap", "purity", "cases", "detected"],
     )
     t.columns[0].min_width = min(24, max((len(str(x)) for x in fr["ring_id"].to_list()), default=4))
     for r in fr.sort(["coverage", "size"], descending=[False, True]).head(rings_shown).iter_rows(named=True):
@@ -202,6 +202,7 @@ def print_evaluation(
             "" if r["best_cluster"] is None else str(r["best_cluster"]),
             fmt(r["overlap"]),
             fmt(r["purity"]),
+            fmt(r.get("cases")),
             fmt(r["detected"]),
         )
     console.print(t)
@@ -215,7 +216,9 @@ def print_evaluation(
     console.print(t)
 
     q = ev.case_queue
-    t = _table("Case queue (flagged clusters and lone flagged accounts, by risk)", ["metric", "value"])
+    t = _table(
+        "Case queue (operators: grouped flagged clusters, and lone flagged accounts, by risk)", ["metric", "value"]
+    )
     t.add_row("cases", fmt(q["cases"]))
     t.add_row("true cases (>= half fraud)", fmt(q["true_cases"]))
     for k, v in q["precision_at_k"].items():
@@ -223,6 +226,16 @@ def print_evaluation(
     t.add_row("accounts in cases", fmt(q["accounts_in_cases"]))
     t.add_row("fraud accounts in cases", fmt(q["fraud_in_cases"]))
     t.add_row("review cost (accounts per fraud account found)", fmt(q["review_cost"]))
+    if "purity" in q:
+        t.add_row("case purity (dominant ring's share, size-weighted)", fmt(q["purity"], 4))
+        t.add_row("lowest case purity", fmt(q["min_purity"]))
+        t.add_row("cases holding accounts of 2+ rings", fmt(q["mixed_cases"]))
+        t.add_row("benign share of accounts in cases", fmt(q["benign_share"], 4))
+    for r in q.get("largest_rings", []):
+        t.add_row(
+            cell(f"cases spanned by {r['ring_id']} ({r['flagged']:,} flagged)"),
+            f"{r['cases']:,} (90%: {r['cases_90']:,})",
+        )
     t.add_row("ARI clusters vs rings (fraud accounts)", fmt(ev.agreement["ari"]))
     t.add_row("NMI clusters vs rings (fraud accounts)", fmt(ev.agreement["nmi"]))
     console.print(t)

@@ -6,9 +6,10 @@ import polars as pl
 import pytest
 
 from farmhunt.core.world import load_labels, load_world
-from farmhunt.engine.cases import build_cases, short_id
+from farmhunt.engine.cases import build_cases, cluster_links, short_id
 from farmhunt.engine.pipeline import detect
 from farmhunt.engine.results import Results
+from farmhunt.engine.settings import CaseSettings
 from farmhunt.evaluation.metrics import evaluate_results
 from tests.paths import TINY
 
@@ -80,3 +81,182 @@ def test_lone_flagged_account_outside_any_cluster_is_its_own_case() -> None:
         "a2": cases["case_id"][0],
         "a3": cases["case_id"][1],
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Grouping flagged clusters of one operator into one case
+# ---------------------------------------------------------------------------------------------
+def _world(n: int = 10, kinds: tuple[str, ...] = ("distillation_farm",) * 3) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Three flagged clusters (ids 11, 22, 33) of `n` members each: a0.., b0.., c0.."""
+    ids = {11: "a", 22: "b", 33: "c"}
+    accounts = pl.DataFrame(
+        {
+            "account_id": [f"{p}{i}" for p in ids.values() for i in range(n)],
+            "cluster_id": [c for c in ids for _ in range(n)],
+            "risk": [0.9] * (3 * n),
+            "flagged": [True] * (3 * n),
+            "predicted_kind": [k for k in kinds for _ in range(n)],
+        }
+    )
+    clusters = pl.DataFrame(
+        {
+            "cluster_id": list(ids),
+            "size": [n] * 3,
+            "risk": [0.9, 0.8, 0.7],
+            "predicted_kind": list(kinds),
+            "flagged": [True] * 3,
+        }
+    )
+    return accounts, clusters
+
+
+def _edges(pairs: list[tuple[str, str, list[str]]]) -> pl.DataFrame:
+    rows = [(min(a, b), max(a, b), 0.5, r) for a, b, r in pairs]
+    return pl.DataFrame(
+        rows,
+        schema={"src": pl.String, "dst": pl.String, "weight": pl.Float64, "reasons": pl.List(pl.String)},
+        orient="row",
+    ).sort("src", "dst")
+
+
+_EVIDENCE = pl.DataFrame({"cluster_id": [11, 22, 33], "rank": [1, 1, 1], "text": ["ta", "tb", "tc"]})
+
+
+def _case_of(account_case: pl.DataFrame) -> dict[str, str]:
+    return dict(account_case.iter_rows())
+
+
+def test_two_pieces_sharing_instruments_and_exits_become_one_case_listing_both() -> None:
+    accounts, clusters = _world()
+    # 4 of 10 members on each side share a device and a relay with the other piece: two channels
+    edges = _edges([(f"a{i}", f"b{i}", ["device", "request_ip"]) for i in range(4)])
+    cases, account_case = build_cases(accounts, clusters, _EVIDENCE, edges)
+    assert cases.height == 2
+    grouped = cases.filter(pl.col("n_clusters") == 2).row(0, named=True)
+    assert grouped["clusters"] == [11, 22]
+    assert grouped["size"] == 20 and grouped["flagged_accounts"] == 20
+    assert grouped["risk"] == 0.9  # the leading (riskiest) piece's, and its top reason after why
+    assert grouped["top_reason"] == "2 clusters of one operator (shared cards/devices/phones, network exits); ta"
+    assert grouped["case_id"] == short_id("c", ["11", "22"])
+    by = _case_of(account_case)
+    assert by["a0"] == by["b9"] == grouped["case_id"] != by["c0"]
+    # the third cluster keeps the id it had before grouping existed
+    alone, _ = build_cases(accounts, clusters, _EVIDENCE)
+    assert by["c0"] == short_id("c", ["33"]) == alone.filter(pl.col("clusters") == [33])["case_id"][0]
+
+
+def test_a_chain_of_signatures_groups_transitively() -> None:
+    accounts, clusters = _world()
+    edges = _edges(
+        [(f"a{i}", f"b{i}", ["card", "signup_ip"]) for i in range(3)]
+        + [(f"b{i}", f"c{i}", ["phone", "prompt_template"]) for i in range(5, 8)]
+    )
+    cases, _ = build_cases(accounts, clusters, _EVIDENCE, edges)
+    assert cases["clusters"].to_list() == [[11, 22, 33]]
+    assert cases["size"].to_list() == [30]
+
+
+@pytest.mark.parametrize(
+    "reasons",
+    [
+        ["email_domain", "signup_prefix"],  # values strangers share by chance: no channel at all
+        ["prompt_template", "prompt_family"],  # one channel (content: a public prompt bank) alone
+        ["request_ip"],  # one channel (a shared cloud relay) alone
+    ],
+)
+def test_pieces_sharing_only_a_common_value_or_one_kind_of_evidence_stay_apart(reasons: list[str]) -> None:
+    accounts, clusters = _world()
+    edges = _edges([(f"a{i}", f"b{j}", reasons) for i in range(10) for j in range(10)])
+    cases, _ = build_cases(accounts, clusters, _EVIDENCE, edges)
+    assert sorted(cases["n_clusters"].to_list()) == [1, 1, 1]
+
+
+def test_a_few_misplaced_accounts_do_not_tie_two_clusters() -> None:
+    # two members of b share everything with a: below min_share (0.3 x 10 = 3 on each side)
+    accounts, clusters = _world()
+    edges = _edges([(f"a{i}", f"b{j}", ["device", "request_ip", "sync"]) for i in range(10) for j in range(2)])
+    cases, _ = build_cases(accounts, clusters, _EVIDENCE, edges)
+    assert cases.height == 3
+    # three members on each side reach it
+    edges = _edges([(f"a{i}", f"b{i}", ["device", "request_ip"]) for i in range(3)])
+    cases, _ = build_cases(accounts, clusters, _EVIDENCE, edges)
+    assert cases.height == 2
+
+
+def test_clusters_of_different_predicted_kinds_are_not_grouped_unless_asked() -> None:
+    accounts, clusters = _world(kinds=("distillation_farm", "reseller_pool", "card_testing"))
+    edges = _edges([(f"a{i}", f"b{i}", ["device", "request_ip"]) for i in range(5)])
+    cases, _ = build_cases(accounts, clusters, _EVIDENCE, edges)
+    assert cases.height == 3
+    cases, _ = build_cases(accounts, clusters, _EVIDENCE, edges, CaseSettings(same_kind=False))
+    assert cases.height == 2
+    assert cases.filter(pl.col("n_clusters") == 2)["kind"].to_list() == ["distillation_farm"]  # the leader's
+    cases, _ = build_cases(accounts, clusters, _EVIDENCE, edges, CaseSettings(group=False, same_kind=False))
+    assert cases.height == 3
+
+
+def test_grouping_is_deterministic_whatever_the_row_order() -> None:
+    accounts, clusters = _world()
+    edges = _edges(
+        [(f"a{i}", f"b{i}", ["device", "request_ip"]) for i in range(4)]
+        + [(f"b{i}", f"c{i}", ["prompt_family"]) for i in range(10)]
+    )
+    first = build_cases(accounts, clusters, _EVIDENCE, edges)
+    for seed in (1, 2, 3):
+        again = build_cases(
+            accounts.sample(fraction=1.0, shuffle=True, seed=seed),
+            clusters.sample(fraction=1.0, shuffle=True, seed=seed),
+            _EVIDENCE.sample(fraction=1.0, shuffle=True, seed=seed),
+            edges.sample(fraction=1.0, shuffle=True, seed=seed),
+        )
+        assert again[0].equals(first[0]) and again[1].equals(first[1])
+    assert first[0]["case_id"].str.len_chars().to_list() == [9, 9]
+
+
+def test_cluster_links_names_the_supporting_channels() -> None:
+    accounts, _ = _world()
+    members = accounts.select("account_id", "cluster_id")
+    sizes = pl.DataFrame({"cluster_id": [11, 22, 33], "size": [10, 10, 10]})
+    edges = _edges(
+        [(f"a{i}", f"b{i}", ["card", "device", "request_ip", "email_domain"]) for i in range(4)]
+        + [(f"a{i}", f"c{i}", ["device"]) for i in range(4)]
+    )
+    links = cluster_links(members, sizes, edges)
+    assert links.select("cluster_a", "cluster_b", "accounts_a", "accounts_b").rows() == [(11, 22, 4, 4)]
+    assert links["channels"].to_list() == [["instrument", "network"]]
+    assert links["weight"].to_list() == [2.0]  # four edges of 0.5, each counted once
+
+
+def test_a_lone_flagged_account_joins_the_one_case_it_is_tied_to_when_asked() -> None:
+    accounts, clusters = _world()
+    lone = pl.DataFrame(
+        {
+            "account_id": ["z1", "z2"],
+            "cluster_id": [None, None],
+            "risk": [0.8, 0.8],
+            "flagged": [True, True],
+            "predicted_kind": ["distillation_farm"] * 2,
+        },
+        schema=accounts.schema,
+    )
+    accounts = pl.concat([accounts, lone])
+    edges = _edges([("z1", "a0", ["device"]), ("z1", "a1", ["request_ip"]), ("z2", "b0", ["device"])])
+    cases, account_case = build_cases(accounts, clusters, _EVIDENCE, edges)
+    assert cases.height == 5  # default: lone accounts are cases of their own
+    cases, account_case = build_cases(accounts, clusters, _EVIDENCE, edges, CaseSettings(lone_min_channels=2))
+    by = _case_of(account_case)
+    assert by["z1"] == by["a0"] and by["z2"] != by["b0"]  # z2 has one channel only
+    a_case = cases.filter(pl.col("case_id") == by["a0"]).row(0, named=True)
+    assert a_case["size"] == 11 and a_case["flagged_accounts"] == 11 and a_case["clusters"] == [11]
+
+
+def test_case_settings_are_checked() -> None:
+    from farmhunt.core.errors import ConfigError
+    from farmhunt.core.tomlconfig import from_dict
+
+    s = from_dict(CaseSettings, {"min_share": 0.5, "channels": {"sync": ""}})
+    assert s.min_share == 0.5 and s.channels["sync"] == "" and s.channels["card"] == "instrument"
+    with pytest.raises(ConfigError, match="cases.channels.card"):
+        from_dict(CaseSettings, {"channels": {"card": "wallet"}}, prefix="cases.")
+    with pytest.raises(ConfigError, match="min_share"):
+        from_dict(CaseSettings, {"min_share": 1.5})

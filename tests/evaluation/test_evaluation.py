@@ -251,3 +251,36 @@ def test_eval_exit_2_bad_input(pair, tmp_path: Path, capsys, case: str) -> None:
     assert main(args + ["--json", str(json_path)]) == 2
     assert expect in capsys.readouterr().err
     assert not json_path.exists()
+
+
+def test_case_purity_and_the_cases_each_ring_spans(ev) -> None:
+    purity = dict(ev.cases.select("case", "purity").iter_rows())
+    assert purity == {"cluster:1": 1.0, "cluster:3": 0.5, "account:a10": 1.0, "cluster:2": 1.0}
+    assert ev.cases.filter(pl.col("case") == "cluster:3")["benign_share"].to_list() == [0.5]
+    q = ev.case_queue
+    assert q["purity"] == pytest.approx(9 / 11) and q["min_purity"] == 0.5
+    assert q["mixed_cases"] == 0 and q["benign_share"] == pytest.approx(3 / 11)
+    spans = {r["ring_id"]: (r["cases"], r["cases_90"]) for r in ev.rings.iter_rows(named=True)}
+    assert spans == {"R1": (2, 2), "R2": (1, 1), "E1": (1, 1)}  # R1: 4 + 2 flagged, 90% needs both
+    assert q["largest_rings"] == [
+        {"ring_id": "R1", "size": 6, "flagged": 6, "cases": 2, "cases_90": 2},
+        {"ring_id": "R2", "size": 3, "flagged": 2, "cases": 1, "cases_90": 1},
+    ]
+    assert q["max_cases_per_ring"] == 2
+
+
+def test_detection_cases_grouping_two_clusters_make_one_span_and_can_mix_rings() -> None:
+    # detection grouped clusters 1 and 2 (R1's two pieces) into one case, and cluster 3 with a10's case
+    case_of = {1: "cR1", 2: "cR1", 3: "cMix", 4: None}
+    acc = hand_accounts().with_columns(
+        pl.col("cluster_id").replace_strict(case_of, default=None, return_dtype=pl.String).alias("case_id")
+    ).with_columns(pl.when(pl.col("account_id") == "a10").then(pl.lit("cMix")).otherwise("case_id").alias("case_id"))
+    cases = pl.DataFrame({"case_id": ["cR1", "cMix"], "risk": [0.9, 0.8]})
+    ev = evaluate(acc, hand_labels(), hand_clusters(), cases=cases)
+    spans = {r["ring_id"]: (r["cases"], r["cases_90"]) for r in ev.rings.iter_rows(named=True)}
+    assert spans["R1"] == (1, 1)
+    rows = {r["case"]: r for r in ev.cases.iter_rows(named=True)}
+    assert rows["cR1"]["purity"] == 1.0 and rows["cR1"]["size"] == 6
+    # cMix: R2 x2, benign x2, E1 x1 -> two rings, dominant share 2/5
+    assert (rows["cMix"]["rings"], rows["cMix"]["purity"]) == (2, pytest.approx(0.4))
+    assert ev.case_queue["mixed_cases"] == 1
