@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -85,6 +86,8 @@ class FarmhuntApp(App[None]):
 
         self.title = f"farmhunt · {Path(self.data.results.path).name}"
         self.push_screen(QueueScreen())
+        # World tables and the request index load in the background while the queue is in use.
+        threading.Thread(target=self.data.warm, name="farmhunt-warm", daemon=True).start()
 
     # ------------------------------------------------------------------ navigation
     def navigate(self, target: Target, *, history: bool = False) -> bool:
