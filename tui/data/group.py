@@ -92,10 +92,11 @@ class GroupQueries:
         return self.results.evidence.filter(pl.col("cluster_id") == cid).sort("rank")
 
     def evidence_of(self: CaseData, cids: tuple[int, ...]) -> pl.DataFrame:
-        """Evidence of several clusters (a case), each cluster's in rank order."""
-        return self.results.evidence.filter(pl.col("cluster_id").is_in(pl.Series(cids, dtype=pl.Int64).implode())).sort(
-            "cluster_id", "rank"
+        """Evidence of several clusters (a case): the clusters in the order given, each one's in rank order."""
+        order = pl.DataFrame(
+            {"cluster_id": list(cids), "_o": list(range(len(cids)))}, schema={"cluster_id": pl.Int64, "_o": pl.Int64}
         )
+        return self.results.evidence.join(order, on="cluster_id").sort("_o", "rank").drop("_o")
 
     @lru_cache(maxsize=64)
     def ties(self: CaseData, cid: int, limit: int = 500) -> pl.DataFrame:

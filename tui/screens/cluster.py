@@ -30,6 +30,7 @@ MEMBER_COLUMNS = [
 EVIDENCE_COLUMNS = [("rank", "#"), ("text", "why"), ("value", "value"), ("baseline", "typical")]
 TIE_COLUMNS = [("what", "shared"), ("members", "members"), ("in_world", "in world"), ("value", "value")]
 CLUSTER_COLUMNS = [
+    ("n", "#"),
     ("cluster_id", "cluster"),
     ("predicted_kind", "kind"),
     ("risk", "risk"),
@@ -79,6 +80,10 @@ class GroupScreen(CaseScreen):
                 "flagged": crow["flagged"],
             }
         self.lone = target.kind == "case" and not self.cluster_ids
+        #: A case of several clusters (one operator): members and evidence say which cluster (# of the
+        #: Clusters tab) each row belongs to.
+        self.multi = len(self.cluster_ids) > 1
+        self.cluster_no = {cid: i + 1 for i, cid in enumerate(self.cluster_ids)}
         self.selected: set[str] = set()
 
     @property
@@ -112,11 +117,13 @@ class GroupScreen(CaseScreen):
         self.sub_title = self.label
         self.update_summary()
         self.show_evidence()
+        order = pl.DataFrame(
+            {"cluster_id": list(self.cluster_ids), "n": list(range(1, len(self.cluster_ids) + 1))},
+            schema={"cluster_id": pl.Int64, "n": pl.Int64},
+        )
         fill_table(
             self.query_one("#clusters-table", DataTable),
-            self.app.data.clusters.filter(
-                pl.col("cluster_id").is_in(pl.Series(self.cluster_ids, dtype=pl.Int64).implode())
-            ),
+            order.join(self.app.data.clusters, on="cluster_id", how="inner", maintain_order="left"),
             CLUSTER_COLUMNS,
             key="cluster_id",
             limits={"top_evidence": max(20, self.app.size.width - 58)},
@@ -141,7 +148,12 @@ class GroupScreen(CaseScreen):
         status = STATUSES[dec.status] if dec else STATUSES["new"]
         note = f" · note: {dec.note}" if dec and dec.note else ""
         in_case = f" · in case {self.case_id}" if self.target.kind == "cluster" and self.case_id else ""
-        clusters = f" · {len(self.cluster_ids):,} cluster(s)" if self.target.kind == "case" else in_case
+        n = len(self.cluster_ids)
+        clusters = (
+            (f" · {n:,} clusters of one operator (tab 4 lists them, # in Members)" if n > 1 else " · one cluster")
+            if self.target.kind == "case"
+            else in_case
+        )
         if self.lone:
             clusters = " · one account judged alone"
         flag = "flagged" if row.get("flagged", True) else "not flagged"
@@ -168,11 +180,17 @@ class GroupScreen(CaseScreen):
             ev = data.account_evidence(self.ids[0]) if self.ids else pl.DataFrame()
         else:
             ev = data.evidence_of(self.cluster_ids)
-        width = max(30, self.app.size.width - 30)
+        width = max(30, self.app.size.width - (34 if self.multi else 30))
+        cols = EVIDENCE_COLUMNS
+        if self.multi and "cluster_id" in ev.columns:
+            ev = ev.with_columns(
+                pl.col("cluster_id").replace_strict(self.cluster_no, default=None, return_dtype=pl.Int64).alias("cl")
+            )
+            cols = [("cl", "cl#"), *EVIDENCE_COLUMNS]
         fill_table(
             self.query_one("#evidence-table", DataTable),
             ev,
-            EVIDENCE_COLUMNS,
+            cols,
             style=lambda r: "green" if (r.get("contribution") or 0) < 0 else None,
             widths={"text": width},
             wrap=True,
@@ -203,7 +221,15 @@ class GroupScreen(CaseScreen):
                 .alias("status_label"),
                 pl.col("account_id").is_in(pl.Series(sorted(self.selected), dtype=pl.String).implode()).alias("sel"),
             ).with_columns(pl.when(pl.col("sel")).then(pl.lit("✓")).otherwise(pl.lit("")).alias("sel"))
-            fill_table(table, df, MEMBER_COLUMNS, key="account_id", limits={"email": 28})
+            cols = MEMBER_COLUMNS
+            if self.multi:
+                df = df.with_columns(
+                    pl.col("cluster_id")
+                    .replace_strict(self.cluster_no, default=None, return_dtype=pl.Int64)
+                    .alias("cl")
+                )
+                cols = [*MEMBER_COLUMNS[:3], ("cl", "cl#"), *MEMBER_COLUMNS[3:]]
+            fill_table(table, df, cols, key="account_id", limits={"email": 28})
             if df.height:
                 table.move_cursor(row=min(row, df.height - 1))
 
@@ -354,7 +380,14 @@ class GroupScreen(CaseScreen):
         if not self.cluster_ids:
             self.notify("a lone account has no cluster evidence pack", timeout=3)
             return
-        self.app.export_pack(self.cluster_ids[0])
+        cid = self.cluster_ids[0]
+        if self.multi and self._active() == "clusters":  # the cluster under the cursor
+            table = self.query_one("#clusters-table", DataTable)
+            if table.row_count:
+                cid = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        elif self.multi:
+            self.notify(f"exporting cluster #1 of {len(self.cluster_ids)}: tab 4 picks another", timeout=4)
+        self.app.export_pack(cid)
 
 
 #: The cluster screen of earlier versions.
