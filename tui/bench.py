@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -41,8 +42,12 @@ async def _idle(pilot, t0: float) -> float:
     return time.perf_counter() - t0
 
 
-def _rows(app, selector: str) -> Callable[[], bool]:
+def _rows(app, selector: str, left=None) -> Callable[[], bool]:
+    """The current screen (not `left`, the one the keypress left) shows rows in `selector`."""
+
     def ready() -> bool:
+        if left is not None and app.screen is left:
+            return False
         try:
             t = app.screen.query_one(selector)
         except Exception:
@@ -53,7 +58,9 @@ def _rows(app, selector: str) -> Callable[[], bool]:
 
 
 async def run(results: Path, world: Path | None, size: tuple[int, int]) -> list[tuple[str, float, float, str]]:
-    """Open every screen once (first visit: nothing cached) and return (screen, shown s, filled s, what)."""
+    """Open every screen (start, then a first pass on the top case, nothing cached, while the world tables
+    and the request index load in the background; then, once they are loaded, a second pass on the next
+    case) and return (screen, shown s, filled s, what)."""
     from tui.app import FarmhuntApp
     from tui.data import CaseData
     from tui.decisions import DecisionStore
@@ -67,53 +74,80 @@ async def run(results: Path, world: Path | None, size: tuple[int, int]) -> list[
     async with app.run_test(size=size) as pilot:
         shown = await _until(pilot, _rows(app, "#queue"), t0)
         out.append(("start + queue", shown, await _idle(pilot, t0), f"results read in {t_data:.2f} s"))
-
-        async def visit(name: str, go: Callable[[], object], selector: str, what: str) -> None:
-            t = time.perf_counter()
-            go()
-            s = await _until(pilot, _rows(app, selector), t)
-            out.append((name, s, await _idle(pilot, t), what))
-
-        top = data.cases.sort("rank").row(0, named=True)
-        await visit("case (top of queue)", lambda: pilot.app.screen.action_open(), "#members-table", top["case_id"])
-        await visit("queue (back)", app.action_back, "#queue", "")
-        cid = next((c for c in data.cases.sort("rank")["clusters"].to_list() if c), [None])[0]
-        if cid is not None:
-            await visit("cluster", lambda: app.open_cluster(cid), "#members-table", str(cid))
-        ids = data.member_ids(cid) if cid is not None else ()
-        aid = ids[0] if ids else data.cases.row(0, named=True).get("case_id")
-        await visit("account", lambda: app.open_account(aid), "#profile-table", str(aid))
-        ties = data.ties_of((cid,)) if cid is not None else None
-
-        def tie(signal: str) -> str | None:
-            if ties is None:
-                return None
-            t = ties.filter(ties["signal"] == signal)
-            return str(t["value"][0]) if t.height else None
-
-        acc = data.account(str(aid))
-        pay = data.payments(str(aid))
-        card = tie("card") or (str(pay["card_fingerprint"][0]) if pay.height else None)
-        prefix = ".".join(str(acc["signup_ip"]).split(".")[:3]) if acc.get("signup_ip") else None
-        template = tie("prompt_template") or _any_tie(data, "prompt_template")
-        for signal, value in (
-            ("card", card),
-            ("device", acc.get("device_id")),
-            ("signup_prefix", prefix),
-            ("ip", acc.get("signup_ip")),
-            ("prompt_template", template),
-        ):
-            if value is None:
-                out.append((f"pivot {signal}", float("nan"), float("nan"), "no value to pivot on"))
-                continue
-            await visit(
-                f"pivot {signal}", lambda s=signal, v=value: app.open_pivot(s, v), "#pivot-table", str(value)[:40]
-            )
-        for q in (str(aid), str(aid)[:6], f"{prefix}.0/24" if prefix else "10.0.0.0/24"):
-            t = time.perf_counter()
-            hits = await asyncio.to_thread(data.search, q)
-            out.append((f"search {q[:24]}", time.perf_counter() - t, float("nan"), f"{len(hits)} hit(s)"))
+        cases = data.cases.sort("rank")
+        await _pass(pilot, data, cases.row(0, named=True), out, "")
+        t = time.perf_counter()
+        if hasattr(data, "warm"):  # (the console before tui/data/ had no background load: bench it too)
+            await asyncio.to_thread(data.warm)
+            index = f"{data.tables.index().seconds:.1f} s" if data.store is not None else "no store"
+        else:
+            await asyncio.to_thread(data.population_hours)
+            index = "none (console without tui.data.world)"
+        out.append(("(background load done)", time.perf_counter() - t, float("nan"), f"request index pass {index}"))
+        if cases.height > 1:
+            await _pass(pilot, data, cases.row(1, named=True), out, " (warm)")
     return out
+
+
+async def _pass(pilot, data, case: dict, out: list, tag: str) -> None:
+    """Case -> back -> cluster -> account -> pivots (card, device, /24, IP, template) -> searches."""
+    from tui.data import Target
+
+    app = pilot.app
+
+    async def visit(name: str, go: Callable[[], object], selector: str, what: str) -> None:
+        left = app.screen
+        t = time.perf_counter()
+        go()
+        s = await _until(pilot, _rows(app, selector, left), t)
+        out.append((name + tag, s, await _idle(pilot, t), what))
+
+    while len(app.screen_stack) > 2:
+        app.pop_screen()
+    await pilot.pause()
+    await visit(
+        "case",
+        lambda: app.navigate(Target("case", case["case_id"])),
+        "#members-table",
+        f"{case['case_id']}: {case['size']:,} accounts, {case['n_clusters']} cluster(s)",
+    )
+    await visit("queue (back)", app.action_back, "#queue", "")
+    cid = case["clusters"][0] if case["clusters"] else None
+    if cid is not None:
+        await visit("cluster", lambda: app.open_cluster(cid), "#members-table", str(cid))
+    ids = data.member_ids(cid) if cid is not None else data.case_member_ids(case["case_id"])
+    aid = str(ids[0])
+    await visit("account", lambda: app.open_account(aid), "#profile-table", aid)
+    ties = data.ties_of((cid,)) if cid is not None else None
+
+    def tie(signal: str) -> str | None:
+        if ties is None:
+            return None
+        t = ties.filter(ties["signal"] == signal)
+        return str(t["value"][0]) if t.height else None
+
+    acc = data.account(aid)
+    pay = data.payments(aid)
+    card = tie("card") or (str(pay["card_fingerprint"][0]) if pay.height else None)
+    prefix = ".".join(str(acc["signup_ip"]).split(".")[:3]) if acc.get("signup_ip") else None
+    template = tie("prompt_template") or _any_tie(data, "prompt_template")
+    for signal, value in (
+        ("card", card),
+        ("device", acc.get("device_id")),
+        ("signup_prefix", prefix),
+        ("ip", acc.get("signup_ip")),
+        ("prompt_template", template),
+    ):
+        if value is None:
+            out.append((f"pivot {signal}{tag}", float("nan"), float("nan"), "no value to pivot on"))
+            continue
+        await visit(
+            f"pivot {signal}{tag}", lambda s=signal, v=value: app.open_pivot(s, v), "#pivot-table", str(value)[:40]
+        )
+    for q in (aid, aid[:7], f"{prefix}.0/24" if prefix else "10.0.0.0/24"):
+        t = time.perf_counter()
+        hits = await asyncio.to_thread(data.search, q)
+        out.append((f"search {q[:22]}{tag}", time.perf_counter() - t, float("nan"), f"{len(hits)} hit(s)"))
 
 
 def _any_tie(data, signal: str) -> str | None:
@@ -134,11 +168,15 @@ def main(argv: list[str] | None = None) -> None:
     before = os.getloadavg()
     rows = asyncio.run(run(a.results, a.world, (w, h)))
     after = os.getloadavg()
-    print(f"{'screen':<28} {'shown':>7} {'filled':>7}  detail")
+    print(f"{'screen':<34} {'shown':>7} {'filled':>7}  detail")
     for name, shown, filled, what in rows:
         f = "" if filled != filled else f"{filled:6.2f}s"
-        print(f"{name:<28} {shown:6.2f}s {f:>7}  {what}")
-    print(f"load average (1 min) before {before[0]:.2f}, after {after[0]:.2f}; {os.cpu_count()} cores")
+        print(f"{name:<34} {shown:6.2f}s {f:>7}  {what}", flush=True)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"load average (1 min) before {before[0]:.2f}, after {after[0]:.2f}; {os.cpu_count()} cores; "
+        f"peak memory {rss:,.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from tui.data.common import (
     CLUSTER_ONLY,
     FEATURE_WORDS,
     KIND_SHORT,
+    MEMBER_LIMIT,
     PIVOT_LIMIT,
     REQUEST_PAGE,
     SIGNAL_WORDS,
@@ -47,6 +48,7 @@ from tui.data.common import (
     looks_like_ip,
     looks_like_world,
     parse_network,
+    pivot_title,
     words,
 )
 from tui.data.group import GroupQueries
@@ -58,6 +60,7 @@ __all__ = [
     "CLUSTER_ONLY",
     "FEATURE_WORDS",
     "KIND_SHORT",
+    "MEMBER_LIMIT",
     "PIVOT_LIMIT",
     "REQUEST_PAGE",
     "SIGNAL_WORDS",
@@ -69,6 +72,7 @@ __all__ = [
     "kind_short",
     "looks_like_ip",
     "parse_network",
+    "pivot_title",
     "words",
 ]
 

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from tui.data import CaseData
 
 
+#: Up to this many accounts, charts read the accounts' own requests while the request index is being built.
+SMALL_GROUP = 200
+
+
 class ChartQueries:
     """The chart part of `CaseData`."""
 
@@ -37,7 +41,8 @@ class ChartQueries:
         ids = pl.Series("account_id", ids_t, dtype=pl.String)
         profiles = self.rows("accounts", "account_id", ids)
         signups = profiles.group_by(pl.col("created_at").dt.date().alias("day")).agg(pl.len().alias("n"))
-        if self.store is not None:
+        # The index once built; before that a few accounts read their own parts, many wait for it.
+        if self.store is not None and (self.tables.index_ready() or len(ids_t) > SMALL_GROUP):
             index = self.tables.index()
             accts = self.tables.accts_of(ids_t).select("acct").lazy()
             hours = (
@@ -62,9 +67,14 @@ class ChartQueries:
         h, d, s = pl.collect_all([hours, daily, signups])
         return {"hours": full_hours(h), "daily": d.sort("day"), "signups": s.sort("day")}
 
-    def population_hours(self: CaseData) -> pl.DataFrame:
+    def population_hours(self: CaseData, wait: bool = True) -> pl.DataFrame | None:
         """Hour-of-day share over all requests in local time (computed once: the request index, or one
-        streaming pass over the world's requests when there is no store)."""
+        streaming pass over the world's requests when there is no store). Without `wait`, None while
+        that is not done yet."""
+        if not wait and not (
+            self.tables.index_ready() if self.store is not None else self._population_hours is not None
+        ):
+            return None
         if self.store is not None:
             return self.tables.index().population_hours
         with self._lock:

@@ -11,7 +11,10 @@ import polars as pl
 
 REQUEST_PAGE = 100
 #: At most this many accounts are listed by a pivot (the total is always counted).
-PIVOT_LIMIT = 5_000
+PIVOT_LIMIT = 2_000
+#: At most this many members are listed on a case or cluster screen, riskiest first (decisions on the
+#: whole case or cluster still cover every member).
+MEMBER_LIMIT = 2_000
 
 #: Case kinds as the queue shows them (the detail screen shows the full kind).
 KIND_SHORT = {
@@ -102,6 +105,15 @@ def words(signal: str | None) -> str:
     return SIGNAL_WORDS.get(signal) or signal.replace("_", " ")
 
 
+def pivot_title(signal: str, value: str) -> str:
+    """A pivot in words: "card 60154e2f", "network 143.41.114.0/24" (a signup /24 covers request IPs too)."""
+    if signal == "signup_prefix":
+        return f"network {value}.0/24"
+    if signal == "cidr":
+        return f"network {value}"
+    return f"{words(signal)} {value}"
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a screen or search hit leads: ("case", id), ("cluster", id), ("account", id) or
@@ -114,7 +126,7 @@ class Target:
     @property
     def label(self) -> str:
         if self.kind == "pivot":
-            return f"{words(str(self.id))} {self.value}"
+            return pivot_title(str(self.id), str(self.value))
         return f"{self.kind} {self.id}"
 
 

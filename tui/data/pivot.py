@@ -52,9 +52,8 @@ class PivotQueries:
             codes = look.filter(
                 pl.col("text") == exact if exact is not None else pl.col("ip_num").is_between(lo, hi)
             ).select(pl.col("code").alias("ip"), "text")
-            pairs = self.tables.index().ip_pairs
             req = (
-                pairs.filter(pl.col("ip").is_in(codes["ip"].implode()))
+                self.tables.users_of("ip", codes["ip"])
                 .group_by("acct")
                 .agg(pl.col("ip").min())
                 .join(codes, on="ip")
@@ -79,8 +78,7 @@ class PivotQueries:
         if self.store is not None:
             codes = self.tables.lookup("key_id").filter(pl.col("text") == key)["code"]
             used = (
-                self.tables.index()
-                .key_pairs.filter(pl.col("key_id").is_in(codes.implode()))
+                self.tables.users_of("key_id", codes)
                 .select("acct")
                 .unique()
                 .join(self.tables.acct_map(), on="acct")
@@ -178,7 +176,7 @@ class PivotQueries:
         total = ids.height
         out = self._results_of(ids).head(PIVOT_LIMIT)
         return {
-            "title": f"{words(signal)} {value}",
+            "title": f"{'network' if signal in ('signup_prefix', 'cidr') else words(signal)} {value}",
             "signal": signal,
             "value": value,
             "accounts": out,

@@ -166,6 +166,16 @@ class WorldTables:
             *[pl.col(f"__{c}").alias(c) if c in LOOKUPS else pl.col(c) for c in want]
         )
 
+    def users_of(self, column: str, codes: pl.Series) -> pl.DataFrame:
+        """(column, acct) pairs of the requests whose `column` ("ip" or "key_id") has one of these codes:
+        from the request index when it is built, else one filtered scan of that column of the store (while
+        the index is still being built in the background: seconds, not the index's minute)."""
+        assert self.store is not None
+        if self._index is not None:
+            pairs = self._index.ip_pairs if column == "ip" else self._index.key_pairs
+            return pairs.filter(pl.col(column).is_in(codes.implode()))
+        return self.store.scan().select(column, "acct").filter(pl.col(column).is_in(codes.implode())).unique().collect()
+
     # ------------------------------------------------------------------ the one pass over every request
     def index_ready(self) -> bool:
         return self._index is not None

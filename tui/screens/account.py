@@ -3,6 +3,8 @@ of requests, sampled prompts (Enter opens the full text), local-time activity, l
 
 from __future__ import annotations
 
+import asyncio
+
 import polars as pl
 from textual import on, work
 from textual.app import ComposeResult
@@ -252,15 +254,23 @@ class AccountScreen(CaseScreen):
         charts = list(self.query("#account-charts .chart"))
         data = self.app.data
 
-        def fetch() -> tuple[dict, pl.DataFrame]:
-            return data.account_activity(self.account_id), data.population_hours()
+        def fetch() -> tuple[dict, pl.DataFrame | None]:
+            return data.account_activity(self.account_id), data.population_hours(wait=False)
 
-        def show(res: tuple[dict, pl.DataFrame]) -> None:
+        def show(res: tuple[dict, pl.DataFrame | None]) -> None:
             act, pop = res
             self.query_one("#account-hours", HourChart).show(act["hours"], pop, "account")
             self.query_one("#account-daily", DailyChart).show(act["daily"], "requests per day")
+            if pop is None:  # the population's hours are still being counted: add them when ready
+                self.add_population(act["hours"])
 
         await self.load(charts, fetch, show)
+
+    @work(group="population", exit_on_error=False)
+    async def add_population(self, hours: pl.DataFrame) -> None:
+        pop = await asyncio.to_thread(self.app.data.population_hours)
+        if self.is_attached:
+            self.query_one("#account-hours", HourChart).show(hours, pop, "account")
 
     @work(group="payments", exit_on_error=False)
     async def load_payments(self) -> None:

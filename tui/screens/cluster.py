@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import polars as pl
 from textual import on, work
 from textual.app import ComposeResult
@@ -10,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from tui.data import Target, words
+from tui.data import MEMBER_LIMIT, Target, words
 from tui.decisions import STATUSES
 from tui.safe import markup
 from tui.screens.base import CaseScreen
@@ -24,11 +26,11 @@ MEMBER_COLUMNS = [
     ("status_label", "status"),
     ("n_requests", "requests"),
     ("spend_usd", "spend"),
-    ("email", "email"),
     ("country", "cc"),
+    ("email", "email"),
 ]
 EVIDENCE_COLUMNS = [("rank", "#"), ("text", "why"), ("value", "value"), ("baseline", "typical")]
-TIE_COLUMNS = [("what", "shared"), ("members", "members"), ("in_world", "in world"), ("value", "value")]
+TIE_COLUMNS = [("what", "shared"), ("members", "members"), ("in_world", "in world"), ("shown", "value")]
 CLUSTER_COLUMNS = [
     ("n", "#"),
     ("cluster_id", "cluster"),
@@ -150,23 +152,27 @@ class GroupScreen(CaseScreen):
         in_case = f" · in case {self.case_id}" if self.target.kind == "cluster" and self.case_id else ""
         n = len(self.cluster_ids)
         clusters = (
-            (f" · {n:,} clusters of one operator (tab 4 lists them, # in Members)" if n > 1 else " · one cluster")
+            (f" in {n:,} clusters of one operator (tab 4 lists them; cl# in Members)" if n > 1 else " in one cluster")
             if self.target.kind == "case"
             else in_case
         )
         if self.lone:
-            clusters = " · one account judged alone"
+            clusters = ""
+        if len(self.ids) > MEMBER_LIMIT:
+            clusters += f" (Members lists the riskiest {MEMBER_LIMIT:,})"
         flag = "flagged" if row.get("flagged", True) else "not flagged"
         reason = row.get("reason") or "no evidence recorded"
         self.query_one("#summary", Static).update(
             markup(
-                "[b]$label[/] · $kind · risk [b]$risk[/] ($flag) · $size accounts$clusters · status [b]$status[/]$note"
-                "\n[i]$reason[/]",
+                "[b]$label[/] · $kind · risk [b]$risk[/] ($flag)"
+                "\n$size$clusters · status [b]$status[/]$note\n[i]$reason[/]",
                 label=self.label,
                 kind=words(row.get("kind")),
                 risk=f"{row['risk']:.2f}",
                 flag=flag,
-                size=f"{row['size']:,}",
+                size="one account judged alone"
+                if self.lone
+                else f"{row['size']:,} account{'s' if row['size'] != 1 else ''}",
                 clusters=clusters,
                 status=status,
                 note=note,
@@ -229,9 +235,9 @@ class GroupScreen(CaseScreen):
                     .alias("cl")
                 )
                 cols = [*MEMBER_COLUMNS[:3], ("cl", "cl#"), *MEMBER_COLUMNS[3:]]
-            fill_table(table, df, cols, key="account_id", limits={"email": 28})
+            fill_table(table, df.head(MEMBER_LIMIT), cols, key="account_id", limits={"email": 28})
             if df.height:
-                table.move_cursor(row=min(row, df.height - 1))
+                table.move_cursor(row=min(row, table.row_count - 1))
 
         first = not getattr(self, "_loaded", False)
         await self.load([table], fetch, show, focus=first)
@@ -250,7 +256,13 @@ class GroupScreen(CaseScreen):
 
         def show(df: pl.DataFrame) -> None:
             self.tie_rows = df
-            fill_table(table, df, TIE_COLUMNS, limits={"value": 60})
+            shown = df.with_columns(  # a signup /24 as the network it is
+                pl.when(pl.col("signal") == "signup_prefix")
+                .then(pl.format("{}.0/24", pl.col("value")))
+                .otherwise(pl.col("value"))
+                .alias("shown")
+            )
+            fill_table(table, shown, TIE_COLUMNS, limits={"shown": 60})
             info.update(
                 "shared by 2+ members, as detection linked them · Enter: who else has it"
                 if df.height
@@ -266,16 +278,24 @@ class GroupScreen(CaseScreen):
         charts = list(self.query(".chart"))
         data = self.app.data
 
-        def fetch() -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-            return data.activity_of(self.ids), data.population_hours()
+        def fetch() -> tuple[dict[str, pl.DataFrame], pl.DataFrame | None]:
+            return data.activity_of(self.ids), data.population_hours(wait=False)
 
-        def show(res: tuple[dict[str, pl.DataFrame], pl.DataFrame]) -> None:
+        def show(res: tuple[dict[str, pl.DataFrame], pl.DataFrame | None]) -> None:
             act, pop = res
             self.query_one("#hours-chart", HourChart).show(act["hours"], pop, "members")
             self.query_one("#daily-chart", DailyChart).show(act["daily"], "requests per day")
             self.query_one("#signup-chart", DailyChart).show(act["signups"], "signups per day")
+            if pop is None:  # the population's hours are still being counted: add them when ready
+                self.add_population(act["hours"])
 
         await self.load(charts, fetch, show)
+
+    @work(group="population", exit_on_error=False)
+    async def add_population(self, hours: pl.DataFrame) -> None:
+        pop = await asyncio.to_thread(self.app.data.population_hours)
+        if self.is_attached:
+            self.query_one("#hours-chart", HourChart).show(hours, pop, "members")
 
     @work(group="graph", exit_on_error=False)
     async def load_graph(self) -> None:

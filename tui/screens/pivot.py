@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tui.data import Target, kind_short, words
+from tui.data import Target, kind_short, pivot_title
 from tui.decisions import STATUSES
 from tui.safe import markup, printable
 from tui.screens.base import CaseScreen
@@ -56,9 +56,9 @@ class PivotScreen(CaseScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = printable(f"pivot: {words(self.signal)} {self.value}", limit=60)
+        self.sub_title = printable(f"pivot: {pivot_title(self.signal, self.value)}", limit=60)
         self.query_one("#summary", Static).update(
-            markup("[b]$what[/] $value · looking across the whole world ...", what=words(self.signal), value=self.value)
+            markup("[b]$what[/] · looking across the whole world ...", what=pivot_title(self.signal, self.value))
         )
         self.query_one("#pivot-table", DataTable).focus()
         self.load_pivot()
@@ -95,9 +95,8 @@ class PivotScreen(CaseScreen):
                 lead = f"{p['total']:,} account(s){shown}, {in_cases:,} in a flagged case"
             self.query_one("#summary", Static).update(
                 markup(
-                    "[b]$what[/] $value · $lead\n$note · Enter opens one",
-                    what=words(self.signal),
-                    value=p["value"],
+                    "[b]$what[/] · $lead\n$note · Enter opens one",
+                    what=p["title"],
                     lead=lead,
                     note=p["note"] or "across the whole world",
                 )

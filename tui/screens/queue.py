@@ -147,10 +147,11 @@ class QueueScreen(Screen):
             table.move_cursor(row=min(row, shown.height - 1))
         data = self.app.data
         more = f" (first {QUEUE_LIMIT:,})" if q.height > shown.height else ""
-        view = "cases and every cluster" if self.show_all else "flagged cases"
+        view = "rows: cases, then every cluster outside one" if self.show_all else "flagged cases"
         self.query_one("#totals", Static).update(
             markup(
-                "[b]$cases[/] cases · [b]$flagged[/] flagged accounts · [b]$decided[/] decided · $view: $shown$more",
+                "[b]$cases[/] cases · [b]$flagged[/] flagged accounts · [b]$decided[/] decided · "
+                "showing $shown $view$more",
                 cases=f"{data.cases.height:,}",
                 flagged=f"{data.flagged_accounts:,}",
                 decided=f"{self.app.store.decided_count():,}",
