@@ -20,6 +20,9 @@ from tui.decisions import STATUSES, DecisionStore, DecisionStoreError, export_la
 from tui.evidence_pack import default_pack_dir, export_pack
 from tui.safe import printable
 
+#: Seconds after start before the world tables and the request index start loading in the background.
+WARM_DELAY = 0.5
+
 
 class JumpProvider(Provider):
     """Command palette: jump to a case, a cluster, an account or a shared value by id."""
@@ -86,7 +89,11 @@ class FarmhuntApp(App[None]):
 
         self.title = f"farmhunt · {Path(self.data.results.path).name}"
         self.push_screen(QueueScreen())
-        # World tables and the request index load in the background while the queue is in use.
+        # World tables and the request index load in the background while the queue is in use (from a
+        # moment after start, so that the queue's first paint does not share the CPU with them).
+        self.set_timer(WARM_DELAY, self._warm)
+
+    def _warm(self) -> None:
         threading.Thread(target=self.data.warm, name="farmhunt-warm", daemon=True).start()
 
     # ------------------------------------------------------------------ navigation
