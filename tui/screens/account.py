@@ -10,13 +10,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from tui.data import REQUEST_PAGE, SIGNAL_WORDS, Target, words
 from tui.decisions import STATUSES
 from tui.safe import markup, printable
 from tui.screens.base import CaseScreen
 from tui.widgets.charts import DailyChart, HourChart
+from tui.widgets.footer import KeyFooter
 from tui.widgets.tables import fill_table, fmt
 
 PAYMENT_COLUMNS = [
@@ -131,7 +132,7 @@ class AccountScreen(CaseScreen):
                     yield DailyChart(id="account-daily", classes="chart")
             with TabPane("8 Links", id="links"):
                 yield DataTable(id="links-table", cursor_type="row")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = printable(f"account {self.account_id}", limit=60)

@@ -10,13 +10,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from tui.data import MEMBER_LIMIT, Target, words
 from tui.decisions import STATUSES
 from tui.safe import markup
 from tui.screens.base import CaseScreen
 from tui.widgets.charts import DailyChart, HourChart
+from tui.widgets.footer import KeyFooter
 from tui.widgets.tables import fill_table
 
 MEMBER_COLUMNS = [
@@ -113,7 +114,7 @@ class GroupScreen(CaseScreen):
             with TabPane("6 Graph", id="graph"):
                 with VerticalScroll(id="graph-scroll", can_focus=True):
                     yield Static(id="graph-text")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.label

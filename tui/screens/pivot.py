@@ -7,12 +7,13 @@ import polars as pl
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from tui.data import Target, kind_short, pivot_title
 from tui.decisions import STATUSES
 from tui.safe import markup, printable
 from tui.screens.base import CaseScreen
+from tui.widgets.footer import KeyFooter
 from tui.widgets.tables import fill_table
 
 ACCOUNT_COLUMNS = [
@@ -53,7 +54,7 @@ class PivotScreen(CaseScreen):
         yield Header()
         yield Static(id="summary", classes="summary")
         yield DataTable(id="pivot-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = printable(f"pivot: {pivot_title(self.signal, self.value)}", limit=60)

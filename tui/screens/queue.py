@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import DataTable, Header, Input, Select, Static
 
 from tui.data import Target, kind_short
 from tui.decisions import STATUSES
 from tui.safe import markup
+from tui.widgets.footer import KeyFooter
 from tui.widgets.tables import fill_table
 
 #: (column, header, width): the reason takes what is left of the line.
@@ -73,7 +74,7 @@ class QueueScreen(Screen):
             yield Select([(v, k) for k, v in STATUSES.items()], prompt="any status", id="status", compact=True)
             yield Input(placeholder="min risk 0-1", id="min-risk", type="number", compact=True)
         yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "case queue"
