@@ -20,9 +20,6 @@ from tui.decisions import STATUSES, DecisionStore, DecisionStoreError, export_la
 from tui.evidence_pack import default_pack_dir, export_pack
 from tui.safe import printable
 
-#: Seconds after start before the world tables and the request index start loading in the background.
-WARM_DELAY = 0.5
-
 
 class JumpProvider(Provider):
     """Command palette: jump to a case, a cluster, an account or a shared value by id."""
@@ -78,6 +75,7 @@ class FarmhuntApp(App[None]):
         self.last_export: Path | None = None
         #: Screens Escape left, most recent last (`]` / ctrl+right reopens them).
         self.forward: list[Target] = []
+        self._warming = False
 
     def on_mount(self) -> None:
         # Import every screen now, at start-up, so that the first case, pivot or account opens at once.
@@ -89,12 +87,13 @@ class FarmhuntApp(App[None]):
 
         self.title = f"farmhunt · {Path(self.data.results.path).name}"
         self.push_screen(QueueScreen())
-        # World tables and the request index load in the background while the queue is in use (from a
-        # moment after start, so that the queue's first paint does not share the CPU with them).
-        self.set_timer(WARM_DELAY, self._warm)
 
-    def _warm(self) -> None:
-        threading.Thread(target=self.data.warm, name="farmhunt-warm", daemon=True).start()
+    def start_warm(self) -> None:
+        """Load the world tables and build the request index in a background thread (once; the queue
+        screen calls this after its first paint)."""
+        if not self._warming:
+            self._warming = True
+            threading.Thread(target=self.data.warm, name="farmhunt-warm", daemon=True).start()
 
     # ------------------------------------------------------------------ navigation
     def navigate(self, target: Target, *, history: bool = False) -> bool:

@@ -41,6 +41,8 @@ def shorten_reason(text: str | None) -> str:
 
 SORTABLE = ["rank", "kind_short", "risk", "size", "status_label"]
 QUEUE_LIMIT = 2_000
+#: Seconds after the queue's first paint before the background load starts (the paint keeps the CPU).
+WARM_DELAY = 1.0
 
 
 class QueueScreen(Screen):
@@ -80,6 +82,8 @@ class QueueScreen(Screen):
         self.sub_title = "case queue"
         self.refresh_queue()
         self.query_one("#queue", DataTable).focus()
+        # The world tables and the request index load in the background once the queue is on screen.
+        self.call_after_refresh(lambda: self.set_timer(WARM_DELAY, self.app.start_warm))
 
     def on_screen_resume(self) -> None:
         self.refresh_queue(keep_cursor=True)
