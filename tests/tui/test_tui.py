@@ -756,3 +756,36 @@ def test_a_world_is_not_results(tmp_path: Path, tui_world: Path, capsys) -> None
     assert main(["tui", str(tui_world), "--db", str(tmp_path / "d.sqlite")]) == 2
     err = capsys.readouterr().err
     assert "is a world, not results" in err and "farmhunt detect" in err and "missing column" not in err
+
+
+# ---------------------------------------------------------------------------------------------- data layer
+def test_request_index_answers_as_the_store_scan(real_results: Path) -> None:
+    """The request index (one pass, built once) gives the same IP users, key users and hour counts as
+    reading the store directly."""
+    data = CaseData(real_results)
+    assert data.store is not None and not data.tables.index_ready()
+    codes = data.tables.lookup("ip")["code"].head(50)
+    keys = data.tables.lookup("key_id")["code"].head(50)
+    before_ip = data.tables.users_of("ip", codes).sort("ip", "acct")  # store scan: no index yet
+    before_key = data.tables.users_of("key_id", keys).sort("key_id", "acct")
+    ids = data.case_member_ids(data.cases["case_id"][0])
+    direct = data.requests_of(pl.Series(ids), ()).collect()
+    index = data.tables.index()
+    assert data.tables.index_ready() and index.ip_pairs.height > 0
+    assert data.tables.users_of("ip", codes).sort("ip", "acct").equals(before_ip)
+    assert data.tables.users_of("key_id", keys).sort("key_id", "acct").equals(before_key)
+    act = data.activity_of(ids)
+    assert int(act["hours"]["n"].sum()) == direct.height == int(act["daily"]["n"].sum())
+    assert int(index.population_hours["n"].sum()) == data.store.n_rows
+
+
+def test_pivot_counts_the_whole_world_beyond_the_rows_it_lists(fake_data: CaseData, monkeypatch) -> None:
+    import tui.data.pivot
+
+    farm = fake_data.members(FARM_CID)
+    ip = farm["signup_ip"].mode()[0]
+    n = int((farm["signup_ip"] == ip).sum())
+    monkeypatch.setattr(tui.data.pivot, "PIVOT_LIMIT", 3)
+    p = tui.data.pivot.PivotQueries.pivot.__wrapped__(fake_data, "signup_ip", ip)  # not the cached answer
+    assert p["accounts"].height == 3 and p["total"] >= n and p["in_cases"] >= n
+    assert p["accounts"]["risk"].to_list() == sorted(p["accounts"]["risk"].to_list(), reverse=True)

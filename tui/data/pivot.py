@@ -174,13 +174,16 @@ class PivotQueries:
         else:
             raise ValueError(f"cannot pivot on {signal!r}")
         total = ids.height
-        out = self._results_of(ids).head(PIVOT_LIMIT)
+        full = self._results_of(ids)
+        in_cases = int(full["case_id"].is_not_null().sum()) if "case_id" in full.columns else 0
+        out = full.head(PIVOT_LIMIT)
         return {
             "title": f"{'network' if signal in ('signup_prefix', 'cidr') else words(signal)} {value}",
             "signal": signal,
             "value": value,
             "accounts": out,
             "total": total,
+            "in_cases": in_cases,
             "clusters": clusters,
             "note": note,
         }

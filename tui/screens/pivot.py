@@ -91,7 +91,7 @@ class PivotScreen(CaseScreen):
                     pl.col("predicted_kind").map_elements(kind_short, return_dtype=pl.String).alias("kind_short"),
                 )
                 fill_table(table, df, ACCOUNT_COLUMNS, key="account_id", limits={"how": 30, "email": 30})
-                in_cases = int(df["case_id"].is_not_null().sum())
+                in_cases = p.get("in_cases", int(df["case_id"].is_not_null().sum()))
                 shown = f" (first {df.height:,} shown)" if p["total"] > df.height else ""
                 lead = f"{p['total']:,} account(s){shown}, {in_cases:,} in a flagged case"
             self.query_one("#summary", Static).update(
