@@ -1,5 +1,8 @@
 """Account view: profile (Enter on a value pivots on it), evidence in plain words, payments, API keys, a page
-of requests, sampled prompts (Enter opens the full text), local-time activity, linked clusters."""
+of requests, sampled prompts (Enter opens the full text), local-time activity, linked clusters.
+
+Size (~420 lines): one screen of eight tabs, each a loader (a worker) and its Enter handler; the queries
+are in `tui.data.account`. Splitting the tabs into modules would scatter one screen's focus and history."""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """A case or a cluster: its members (with inherited statuses), why it is suspicious, what ties it together
-(ties.parquet: Enter pivots on a value), its clusters, activity charts and linkage structure."""
+(ties.parquet: Enter pivots on a value), its clusters, activity charts and linkage structure.
+
+Size (~420 lines): one screen (a case or a cluster) of six tabs, each a loader and its Enter handler, plus
+bulk decisions; the queries are in `tui.data.group` and `tui.data.charts`."""
 
 from __future__ import annotations
 
