@@ -103,10 +103,13 @@ class WorldTables:
         return as_strings(lf, *text)
 
     def rows(self, name: str, col: str, value: str | pl.Series) -> pl.LazyFrame:
-        """Rows of world table `name` whose `col` equals `value` (or is in the Series), canonical dtypes."""
+        """Rows of world table `name` whose `col` equals `value` (or is in the Series), canonical dtypes: from
+        memory once the table is loaded, else lazily from its file."""
         cond = pl.col(col) == value if isinstance(value, str) else pl.col(col).is_in(value.implode())
-        if name in IN_MEMORY:
-            return self.table(name).lazy().filter(cond).select(list(TABLES[name].columns))
+        if name in IN_MEMORY and name in self._tables:
+            return self._tables[name].lazy().filter(cond).select(list(TABLES[name].columns))
+        # Not in memory yet (the background load is still running, or none was started): a lazy filter
+        # on the file answers now, where waiting for the whole table could take longer.
         return self.strings(name, self.world.native(name).filter(cond))
 
     # ------------------------------------------------------------------ request store
