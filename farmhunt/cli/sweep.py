@@ -36,7 +36,7 @@ def sweep(
     from rich.console import Console
 
     from farmhunt.cli.train import cached_results
-    from farmhunt.core.contract import load_labels
+    from farmhunt.core.world import load_labels
     from farmhunt.engine.scoring.fit import FitSettings
     from farmhunt.engine.scoring.signals import default_table
     from farmhunt.engine.training import camouflage, designs, fit_table, labelled_members, rescore

@@ -11,7 +11,7 @@ import typer
 def cached_results(world: Path, cache: Path | None):
     """Detect `world`, or reuse `cache/<world name>` when it was computed from this very world (same
     manifest hash); new results are written there."""
-    from farmhunt.core.contract import manifest_sha256
+    from farmhunt.core.world import manifest_sha256
     from farmhunt.engine.pipeline import detect_path
     from farmhunt.engine.results import load_results
 
@@ -68,8 +68,8 @@ def train(
     from rich.console import Console
 
     from farmhunt import __version__
-    from farmhunt.core.contract import manifest_sha256
     from farmhunt.core.errors import InputError
+    from farmhunt.core.world import manifest_sha256
     from farmhunt.engine.scoring.fit import FitSettings
     from farmhunt.engine.scoring.fitted import save_model
     from farmhunt.engine.training import fit_table, load_training_world

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from farmhunt.core.contract import load_labels
 from farmhunt.core.errors import InputError
+from farmhunt.core.world import load_labels
 from farmhunt.engine.results import Results
 from farmhunt.engine.scoring.fit import (
     FitSettings,

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import polars as pl
 
-from farmhunt.core.contract import World, load_world
 from farmhunt.core.errors import InputError
+from farmhunt.core.world import World, load_world
 from farmhunt.engine.results import STORE_DIR, Results, load_results
 from farmhunt.engine.store import RequestStore, open_store
 from tui.data.account import AccountQueries

@@ -23,8 +23,9 @@ from typing import Any
 
 import polars as pl
 
-from farmhunt.core.contract import TABLES, World, as_strings
+from farmhunt.core.contract import TABLES
 from farmhunt.core.timezones import utc_offset
+from farmhunt.core.world import World, as_strings
 from farmhunt.engine.store import LOOKUPS, STORE_SCHEMA, RequestStore, part_of
 from tui.data.common import full_hours, ip_int
 

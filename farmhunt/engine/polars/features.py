@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from farmhunt.core.contract import World, ip_prefix
+from farmhunt.core.contract import ip_prefix
 from farmhunt.core.timezones import COUNTRY_UTC_OFFSET
+from farmhunt.core.world import World
 from farmhunt.engine.polars.families import family_breadth, read_families
 from farmhunt.engine.polars.streams import (
     STREAM_FEATURE_COUNTS,
