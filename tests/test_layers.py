@@ -38,7 +38,7 @@ def test_contract_holds_and_breaks_on_a_console_importing_a_stage(tmp_path: Path
     ok = _lint(tree)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "0 broken" in ok.stdout
-    data = tree / "tui" / "data.py"
+    data = tree / "tui" / "data" / "__init__.py"  # the console's data facade
     data.write_text(data.read_text() + "\nimport farmhunt.engine.polars.linkage  # planted\n")
     bad = _lint(tree)
     assert bad.returncode == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -74,6 +75,7 @@ class FarmhuntApp(App[None]):
         self.last_export: Path | None = None
         #: Screens Escape left, most recent last (`]` / ctrl+right reopens them).
         self.forward: list[Target] = []
+        self._warming = False
 
     def on_mount(self) -> None:
         # Import every screen now, at start-up, so that the first case, pivot or account opens at once.
@@ -85,6 +87,13 @@ class FarmhuntApp(App[None]):
 
         self.title = f"farmhunt · {Path(self.data.results.path).name}"
         self.push_screen(QueueScreen())
+
+    def start_warm(self) -> None:
+        """Load the world tables and build the request index in a background thread (once; the queue
+        screen calls this after its first paint)."""
+        if not self._warming:
+            self._warming = True
+            threading.Thread(target=self.data.warm, name="farmhunt-warm", daemon=True).start()
 
     # ------------------------------------------------------------------ navigation
     def navigate(self, target: Target, *, history: bool = False) -> bool:

@@ -7,6 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
+from farmhunt.cli.help import HelpCommand, HelpGroup
 from farmhunt.core import interrupt
 from farmhunt.core.errors import InputError
 from farmhunt.core.safe_text import printable, shorten
@@ -17,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=HelpGroup,
 )
 err_console = Console(stderr=True)
 
@@ -42,14 +44,14 @@ def _register() -> None:
     # console together. Each command is a plain function in its own module; heavy imports stay inside.
     from farmhunt.cli import bench, detect, evaluate, replay, sweep, synth, train, tui
 
-    app.command("synth")(synth.synth)
-    app.command("detect")(detect.detect)
-    app.command("eval")(evaluate.eval_)
-    app.command("replay")(replay.replay)
-    app.command("bench")(bench.bench)
-    app.command("train")(train.train)
-    app.command("sweep")(sweep.sweep)
-    app.command("tui")(tui.tui)
+    app.command("synth", cls=HelpCommand)(synth.synth)
+    app.command("detect", cls=HelpCommand)(detect.detect)
+    app.command("eval", cls=HelpCommand)(evaluate.eval_)
+    app.command("replay", cls=HelpCommand)(replay.replay)
+    app.command("bench", cls=HelpCommand)(bench.bench)
+    app.command("train", cls=HelpCommand)(train.train)
+    app.command("sweep", cls=HelpCommand)(sweep.sweep)
+    app.command("tui", cls=HelpCommand)(tui.tui)
 
 
 _register()

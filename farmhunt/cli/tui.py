@@ -11,7 +11,7 @@ import typer
 
 
 def tui(
-    results: Path = typer.Argument(..., help="Results directory written by 'farmhunt detect'."),
+    results: Path = typer.Argument(..., metavar="RESULTS", help="Results directory written by 'farmhunt detect'."),
     world: Path | None = typer.Option(
         None, "--world", "-w", help="World directory (default: the one recorded in RESULTS/run.json)."
     ),
@@ -32,7 +32,8 @@ def tui(
         help="Check the decisions' hash-chained audit log and exit: 0 intact, 1 broken (the first bad row).",
     ),
 ) -> None:
-    """Triage clusters riskiest first, drill down to accounts and requests, decide, export evidence.
+    """Work the case queue riskiest first: drill down to clusters, accounts and requests, pivot on shared
+    values, decide, export evidence.
 
     Decisions are saved at once (SQLite, or PostgreSQL for a team) with a tamper-evident audit log; `?` in
     the console lists every key.

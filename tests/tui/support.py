@@ -314,3 +314,38 @@ def write_fake_ties(world: Path, accounts: pl.DataFrame, out: Path) -> None:
         .sort("cluster_id", "n_members", "signal", "value", descending=[False, True, False, False])
     )
     ties.write_parquet(out / "ties.parquet")
+
+
+#: The case of `make_multi_cluster_results`: the farm and the card testers as one operator's two clusters.
+MULTI_CASE = "cmulti2cl"
+
+
+def make_multi_cluster_results(fake_results: Path, out: Path) -> Path:
+    """The fake results with one case holding two clusters (FARM_CID first, CARD_CID second), as
+    detection writes a case of several clusters of one operator (CASE_SCHEMA: `clusters`, `n_clusters`)."""
+    import shutil
+
+    from farmhunt.engine.cases import CASE_SCHEMA
+    from farmhunt.engine.results import load_results
+
+    out = Path(out)
+    shutil.copytree(fake_results, out)
+    r = load_results(fake_results)
+    assert r.cases is not None
+    pair = [FARM_CID, CARD_CID]
+    old = r.cases.filter(pl.col("clusters").list.first().is_in(pair))
+    rest = r.cases.filter(~pl.col("clusters").list.first().is_in(pair) | pl.col("clusters").list.first().is_null())
+    multi = pl.DataFrame(
+        [{"case_id": MULTI_CASE, "rank": 1, "kind": "distillation_farm", "risk": float(old["risk"].max()),
+          "size": int(old["size"].sum()), "flagged_accounts": int(old["flagged_accounts"].sum()), "n_clusters": 2,
+          "clusters": pair, "top_reason": old.sort("risk", descending=True)["top_reason"][0]}],
+        schema=CASE_SCHEMA,
+    )
+    cases = pl.concat([multi, rest.with_columns((pl.col("rank") + 1).cast(pl.Int32))]).sort("rank")
+    cases = cases.with_columns(pl.int_range(1, cases.height + 1, dtype=pl.Int32).alias("rank"))
+    cases.write_parquet(out / "cases.parquet")
+    accounts = r.accounts.with_columns(
+        pl.when(pl.col("cluster_id").is_in(pair)).then(pl.lit(MULTI_CASE)).otherwise(pl.col("case_id")).alias("case_id")
+    )
+    accounts.write_parquet(out / "accounts.parquet")
+    return out

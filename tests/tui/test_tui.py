@@ -19,7 +19,17 @@ import pytest
 
 from farmhunt.cli import main
 from farmhunt.core.errors import InputError
-from tests.tui.support import FARM_CID, LONE_ID, POOL_CID, TEAM_CID, make_fake_results, make_world
+from tests.tui.support import (
+    CARD_CID,
+    FARM_CID,
+    LONE_ID,
+    MULTI_CASE,
+    POOL_CID,
+    TEAM_CID,
+    make_fake_results,
+    make_multi_cluster_results,
+    make_world,
+)
 from tui.app import FarmhuntApp
 from tui.data import CaseData
 from tui.decisions import DecisionStore, DecisionStoreError, export_labels, labels_frame
@@ -173,6 +183,56 @@ async def test_lone_flagged_account_is_a_case_with_plain_words_evidence(fake_dat
         await pilot.press("2")
         await settle(pilot)
         assert "97% of requests from hosting networks" in table(app, "evidence-table").get_row_at(0)[1].plain
+
+
+@sync
+async def test_case_of_two_clusters_lists_both_and_opens_each(
+    fake_results: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """A case holding two clusters of one operator (hand-built: the farm and the card testers)."""
+    data = CaseData(make_multi_cluster_results(fake_results, tmp_path_factory.mktemp("multi") / "results"))
+    farm, cards = set(data.member_ids(FARM_CID)), set(data.member_ids(CARD_CID))
+    app = make_app(data, tmp_path / "d.sqlite")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        q = table(app, "queue")
+        assert queue_keys(app)[0] == f"case:{MULTI_CASE}"
+        assert int(q.get_row_at(0)[3].plain.replace(",", "")) == len(farm) + len(cards)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen_name(app) == "GroupScreen" and app.screen.cluster_ids == (FARM_CID, CARD_CID)
+        summary = str(app.screen.query_one("#summary").render())
+        assert "2 clusters of one operator" in summary
+        # Members of both clusters, each with its cluster's number (#1 the farm, #2 the card testers).
+        m = table(app, "members-table")
+        labels = [str(c.label) for c in m.columns.values()]
+        col = labels.index("cl#")
+        cl = {str(m.coordinate_to_cell_key((i, 0)).row_key.value): m.get_row_at(i)[col].plain for i in range(m.row_count)}
+        assert set(cl) == farm | cards
+        assert {cl[a] for a in farm} == {"1"} and {cl[a] for a in cards} == {"2"}
+        # Evidence of both clusters, each row saying whose.
+        await pilot.press("2")
+        ev = table(app, "evidence-table")
+        whose = [ev.get_row_at(i)[0].plain for i in range(ev.row_count)]
+        assert whose == ["1"] * 4 + ["2"] * 2
+        # The Clusters tab lists both in the case's order; Enter opens the second one.
+        await pilot.press("4")
+        await settle(pilot)
+        c = table(app, "clusters-table")
+        assert [c.get_row_at(i)[0].plain for i in range(c.row_count)] == ["1", "2"]
+        assert [int(c.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(c.row_count)] == [FARM_CID, CARD_CID]
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert screen_name(app) == "GroupScreen" and app.screen.cluster_ids == (CARD_CID,)
+        assert f"in case {MULTI_CASE}" in str(app.screen.query_one("#summary").render())
+        assert set(app.screen.ids) == cards
+        # Back to the case; the graph tab shows both clusters' structure.
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        graph = str(app.screen.query_one("#graph-text").render())
+        assert f"Cluster {FARM_CID}" in graph and f"Cluster {CARD_CID}" in graph
 
 
 # ---------------------------------------------------------------------------------------------- pivot
@@ -696,3 +756,36 @@ def test_a_world_is_not_results(tmp_path: Path, tui_world: Path, capsys) -> None
     assert main(["tui", str(tui_world), "--db", str(tmp_path / "d.sqlite")]) == 2
     err = capsys.readouterr().err
     assert "is a world, not results" in err and "farmhunt detect" in err and "missing column" not in err
+
+
+# ---------------------------------------------------------------------------------------------- data layer
+def test_request_index_answers_as_the_store_scan(real_results: Path) -> None:
+    """The request index (one pass, built once) gives the same IP users, key users and hour counts as
+    reading the store directly."""
+    data = CaseData(real_results)
+    assert data.store is not None and not data.tables.index_ready()
+    codes = data.tables.lookup("ip")["code"].head(50)
+    keys = data.tables.lookup("key_id")["code"].head(50)
+    before_ip = data.tables.users_of("ip", codes).sort("ip", "acct")  # store scan: no index yet
+    before_key = data.tables.users_of("key_id", keys).sort("key_id", "acct")
+    ids = data.case_member_ids(data.cases["case_id"][0])
+    direct = data.requests_of(pl.Series(ids), ()).collect()
+    index = data.tables.index()
+    assert data.tables.index_ready() and index.ip_pairs.height > 0
+    assert data.tables.users_of("ip", codes).sort("ip", "acct").equals(before_ip)
+    assert data.tables.users_of("key_id", keys).sort("key_id", "acct").equals(before_key)
+    act = data.activity_of(ids)
+    assert int(act["hours"]["n"].sum()) == direct.height == int(act["daily"]["n"].sum())
+    assert int(index.population_hours["n"].sum()) == data.store.n_rows
+
+
+def test_pivot_counts_the_whole_world_beyond_the_rows_it_lists(fake_data: CaseData, monkeypatch) -> None:
+    import tui.data.pivot
+
+    farm = fake_data.members(FARM_CID)
+    ip = farm["signup_ip"].mode()[0]
+    n = int((farm["signup_ip"] == ip).sum())
+    monkeypatch.setattr(tui.data.pivot, "PIVOT_LIMIT", 3)
+    p = tui.data.pivot.PivotQueries.pivot.__wrapped__(fake_data, "signup_ip", ip)  # not the cached answer
+    assert p["accounts"].height == 3 and p["total"] >= n and p["in_cases"] >= n
+    assert p["accounts"]["risk"].to_list() == sorted(p["accounts"]["risk"].to_list(), reverse=True)

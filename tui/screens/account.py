@@ -1,20 +1,26 @@
 """Account view: profile (Enter on a value pivots on it), evidence in plain words, payments, API keys, a page
-of requests, sampled prompts (Enter opens the full text), local-time activity, linked clusters."""
+of requests, sampled prompts (Enter opens the full text), local-time activity, linked clusters.
+
+Size (~420 lines): one screen of eight tabs, each a loader (a worker) and its Enter handler; the queries
+are in `tui.data.account`. Splitting the tabs into modules would scatter one screen's focus and history."""
 
 from __future__ import annotations
+
+import asyncio
 
 import polars as pl
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from tui.data import REQUEST_PAGE, SIGNAL_WORDS, Target, words
 from tui.decisions import STATUSES
 from tui.safe import markup, printable
 from tui.screens.base import CaseScreen
 from tui.widgets.charts import DailyChart, HourChart
+from tui.widgets.footer import KeyFooter
 from tui.widgets.tables import fill_table, fmt
 
 PAYMENT_COLUMNS = [
@@ -129,7 +135,7 @@ class AccountScreen(CaseScreen):
                     yield DailyChart(id="account-daily", classes="chart")
             with TabPane("8 Links", id="links"):
                 yield DataTable(id="links-table", cursor_type="row")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = printable(f"account {self.account_id}", limit=60)
@@ -252,15 +258,23 @@ class AccountScreen(CaseScreen):
         charts = list(self.query("#account-charts .chart"))
         data = self.app.data
 
-        def fetch() -> tuple[dict, pl.DataFrame]:
-            return data.account_activity(self.account_id), data.population_hours()
+        def fetch() -> tuple[dict, pl.DataFrame | None]:
+            return data.account_activity(self.account_id), data.population_hours(wait=False)
 
-        def show(res: tuple[dict, pl.DataFrame]) -> None:
+        def show(res: tuple[dict, pl.DataFrame | None]) -> None:
             act, pop = res
             self.query_one("#account-hours", HourChart).show(act["hours"], pop, "account")
             self.query_one("#account-daily", DailyChart).show(act["daily"], "requests per day")
+            if pop is None:  # the population's hours are still being counted: add them when ready
+                self.add_population(act["hours"])
 
         await self.load(charts, fetch, show)
+
+    @work(group="population", exit_on_error=False)
+    async def add_population(self, hours: pl.DataFrame) -> None:
+        pop = await asyncio.to_thread(self.app.data.population_hours)
+        if self.is_attached:
+            self.query_one("#account-hours", HourChart).show(hours, pop, "account")
 
     @work(group="payments", exit_on_error=False)
     async def load_payments(self) -> None:

@@ -1,20 +1,26 @@
 """A case or a cluster: its members (with inherited statuses), why it is suspicious, what ties it together
-(ties.parquet: Enter pivots on a value), its clusters, activity charts and linkage structure."""
+(ties.parquet: Enter pivots on a value), its clusters, activity charts and linkage structure.
+
+Size (~420 lines): one screen (a case or a cluster) of six tabs, each a loader and its Enter handler, plus
+bulk decisions; the queries are in `tui.data.group` and `tui.data.charts`."""
 
 from __future__ import annotations
+
+import asyncio
 
 import polars as pl
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
-from tui.data import Target, words
+from tui.data import MEMBER_LIMIT, Target, words
 from tui.decisions import STATUSES
 from tui.safe import markup
 from tui.screens.base import CaseScreen
 from tui.widgets.charts import DailyChart, HourChart
+from tui.widgets.footer import KeyFooter
 from tui.widgets.tables import fill_table
 
 MEMBER_COLUMNS = [
@@ -24,12 +30,13 @@ MEMBER_COLUMNS = [
     ("status_label", "status"),
     ("n_requests", "requests"),
     ("spend_usd", "spend"),
-    ("email", "email"),
     ("country", "cc"),
+    ("email", "email"),
 ]
 EVIDENCE_COLUMNS = [("rank", "#"), ("text", "why"), ("value", "value"), ("baseline", "typical")]
-TIE_COLUMNS = [("what", "shared"), ("members", "members"), ("in_world", "in world"), ("value", "value")]
+TIE_COLUMNS = [("what", "shared"), ("members", "members"), ("in_world", "in world"), ("shown", "value")]
 CLUSTER_COLUMNS = [
+    ("n", "#"),
     ("cluster_id", "cluster"),
     ("predicted_kind", "kind"),
     ("risk", "risk"),
@@ -79,6 +86,10 @@ class GroupScreen(CaseScreen):
                 "flagged": crow["flagged"],
             }
         self.lone = target.kind == "case" and not self.cluster_ids
+        #: A case of several clusters (one operator): members and evidence say which cluster (# of the
+        #: Clusters tab) each row belongs to.
+        self.multi = len(self.cluster_ids) > 1
+        self.cluster_no = {cid: i + 1 for i, cid in enumerate(self.cluster_ids)}
         self.selected: set[str] = set()
 
     @property
@@ -106,17 +117,19 @@ class GroupScreen(CaseScreen):
             with TabPane("6 Graph", id="graph"):
                 with VerticalScroll(id="graph-scroll", can_focus=True):
                     yield Static(id="graph-text")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.label
         self.update_summary()
         self.show_evidence()
+        order = pl.DataFrame(
+            {"cluster_id": list(self.cluster_ids), "n": list(range(1, len(self.cluster_ids) + 1))},
+            schema={"cluster_id": pl.Int64, "n": pl.Int64},
+        )
         fill_table(
             self.query_one("#clusters-table", DataTable),
-            self.app.data.clusters.filter(
-                pl.col("cluster_id").is_in(pl.Series(self.cluster_ids, dtype=pl.Int64).implode())
-            ),
+            order.join(self.app.data.clusters, on="cluster_id", how="inner", maintain_order="left"),
             CLUSTER_COLUMNS,
             key="cluster_id",
             limits={"top_evidence": max(20, self.app.size.width - 58)},
@@ -141,20 +154,29 @@ class GroupScreen(CaseScreen):
         status = STATUSES[dec.status] if dec else STATUSES["new"]
         note = f" · note: {dec.note}" if dec and dec.note else ""
         in_case = f" · in case {self.case_id}" if self.target.kind == "cluster" and self.case_id else ""
-        clusters = f" · {len(self.cluster_ids):,} cluster(s)" if self.target.kind == "case" else in_case
+        n = len(self.cluster_ids)
+        clusters = (
+            (f" in {n:,} clusters of one operator (tab 4 lists them; cl# in Members)" if n > 1 else " in one cluster")
+            if self.target.kind == "case"
+            else in_case
+        )
         if self.lone:
-            clusters = " · one account judged alone"
+            clusters = ""
+        if len(self.ids) > MEMBER_LIMIT:
+            clusters += f" (Members lists the riskiest {MEMBER_LIMIT:,})"
         flag = "flagged" if row.get("flagged", True) else "not flagged"
         reason = row.get("reason") or "no evidence recorded"
         self.query_one("#summary", Static).update(
             markup(
-                "[b]$label[/] · $kind · risk [b]$risk[/] ($flag) · $size accounts$clusters · status [b]$status[/]$note"
-                "\n[i]$reason[/]",
+                "[b]$label[/] · $kind · risk [b]$risk[/] ($flag)"
+                "\n$size$clusters · status [b]$status[/]$note\n[i]$reason[/]",
                 label=self.label,
                 kind=words(row.get("kind")),
                 risk=f"{row['risk']:.2f}",
                 flag=flag,
-                size=f"{row['size']:,}",
+                size="one account judged alone"
+                if self.lone
+                else f"{row['size']:,} account{'s' if row['size'] != 1 else ''}",
                 clusters=clusters,
                 status=status,
                 note=note,
@@ -168,11 +190,17 @@ class GroupScreen(CaseScreen):
             ev = data.account_evidence(self.ids[0]) if self.ids else pl.DataFrame()
         else:
             ev = data.evidence_of(self.cluster_ids)
-        width = max(30, self.app.size.width - 30)
+        width = max(30, self.app.size.width - (34 if self.multi else 30))
+        cols = EVIDENCE_COLUMNS
+        if self.multi and "cluster_id" in ev.columns:
+            ev = ev.with_columns(
+                pl.col("cluster_id").replace_strict(self.cluster_no, default=None, return_dtype=pl.Int64).alias("cl")
+            )
+            cols = [("cl", "cl#"), *EVIDENCE_COLUMNS]
         fill_table(
             self.query_one("#evidence-table", DataTable),
             ev,
-            EVIDENCE_COLUMNS,
+            cols,
             style=lambda r: "green" if (r.get("contribution") or 0) < 0 else None,
             widths={"text": width},
             wrap=True,
@@ -203,9 +231,17 @@ class GroupScreen(CaseScreen):
                 .alias("status_label"),
                 pl.col("account_id").is_in(pl.Series(sorted(self.selected), dtype=pl.String).implode()).alias("sel"),
             ).with_columns(pl.when(pl.col("sel")).then(pl.lit("✓")).otherwise(pl.lit("")).alias("sel"))
-            fill_table(table, df, MEMBER_COLUMNS, key="account_id", limits={"email": 28})
+            cols = MEMBER_COLUMNS
+            if self.multi:
+                df = df.with_columns(
+                    pl.col("cluster_id")
+                    .replace_strict(self.cluster_no, default=None, return_dtype=pl.Int64)
+                    .alias("cl")
+                )
+                cols = [*MEMBER_COLUMNS[:3], ("cl", "cl#"), *MEMBER_COLUMNS[3:]]
+            fill_table(table, df.head(MEMBER_LIMIT), cols, key="account_id", limits={"email": 28})
             if df.height:
-                table.move_cursor(row=min(row, df.height - 1))
+                table.move_cursor(row=min(row, table.row_count - 1))
 
         first = not getattr(self, "_loaded", False)
         await self.load([table], fetch, show, focus=first)
@@ -224,7 +260,13 @@ class GroupScreen(CaseScreen):
 
         def show(df: pl.DataFrame) -> None:
             self.tie_rows = df
-            fill_table(table, df, TIE_COLUMNS, limits={"value": 60})
+            shown = df.with_columns(  # a signup /24 as the network it is
+                pl.when(pl.col("signal") == "signup_prefix")
+                .then(pl.format("{}.0/24", pl.col("value")))
+                .otherwise(pl.col("value"))
+                .alias("shown")
+            )
+            fill_table(table, shown, TIE_COLUMNS, limits={"shown": 60})
             info.update(
                 "shared by 2+ members, as detection linked them · Enter: who else has it"
                 if df.height
@@ -240,16 +282,24 @@ class GroupScreen(CaseScreen):
         charts = list(self.query(".chart"))
         data = self.app.data
 
-        def fetch() -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-            return data.activity_of(self.ids), data.population_hours()
+        def fetch() -> tuple[dict[str, pl.DataFrame], pl.DataFrame | None]:
+            return data.activity_of(self.ids), data.population_hours(wait=False)
 
-        def show(res: tuple[dict[str, pl.DataFrame], pl.DataFrame]) -> None:
+        def show(res: tuple[dict[str, pl.DataFrame], pl.DataFrame | None]) -> None:
             act, pop = res
             self.query_one("#hours-chart", HourChart).show(act["hours"], pop, "members")
             self.query_one("#daily-chart", DailyChart).show(act["daily"], "requests per day")
             self.query_one("#signup-chart", DailyChart).show(act["signups"], "signups per day")
+            if pop is None:  # the population's hours are still being counted: add them when ready
+                self.add_population(act["hours"])
 
         await self.load(charts, fetch, show)
+
+    @work(group="population", exit_on_error=False)
+    async def add_population(self, hours: pl.DataFrame) -> None:
+        pop = await asyncio.to_thread(self.app.data.population_hours)
+        if self.is_attached:
+            self.query_one("#hours-chart", HourChart).show(hours, pop, "members")
 
     @work(group="graph", exit_on_error=False)
     async def load_graph(self) -> None:
@@ -354,7 +404,14 @@ class GroupScreen(CaseScreen):
         if not self.cluster_ids:
             self.notify("a lone account has no cluster evidence pack", timeout=3)
             return
-        self.app.export_pack(self.cluster_ids[0])
+        cid = self.cluster_ids[0]
+        if self.multi and self._active() == "clusters":  # the cluster under the cursor
+            table = self.query_one("#clusters-table", DataTable)
+            if table.row_count:
+                cid = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        elif self.multi:
+            self.notify(f"exporting cluster #1 of {len(self.cluster_ids)}: tab 4 picks another", timeout=4)
+        self.app.export_pack(cid)
 
 
 #: The cluster screen of earlier versions.

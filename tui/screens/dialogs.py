@@ -41,12 +41,10 @@ class DecisionDialog(ModalScreen[tuple[str, str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog"):
-            yield Label(
+            yield Static(
                 markup("[b]$t[/]  (now: $now)", t=self.title_text, now=STATUSES.get(self.current, self.current))
             )
-            yield Label(
-                Content.styled("arrows + Enter choose, a note, Enter saves · Tab: reason code · Esc cancels", "dim")
-            )
+            yield Static(Content.styled("arrows: choose · Tab: note, reason · Enter saves · Esc cancels", "dim"))
             with StatusChoice(id="choice", compact=True):
                 default = self.current if self.current in ("benign", "needs_review") else "confirmed_fraud"
                 for code, label in CHOICES:
@@ -111,7 +109,13 @@ class PromptViewer(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-dialog", classes="dialog"):
-            yield Label(markup("[b]$t[/] · $n characters · Esc closes", t=self.title_text, n=f"{len(self.text):,}"))
+            yield Static(
+                markup(
+                    "[b]$t[/]\n[dim]$n characters · arrows scroll · Esc closes[/]",
+                    t=self.title_text,
+                    n=f"{len(self.text):,}",
+                )
+            )
             with VerticalScroll(id="prompt-scroll", can_focus=True):
                 yield Static(Content(printable(self.text, keep_layout=True)), id="prompt-text")
 

@@ -7,12 +7,13 @@ import polars as pl
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
-from tui.data import Target, kind_short, words
+from tui.data import Target, kind_short, pivot_title
 from tui.decisions import STATUSES
 from tui.safe import markup, printable
 from tui.screens.base import CaseScreen
+from tui.widgets.footer import KeyFooter
 from tui.widgets.tables import fill_table
 
 ACCOUNT_COLUMNS = [
@@ -53,12 +54,12 @@ class PivotScreen(CaseScreen):
         yield Header()
         yield Static(id="summary", classes="summary")
         yield DataTable(id="pivot-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = printable(f"pivot: {words(self.signal)} {self.value}", limit=60)
+        self.sub_title = printable(f"pivot: {pivot_title(self.signal, self.value)}", limit=60)
         self.query_one("#summary", Static).update(
-            markup("[b]$what[/] $value · looking across the whole world ...", what=words(self.signal), value=self.value)
+            markup("[b]$what[/] · looking across the whole world ...", what=pivot_title(self.signal, self.value))
         )
         self.query_one("#pivot-table", DataTable).focus()
         self.load_pivot()
@@ -90,14 +91,13 @@ class PivotScreen(CaseScreen):
                     pl.col("predicted_kind").map_elements(kind_short, return_dtype=pl.String).alias("kind_short"),
                 )
                 fill_table(table, df, ACCOUNT_COLUMNS, key="account_id", limits={"how": 30, "email": 30})
-                in_cases = int(df["case_id"].is_not_null().sum())
+                in_cases = p.get("in_cases", int(df["case_id"].is_not_null().sum()))
                 shown = f" (first {df.height:,} shown)" if p["total"] > df.height else ""
                 lead = f"{p['total']:,} account(s){shown}, {in_cases:,} in a flagged case"
             self.query_one("#summary", Static).update(
                 markup(
-                    "[b]$what[/] $value · $lead\n$note · Enter opens one",
-                    what=words(self.signal),
-                    value=p["value"],
+                    "[b]$what[/] · $lead\n$note · Enter opens one",
+                    what=p["title"],
                     lead=lead,
                     note=p["note"] or "across the whole world",
                 )

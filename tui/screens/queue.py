@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import DataTable, Header, Input, Select, Static
 
 from tui.data import Target, kind_short
 from tui.decisions import STATUSES
 from tui.safe import markup
+from tui.widgets.footer import KeyFooter
 from tui.widgets.tables import fill_table
 
 #: (column, header, width): the reason takes what is left of the line.
@@ -40,6 +41,8 @@ def shorten_reason(text: str | None) -> str:
 
 SORTABLE = ["rank", "kind_short", "risk", "size", "status_label"]
 QUEUE_LIMIT = 2_000
+#: Seconds after the queue's first paint before the background load starts (the paint keeps the CPU).
+WARM_DELAY = 1.0
 
 
 class QueueScreen(Screen):
@@ -73,12 +76,14 @@ class QueueScreen(Screen):
             yield Select([(v, k) for k, v in STATUSES.items()], prompt="any status", id="status", compact=True)
             yield Input(placeholder="min risk 0-1", id="min-risk", type="number", compact=True)
         yield DataTable(id="queue", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "case queue"
         self.refresh_queue()
         self.query_one("#queue", DataTable).focus()
+        # The world tables and the request index load in the background once the queue is on screen.
+        self.call_after_refresh(lambda: self.set_timer(WARM_DELAY, self.app.start_warm))
 
     def on_screen_resume(self) -> None:
         self.refresh_queue(keep_cursor=True)
@@ -147,10 +152,11 @@ class QueueScreen(Screen):
             table.move_cursor(row=min(row, shown.height - 1))
         data = self.app.data
         more = f" (first {QUEUE_LIMIT:,})" if q.height > shown.height else ""
-        view = "cases and every cluster" if self.show_all else "flagged cases"
+        view = "rows: cases, then every cluster outside one" if self.show_all else "flagged cases"
         self.query_one("#totals", Static).update(
             markup(
-                "[b]$cases[/] cases · [b]$flagged[/] flagged accounts · [b]$decided[/] decided · $view: $shown$more",
+                "[b]$cases[/] cases · [b]$flagged[/] flagged accounts · [b]$decided[/] decided · "
+                "showing $shown $view$more",
                 cases=f"{data.cases.height:,}",
                 flagged=f"{data.flagged_accounts:,}",
                 decided=f"{self.app.store.decided_count():,}",

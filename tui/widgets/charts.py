@@ -39,7 +39,8 @@ class HourChart(PlotextPlot):
             if counts[h] and (h % 3 == 0 or h == peak):
                 plt.text(f"{counts[h]:,}", h, g[h] + top * 0.04, alignment="center")
         plt.ylim(0, top)
-        plt.title(f"requests by local hour of day, % ({total:,} requests)")
+        wait = "" if population is not None else " · population: still counting"
+        plt.title(f"requests by local hour of day, % ({total:,} requests){wait}")
         plt.xticks([0, 3, 6, 9, 12, 15, 18, 21, 23])
         self.refresh()
 

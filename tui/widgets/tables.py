@@ -67,6 +67,8 @@ def fill_table(
     for col, label in columns:
         table.add_column(label, key=col, width=widths.get(col))
     num = {c for c, _ in columns if c in df.columns and _numeric(df.schema[c]) and not c.endswith("_id")}
+    if style is None:  # read only the columns shown (a members frame has twenty)
+        df = df.select(list(dict.fromkeys(c for c in [*(c for c, _ in columns), key] if c and c in df.columns)))
     rows = []
     keys = []
     for i, row in enumerate(df.iter_rows(named=True)):

@@ -1,0 +1,190 @@
+"""Console speed benchmark: every screen opened in the running app (Textual Pilot), timed from the keypress
+(or the navigation call a keypress makes) to its data shown.
+
+    python -m tui.bench RESULTS [--world WORLD] [--size 120x40]
+
+Prints one line per screen: "shown" is the wall-clock time until the screen's first table holds its data,
+"filled" until every tab of it has loaded (the rest loads in workers while the first tab is in use), "cpu"
+the process's CPU seconds (all threads) from the keypress to "shown": on a loaded machine the wall clock
+is several times that.
+Decisions go to a temporary SQLite file (nothing is written beside RESULTS). The load average is printed
+with the figures: on a shared machine they swing with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+#: Give up on a screen after this many seconds.
+TIMEOUT = 600.0
+
+
+async def _until(pilot, ready: Callable[[], bool], t0: float) -> float:
+    """Seconds from `t0` until `ready()` holds (polled every 5 ms while the app runs)."""
+    while not ready():
+        if time.perf_counter() - t0 > TIMEOUT:
+            return float("nan")
+        await asyncio.sleep(0.005)
+    return time.perf_counter() - t0
+
+
+async def _idle(pilot, t0: float) -> float:
+    """Seconds from `t0` until no worker runs any more (every tab filled)."""
+    # (not counting the workers that add the population's hours once the request index is built)
+    while any(w.is_running and w.group != "population" for w in pilot.app.workers):
+        if time.perf_counter() - t0 > TIMEOUT:
+            return float("nan")
+        await asyncio.sleep(0.005)
+    return time.perf_counter() - t0
+
+
+def _rows(app, selector: str, left=None) -> Callable[[], bool]:
+    """The current screen (not `left`, the one the keypress left) shows rows in `selector`."""
+
+    def ready() -> bool:
+        if left is not None and app.screen is left:
+            return False
+        try:
+            t = app.screen.query_one(selector)
+        except Exception:
+            return False
+        return bool(getattr(t, "row_count", 0)) and not t.loading
+
+    return ready
+
+
+async def run(
+    results: Path, world: Path | None, size: tuple[int, int], warm_pass: bool = True
+) -> list[tuple[str, float, float, str]]:
+    """Open every screen (start, then a first pass on the top case, nothing cached, while the world tables
+    and the request index load in the background; then, once they are loaded, a second pass on the next
+    case) and return (screen, shown s, filled s, what)."""
+    from tui.app import FarmhuntApp
+    from tui.data import CaseData
+    from tui.decisions import DecisionStore
+
+    out: list[tuple[str, float, float, str]] = []
+    t0 = time.perf_counter()
+    data = CaseData(results, world)
+    t_data = time.perf_counter() - t0
+    db = Path(tempfile.mkdtemp(prefix="farmhunt-bench-")) / "decisions.sqlite"
+    app = FarmhuntApp(data, DecisionStore(db, who="bench"))
+    async with app.run_test(size=size) as pilot:
+        shown = await _until(pilot, _rows(app, "#queue"), t0)
+        out.append(("start + queue", shown, await _idle(pilot, t0), f"results read in {t_data:.2f} s"))
+        cases = data.cases.sort("rank")
+        await _pass(pilot, data, cases.row(0, named=True), out, "")
+        if not warm_pass:
+            return out
+        t = time.perf_counter()
+        if hasattr(data, "warm"):  # (the console before tui/data/ had no background load: bench it too)
+            await asyncio.to_thread(data.warm)
+            index = f"{data.tables.index().seconds:.1f} s" if data.store is not None else "no store"
+        else:
+            await asyncio.to_thread(data.population_hours)
+            index = "none (console without tui.data.world)"
+        out.append(("(background load done)", time.perf_counter() - t, float("nan"), f"request index pass {index}"))
+        if cases.height > 1:
+            await _pass(pilot, data, cases.row(1, named=True), out, " (warm)")
+    return out
+
+
+async def _pass(pilot, data, case: dict, out: list, tag: str) -> None:
+    """Case -> back -> cluster -> account -> pivots (card, device, /24, IP, template) -> searches."""
+    from tui.data import Target
+
+    app = pilot.app
+
+    async def visit(name: str, go: Callable[[], object], selector: str, what: str) -> None:
+        left = app.screen
+        t, c = time.perf_counter(), time.process_time()
+        go()
+        s = await _until(pilot, _rows(app, selector, left), t)
+        cpu = time.process_time() - c
+        out.append((name + tag, s, await _idle(pilot, t), f"cpu {cpu:.2f} s · {what}"))
+
+    while len(app.screen_stack) > 2:
+        app.pop_screen()
+    await pilot.pause()
+    await visit(
+        "case",
+        lambda: app.navigate(Target("case", case["case_id"])),
+        "#members-table",
+        f"{case['case_id']}: {case['size']:,} accounts, {case['n_clusters']} cluster(s)",
+    )
+    await visit("queue (back)", app.action_back, "#queue", "")
+    cid = case["clusters"][0] if case["clusters"] else None
+    if cid is not None:
+        await visit("cluster", lambda: app.open_cluster(cid), "#members-table", str(cid))
+    ids = data.member_ids(cid) if cid is not None else data.case_member_ids(case["case_id"])
+    aid = str(ids[0])
+    await visit("account", lambda: app.open_account(aid), "#profile-table", aid)
+    ties = data.ties_of((cid,)) if cid is not None else None
+
+    def tie(signal: str) -> str | None:
+        if ties is None:
+            return None
+        t = ties.filter(ties["signal"] == signal)
+        return str(t["value"][0]) if t.height else None
+
+    acc = data.account(aid)
+    pay = data.payments(aid)
+    card = tie("card") or (str(pay["card_fingerprint"][0]) if pay.height else None)
+    prefix = ".".join(str(acc["signup_ip"]).split(".")[:3]) if acc.get("signup_ip") else None
+    template = tie("prompt_template") or _any_tie(data, "prompt_template")
+    for signal, value in (
+        ("card", card),
+        ("device", acc.get("device_id")),
+        ("signup_prefix", prefix),
+        ("ip", acc.get("signup_ip")),
+        ("prompt_template", template),
+    ):
+        if value is None:
+            out.append((f"pivot {signal}{tag}", float("nan"), float("nan"), "no value to pivot on"))
+            continue
+        await visit(f"pivot {signal}", lambda s=signal, v=value: app.open_pivot(s, v), "#pivot-table", str(value)[:40])
+    for q in (aid, aid[:7], f"{prefix}.0/24" if prefix else "10.0.0.0/24"):
+        t = time.perf_counter()
+        hits = await asyncio.to_thread(data.search, q)
+        out.append((f"search {q[:22]}{tag}", time.perf_counter() - t, float("nan"), f"{len(hits)} hit(s)"))
+
+
+def _any_tie(data, signal: str) -> str | None:
+    t = data.tie_table
+    if t.is_empty():
+        return None
+    t = t.filter(t["signal"] == signal)
+    return str(t["value"][0]) if t.height else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m tui.bench", description=__doc__.splitlines()[0])
+    p.add_argument("results", type=Path)
+    p.add_argument("--world", type=Path, default=None)
+    p.add_argument("--size", default="120x40", help="terminal size, COLSxROWS")
+    p.add_argument("--first-pass-only", action="store_true", help="skip the pass after the background load")
+    a = p.parse_args(argv)
+    w, h = (int(x) for x in a.size.split("x"))
+    before = os.getloadavg()
+    rows = asyncio.run(run(a.results, a.world, (w, h), warm_pass=not a.first_pass_only))
+    after = os.getloadavg()
+    print(f"{'screen':<34} {'shown':>7} {'filled':>7}  detail")
+    for name, shown, filled, what in rows:
+        f = "" if filled != filled else f"{filled:6.2f}s"
+        print(f"{name:<34} {shown:6.2f}s {f:>7}  {what}", flush=True)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"load average (1 min) before {before[0]:.2f}, after {after[0]:.2f}; {os.cpu_count()} cores; "
+        f"peak memory {rss:,.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
