@@ -20,10 +20,7 @@ import pyarrow as pa
 
 from farmhunt.core import interrupt
 from farmhunt.core.atomic import atomic_dir, check_out
-from farmhunt.core.contract import (
-    ACCOUNTS, API_KEYS, ASN_KINDS, ASNS, BENIGN_KIND, CARD_FUNDING, LABELS, PAYMENT_STATUS, PAYMENTS, PLANS,
-    PROMPTS, TOPICS,
-)
+from farmhunt.core.contract import ACCOUNTS, API_KEYS, ASN_KINDS, ASNS, BENIGN_KIND, CARD_FUNDING, LABELS, PAYMENT_STATUS, PAYMENTS, PLANS, PROMPTS, TOPICS
 from farmhunt.core.errors import ConfigError
 from synth import GENERATOR_VERSION
 from synth.behaviour import MODELS

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import polars as pl
 
-from farmhunt.core.contract import TABLES, World, as_strings, load_world
+from farmhunt.core.contract import TABLES
 from farmhunt.core.errors import InputError
 from farmhunt.core.timezones import utc_offset
 from farmhunt.core.values import canonical_email, email_pattern
+from farmhunt.core.world import World, as_strings, load_world
 from farmhunt.engine.results import STORE_DIR, Results, load_results
 from farmhunt.engine.store import RequestStore, open_store
 

@@ -54,7 +54,7 @@ def detect(
     from rich.console import Console
 
     from farmhunt.core.atomic import check_out, temp_dir
-    from farmhunt.core.contract import is_url
+    from farmhunt.core.world import is_url
     from farmhunt.engine.pipeline import detect_path
     from farmhunt.engine.scoring.fitted import load_model
     from farmhunt.engine.settings import load_settings
@@ -104,9 +104,9 @@ def detect(
 
 def check_url_engine(world: str, engine: str) -> None:
     """A URL world needs `--engine spark` (a `ConfigError` saying so otherwise)."""
-    from farmhunt.core.contract import is_url
     from farmhunt.core.errors import ConfigError
     from farmhunt.core.safe_text import printable
+    from farmhunt.core.world import is_url
 
     if is_url(world) and engine != "spark":
         raise ConfigError(

@@ -19,7 +19,9 @@ def _worlds(d: Path) -> list[Path]:
 
 
 def sweep(
-    train: Path = typer.Option(..., "--train", help="Directory of labelled training worlds (farmhunt synth --sweep)."),
+    train: list[Path] = typer.Option(
+        ..., "--train", help="Directory of labelled training worlds (farmhunt synth --sweep); repeatable."
+    ),
     test: Path = typer.Option(..., "--test", help="Directory of labelled test worlds (another sweep seed)."),
     validation: list[Path] = typer.Option(
         [], "--validation", help="Worlds of an independent generator: scored, never fitted on (repeatable)."
@@ -27,6 +29,20 @@ def sweep(
     results: Path | None = typer.Option(None, "--results", help="Cache directory of per-world detection results."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the fits."),
     c: float = typer.Option(1.0, "--C", help="Inverse L2 regularisation strength."),
+    benign_weight: float = typer.Option(2.0, "--benign-weight", help="Weight of a non-fraud account in the fit."),
+    target_precision: float | None = typer.Option(
+        0.98,
+        "--target-precision",
+        help="Lower the fitted biases until the training flags reach this precision (0: off).",
+    ),
+    target_account_precision: float | None = typer.Option(
+        None, "--target-account-precision", help="Precision target for accounts judged alone."
+    ),
+    shipped: Path | None = typer.Option(
+        None,
+        "--shipped",
+        help="Compare against this signals TOML instead of the shipped one (e.g. the hand-set table).",
+    ),
     lodo: bool = typer.Option(True, "--lodo/--no-lodo", help="Leave-one-design-out fits (one per fraud design)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON."),
     report: Path | None = typer.Option(None, "--report", help="Write the tables as a self-contained HTML page."),
@@ -36,7 +52,7 @@ def sweep(
     from rich.console import Console
 
     from farmhunt.cli.train import cached_results
-    from farmhunt.core.contract import load_labels
+    from farmhunt.core.world import load_labels
     from farmhunt.engine.scoring.fit import FitSettings
     from farmhunt.engine.scoring.signals import default_table
     from farmhunt.engine.training import camouflage, designs, fit_table, labelled_members, rescore
@@ -54,7 +70,8 @@ def sweep(
             out.append(SweepWorld(w.name, cached_results(w, cache), load_labels(w), designs(w), camouflage(w)))
         return out
 
-    tr, te = load(_worlds(train), "train"), load(_worlds(test), "test")
+    tr = [w for d in train for w in load(_worlds(d), "train" if d == train[0] else f"train-{d.name}")]
+    te = load(_worlds(test), "test")
     val = load(list(validation), "validation")
     from farmhunt.engine.training import TrainingWorld
 
@@ -63,9 +80,19 @@ def sweep(
             TrainingWorld(w.name, w.results, labelled_members(w.results, w.labels, w.designs), w.camouflage)
             for w in worlds
         ]
-        return fit_table(tws, fit=FitSettings(C=c, seed=seed), exclude_group=exclude)[0]
+        fs = FitSettings(
+            C=c,
+            seed=seed,
+            benign_weight=benign_weight,
+            target_precision=target_precision or None,
+            target_account_precision=target_account_precision or None,
+        )
+        return fit_table(tws, fit=fs, exclude_group=exclude)[0]
 
-    rep = sweep_report(tr, te, fit, rescore, default_table(), val, lodo, log=console.log)
+    from farmhunt.engine.scoring.signals import load_signal_table
+
+    reference = load_signal_table(shipped) if shipped is not None else default_table()
+    rep = sweep_report(tr, te, fit, rescore, reference, val, lodo, log=console.log)
     Console().print(markdown(rep), markup=False, highlight=False)
     if json_out is not None:
         write_json(rep.to_dict(), json_out)

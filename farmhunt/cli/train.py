@@ -11,7 +11,7 @@ import typer
 def cached_results(world: Path, cache: Path | None):
     """Detect `world`, or reuse `cache/<world name>` when it was computed from this very world (same
     manifest hash); new results are written there."""
-    from farmhunt.core.contract import manifest_sha256
+    from farmhunt.core.world import manifest_sha256
     from farmhunt.engine.pipeline import detect_path
     from farmhunt.engine.results import load_results
 
@@ -58,6 +58,27 @@ def train(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed of the fit (recorded in the model)."),
     c: float = typer.Option(1.0, "--C", help="Inverse L2 regularisation strength of the logistic fit."),
+    benign_weight: float = typer.Option(
+        2.0,
+        "--benign-weight",
+        help="Weight of a non-fraud account against a fraud one in the fit (cost of a false flag).",
+    ),
+    target_precision: float | None = typer.Option(
+        0.98,
+        "--target-precision",
+        help="Lower the biases until the training flags reach this precision (clusters, lone accounts; 0: off).",
+    ),
+    target_account_precision: float | None = typer.Option(
+        None,
+        "--target-account-precision",
+        help="Precision target for accounts judged alone (default: --target-precision).",
+    ),
+    write_signals: Path | None = typer.Option(
+        None,
+        "--write-signals",
+        help="Also paste the fitted weights and biases into this signals TOML in place (the shipped one: "
+        "farmhunt/engine/scoring/signals.toml).",
+    ),
     results: Path | None = typer.Option(
         None, "--results", help="Cache directory of per-world detection results (reused when the world matches)."
     ),
@@ -68,14 +89,21 @@ def train(
     from rich.console import Console
 
     from farmhunt import __version__
-    from farmhunt.core.contract import manifest_sha256
     from farmhunt.core.errors import InputError
+    from farmhunt.core.world import manifest_sha256
     from farmhunt.engine.scoring.fit import FitSettings
     from farmhunt.engine.scoring.fitted import save_model
     from farmhunt.engine.training import fit_table, load_training_world
 
     if c <= 0:
         raise InputError(f"'--C': must be > 0, got {c}")
+    if benign_weight <= 0:
+        raise InputError(f"'--benign-weight': must be > 0, got {benign_weight}")
+    for name, v in (("--target-precision", target_precision), ("--target-account-precision", target_account_precision)):
+        if v is not None and not 0 <= v <= 1:
+            raise InputError(f"'{name}': must be in [0, 1], got {v}")
+    if write_signals is not None and not write_signals.is_file():
+        raise InputError(f"--write-signals: file '{write_signals}' does not exist")
     console = Console(stderr=True, quiet=quiet)
     dec = load_decisions(decisions) if decisions is not None else None
     loaded = []
@@ -84,7 +112,14 @@ def train(
             raise InputError(f"train: world directory '{w}' does not exist")
         console.log(f"detecting {w}")
         loaded.append(load_training_world(w.name, w, cached_results(w, results), dec))
-    table, summary = fit_table(loaded, fit=FitSettings(C=c, seed=seed))
+    fs = FitSettings(
+        C=c,
+        seed=seed,
+        benign_weight=benign_weight,
+        target_precision=target_precision or None,
+        target_account_precision=target_account_precision or None,
+    )
+    table, summary = fit_table(loaded, fit=fs)
     provenance = {
         "command": " ".join(["farmhunt", *sys.argv[1:]]) if sys.argv[0].endswith("farmhunt") else "farmhunt train",
         "farmhunt_version": __version__,
@@ -96,6 +131,11 @@ def train(
         **{k: v for k, v in summary.items() if k not in ("C", "seed")},
     }
     save_model(out, table, provenance)
+    if write_signals is not None:
+        from farmhunt.engine.scoring.fitted import write_signal_weights
+
+        keep = ("command", "farmhunt_version", "seed", "C", "benign_weight", "target_precision")
+        write_signal_weights(write_signals, table, {k: provenance[k] for k in keep if k in provenance})
     if not quiet:
         out_console = Console()
         out_console.print(

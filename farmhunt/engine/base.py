@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from farmhunt.core.contract import World
+from farmhunt.core.world import World
 from farmhunt.engine.settings import FeatureSettings, LinkageSettings, StoreSettings, TemplateSettings
 from farmhunt.engine.store import RequestStore
 

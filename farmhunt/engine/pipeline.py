@@ -21,8 +21,9 @@ import pyarrow as pa
 
 from farmhunt import __version__
 from farmhunt.core.atomic import atomic_dir, temp_dir
-from farmhunt.core.contract import REQUESTS, World, load_world, manifest_sha256, verify_manifest
+from farmhunt.core.contract import REQUESTS
 from farmhunt.core.tomlconfig import to_dict
+from farmhunt.core.world import World, load_world, manifest_sha256, verify_manifest
 from farmhunt.engine.base import Engine
 from farmhunt.engine.cases import build_cases
 from farmhunt.engine.communities import graph_metrics, leiden, map_to_previous

@@ -21,11 +21,10 @@ from farmhunt.core.contract import (
     RESULT_EDGES,
     RESULT_EVIDENCE,
     RUN_FILE,
-    ContractError,
-    Problem,
     TableSpec,
 )
 from farmhunt.core.errors import InputError
+from farmhunt.core.validate import ContractError, Problem
 from farmhunt.engine.cases import CASE_SCHEMA, build_cases
 from farmhunt.engine.ties import TIE_SCHEMA
 

@@ -105,6 +105,8 @@ class FeatureSettings:
 
     night_hours: tuple[int, ...] = ranged((0, 1, 2, 3, 4, 5), 0, 23)  # local hours counted as night-time
     capability_topics: tuple[str, ...] = ("coding", "agentic", "cybersecurity", "math")
+    #: A payment under this many USD is a small authorisation (card testing), far under a real top-up.
+    small_payment_usd: float = ranged(5.0, 0.0, 1e6)
     streams: StreamSettings = field(default_factory=StreamSettings)
 
     def validate(self) -> None:

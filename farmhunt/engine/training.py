@@ -16,18 +16,21 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from farmhunt.core.contract import load_labels
 from farmhunt.core.errors import InputError
+from farmhunt.core.world import load_labels
 from farmhunt.engine.results import Results
 from farmhunt.engine.scoring.fit import (
     FitSettings,
+    account_logit,
     account_samples,
     cluster_logit,
     cluster_samples,
     fit_account_weights,
     fit_cluster_weights,
+    precision_bias,
 )
 from farmhunt.engine.scoring.fitted import ScoringModel
+from farmhunt.engine.scoring.model import peripheral_members, score_clusters
 from farmhunt.engine.scoring.signals import SignalTable, default_table
 from farmhunt.engine.settings import ScoringSettings
 
@@ -108,6 +111,25 @@ def rescore(results: Results, table: SignalTable, settings: ScoringSettings | No
     )
 
 
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def _alone_samples(w: TrainingWorld, table: SignalTable, s: ScoringSettings) -> pl.DataFrame:
+    """`account_samples` of the accounts `table`'s cluster model leaves to be judged alone in world `w`."""
+    base_vals = w.results.run.get("baselines", {})
+    aggregates = w.results.clusters.drop([x for x in _SCORES if x in w.results.clusters.columns]).sort("cluster_id")
+    clusters, _ = score_clusters(aggregates, base_vals, s, table=table)
+    features = features_of(w.results)
+    membership = w.members.drop_nulls("cluster_id").select("account_id", "cluster_id")
+    per = peripheral_members(features, membership, clusters, base_vals, s, table=table, edges=w.results.edges)
+    flagged = clusters.filter("flagged").select("cluster_id")
+    in_flagged = membership.join(flagged, on="cluster_id").join(per.filter("peripheral"), on="account_id", how="anti")
+    feats = features.join(in_flagged.select("account_id"), on="account_id", how="anti")
+    anomaly = w.results.accounts.select("account_id", "anomaly")
+    return account_samples(w.name, feats, anomaly, w.members, base_vals, table)
+
+
 @dataclass
 class TrainingWorld:
     """One labelled world's detection results with its labels and ring designs."""
@@ -149,28 +171,30 @@ def fit_table(
         clusters = clusters.filter(pl.col("group") != exclude_group)
     weights, bias = fit_cluster_weights(clusters, t, f)
     fitted = t.with_weights(weights, bias, {}, t.account.bias)
-    # Account level: the accounts the fitted cluster model leaves to be judged alone.
-    threshold = float(np.log(s.flag_threshold / (1 - s.flag_threshold)))
-    acs = []
-    for w in worlds:
-        c = cluster_samples(
-            w.name,
-            w.results.clusters.drop([x for x in _SCORES if x in w.results.clusters.columns]),
-            w.members,
-            w.results.run.get("baselines", {}),
-            fitted,
-        )
-        flagged = c.filter(pl.Series(cluster_logit(c, fitted) >= threshold))["key"].cast(pl.Int64)
-        alone = w.members.filter(~pl.col("cluster_id").is_in(flagged.implode()) | pl.col("cluster_id").is_null())
-        feats = features_of(w.results).join(alone.select("account_id"), on="account_id")
-        anomaly = w.results.accounts.select("account_id", "anomaly")
-        acs.append(account_samples(w.name, feats, anomaly, w.members, w.results.run.get("baselines", {}), fitted))
-    accounts = pl.concat(acs)
+    cut = _logit(s.flag_threshold)
+    fitted_bias = bias
+    if f.target_precision is not None:
+        margin = cluster_logit(clusters, fitted) - bias
+        w_c = clusters["weight"].to_numpy().astype(float)
+        bias = precision_bias(margin, clusters["y"].to_numpy(), w_c, bias, cut, f.target_precision)
+        fitted = t.with_weights(weights, bias, {}, t.account.bias)
+    # Account level: the accounts the fitted cluster model leaves to be judged alone (outside flagged
+    # clusters, and peripheral members of flagged ones).
+    accounts = pl.concat([_alone_samples(w, fitted, s) for w in worlds])
     if exclude_group is not None:
         accounts = accounts.filter(pl.col("group") != exclude_group)
     acc_w, acc_bias, anomaly_w = fit_account_weights(accounts, fitted, f)
     fitted = fitted.with_weights(weights, bias, acc_w, acc_bias)
     fitted = replace(fitted, account=replace(fitted.account, anomaly_weight=anomaly_w))
+    fitted_acc_bias = acc_bias
+    target_acc = f.target_account_precision if f.target_account_precision is not None else f.target_precision
+    if target_acc is not None:
+        margin = account_logit(accounts, fitted) - acc_bias
+        w_a = accounts["weight"].to_numpy().astype(float)
+        acc_bias = precision_bias(
+            margin, accounts["y"].to_numpy(), w_a, acc_bias, _logit(s.account_flag_threshold), target_acc
+        )
+        fitted = fitted.with_weights(weights, bias, acc_w, acc_bias)
     summary = {
         "cluster_samples": clusters.height,
         "cluster_fraud": int(clusters["y"].sum()),
@@ -178,5 +202,10 @@ def fit_table(
         "account_fraud": int(accounts["y"].sum()),
         "C": f.C,
         "seed": f.seed,
+        "benign_weight": f.benign_weight,
+        "target_precision": f.target_precision if f.target_precision is not None else "",
+        "target_account_precision": target_acc if target_acc is not None else "",
+        "fitted_bias": fitted_bias,
+        "fitted_account_bias": fitted_acc_bias,
     }
     return fitted, summary

@@ -28,8 +28,9 @@ from typing import Any
 import polars as pl
 
 from farmhunt.core.atomic import atomic_file
-from farmhunt.core.contract import MANIFEST_FILE, find_table_file
+from farmhunt.core.contract import MANIFEST_FILE
 from farmhunt.core.errors import InputError
+from farmhunt.core.world import find_table_file
 
 BENCH_SCHEMA = "farmhunt.evaluation.bench/1"
 

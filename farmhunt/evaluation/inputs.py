@@ -34,8 +34,8 @@ def load_thresholds(path: Path | None, section: str | None = None, **overrides: 
 
 def load_world_labels(world: Path):
     """The world's labels, or an `InputError` saying the file is missing."""
-    from farmhunt.core.contract import find_table_file, load_labels
     from farmhunt.core.errors import InputError
+    from farmhunt.core.world import find_table_file, load_labels
 
     if not world.is_dir():
         raise InputError(f"labels: world directory '{world}' does not exist")
@@ -49,7 +49,7 @@ def load_world_labels(world: Path):
 
 def world_info(world: Path) -> dict[str, Any]:
     """Path and manifest hash of a world, for the evaluation document."""
-    from farmhunt.core.contract import manifest_sha256
+    from farmhunt.core.world import manifest_sha256
 
     return {"path": str(world.resolve()), "manifest_sha256": manifest_sha256(world)}
 

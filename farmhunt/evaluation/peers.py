@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from farmhunt.core.contract import ACCOUNTS, PAYMENTS, REQUESTS, World, load_world
+from farmhunt.core.contract import ACCOUNTS, PAYMENTS, REQUESTS
+from farmhunt.core.world import World, load_world
 from farmhunt.engine.results import feature_columns
 
 BASELINES: tuple[str, ...] = ("components", "isolation_forest", "fraudar")

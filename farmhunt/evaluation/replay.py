@@ -21,8 +21,9 @@ from typing import Any
 import polars as pl
 
 from farmhunt.core.atomic import atomic_dir
-from farmhunt.core.contract import FRAUD_KINDS, World, load_labels, load_world
+from farmhunt.core.contract import FRAUD_KINDS
 from farmhunt.core.errors import InputError
+from farmhunt.core.world import World, load_labels, load_world
 from farmhunt.evaluation.metrics import EvalSettings, evaluate
 
 ReplayProgress = Callable[[int, int, datetime], None]  # (cut index, number of cuts, cut time)

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from farmhunt.core.contract import (
-    ACCOUNTS, API_KEYS, ASNS, PAYMENTS, PROMPTS, REQUESTS, ContractError, iso_to_datetime, load_world,
-)
+from farmhunt.core.contract import ACCOUNTS, API_KEYS, ASNS, PAYMENTS, PROMPTS, REQUESTS
+from farmhunt.core.validate import ContractError, iso_to_datetime
+from farmhunt.core.world import load_world
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 

@@ -12,7 +12,8 @@ import pytest
 
 from farmhunt.cli import main
 from farmhunt.core.atomic import atomic_dir, check_out, recognise
-from farmhunt.core.contract import ContractError, load_world, verify_manifest
+from farmhunt.core.validate import ContractError
+from farmhunt.core.world import load_world, verify_manifest
 from farmhunt.core.errors import OutputError
 from farmhunt.core.safe_text import example, printable
 from farmhunt.engine.settings import DetectSettings, load_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from farmhunt.core.contract import load_labels, load_world
+from farmhunt.core.world import load_labels, load_world
 from farmhunt.engine.cases import build_cases, short_id
 from farmhunt.engine.pipeline import detect
 from farmhunt.engine.results import Results

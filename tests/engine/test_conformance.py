@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 
-from farmhunt.core.contract import load_world
+from farmhunt.core.world import load_world
 from farmhunt.core.errors import ConfigError
 from farmhunt.engine.base import EDGE_SCHEMA, SHARED_SCHEMA, TEMPLATE_SCHEMA, Engine
 from farmhunt.engine.pipeline import detect

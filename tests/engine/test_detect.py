@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from farmhunt.cli import main
-from farmhunt.core.contract import FRAUD_KINDS, HARD_NEGATIVE_KINDS, load_labels
+from farmhunt.core.contract import FRAUD_KINDS, HARD_NEGATIVE_KINDS
+from farmhunt.core.world import load_labels
 from farmhunt.engine.pipeline import detect_path
 from farmhunt.engine.results import load_results
 

@@ -178,7 +178,8 @@ def test_member_on_one_edge_without_the_clusters_behaviour_is_peripheral() -> No
     rows = [farm] * 5 + [human]
     zeros = {"hosting_share": 0.0, "requests_per_active_day": 5.0, "topic_entropy": 0.2, "chargeback_rate": 0.0,
              "n_keys_revoked": 0, "decline_rate": 0.0, "micro_payment_share": 0.0,
-             "second_stream": 0}
+             "second_stream": 0, "declined_small_auth": 0.0, "tested_card_spent": 0.0,
+             "multi_country_cards": 0.0, "foreign_chargeback_rate": 0.0}
     features = pl.DataFrame([{"account_id": a, **r, **zeros} for a, r in zip(ids, rows)])
     membership = pl.DataFrame({"account_id": ids, "cluster_id": [7] * 6})
     core = [(a, b) for i, a in enumerate(ids[:4]) for b in ids[i + 1:4]]

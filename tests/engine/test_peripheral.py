@@ -12,7 +12,9 @@ FARM = {"templated_share": 0.9, "night_share": 0.25, "output_input_ratio": 6.0, 
 HUMAN = {"templated_share": 0.0, "night_share": 0.02, "output_input_ratio": 0.4, "capability_share": 0.1,
          "top_model_share": 0.6, "template_breadth": 0.0, "family_breadth": 0.0}
 ZEROS = {"hosting_share": 0.0, "requests_per_active_day": 5.0, "topic_entropy": 0.2, "chargeback_rate": 0.0,
-         "n_keys_revoked": 0, "decline_rate": 0.0, "micro_payment_share": 0.0, "second_stream": 0}
+         "n_keys_revoked": 0, "decline_rate": 0.0, "micro_payment_share": 0.0, "second_stream": 0,
+         "declined_small_auth": 0.0, "tested_card_spent": 0.0, "multi_country_cards": 0.0,
+         "foreign_chargeback_rate": 0.0}
 
 
 def _cluster(kind_flagged: bool = True) -> pl.DataFrame:

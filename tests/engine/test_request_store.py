@@ -9,7 +9,9 @@ import polars as pl
 import pytest
 
 from farmhunt.cli import main
-from farmhunt.core.contract import REQUESTS, ContractError, load_world
+from farmhunt.core.contract import REQUESTS
+from farmhunt.core.validate import ContractError
+from farmhunt.core.world import load_world
 from farmhunt.engine.polars.request_store import build_store
 from farmhunt.engine.store import STORE_SCHEMA, codes_of, open_store
 

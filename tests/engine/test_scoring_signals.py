@@ -22,11 +22,17 @@ def _shipped() -> dict:
 def test_shipped_table_values() -> None:
     t = default_table()
     names = [s.name for s in t.signals]
-    assert len(names) == 29 and names[0] == "synchronized" and names[-1] == "shared_stream_templates"
+    assert len(names) == 33 and names[0] == "synchronized" and names[-1] == "foreign_chargebacks"
+    assert names[28] == "shared_stream_templates"  # the card-testing and stolen-card signals follow
     assert t.bias == -4.2 and t.account.bias == -5.0 and t.account.anomaly_weight == 1.5
     by = {s.name: s for s in t.signals}
     assert by["declined_payments"].weight == 3.0 and by["declined_payments"].low == "decline_rate_hi"
     assert by["declared_organisation"].weight == -3.0 and by["declared_organisation"].low == 0.2
+    # Fixed ramps: a percentile of a population holding the ring would hide it.
+    assert (by["declined_small_auths"].low, by["declined_small_auths"].high) == (0.05, 0.5)
+    assert by["declined_small_auths"].family == "card_testing" and by["declined_small_auths"].weight == 3.0
+    assert by["tested_cards_spent"].column == "tested_card_spent" and by["tested_cards_spent"].high == 0.4
+    assert by["foreign_chargebacks"].family == "reseller_pool" and not by["foreign_chargebacks"].cheap
     acc = {s.name: s.weight for s in t.account_signals}
     assert acc == {
         "output_heavy": 1.4,
@@ -40,6 +46,9 @@ def test_shipped_table_values() -> None:
         "micro_payments": 1.0,
         "office_hours": -1.5,
         "second_stream": 6.5,
+        "declined_small_auths": 2.0,
+        "tested_cards_spent": 1.0,
+        "foreign_chargebacks": 1.2,
     }
     assert model.SIGNALS == t.signals and model.BIAS == t.bias
 

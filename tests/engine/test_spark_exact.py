@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from farmhunt.cli import main
-from farmhunt.core.contract import load_world
+from farmhunt.core.world import load_world
 from farmhunt.core.errors import ConfigError
 from farmhunt.engine.communities import graph_metrics, leiden
 from farmhunt.engine.pipeline import detect_path

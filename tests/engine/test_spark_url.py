@@ -14,7 +14,7 @@ import pytest
 
 from farmhunt.cli import main
 from farmhunt.core.atomic import temp_dir
-from farmhunt.core.contract import is_url
+from farmhunt.core.world import is_url
 from farmhunt.engine.pipeline import detect_path
 from farmhunt.engine.registry import get_engine
 from tests.engine.conftest import require_spark

@@ -11,7 +11,8 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from farmhunt.core.contract import ContractError, load_world
+from farmhunt.core.validate import ContractError
+from farmhunt.core.world import load_world
 from farmhunt.engine.pipeline import detect_path
 from farmhunt.engine.polars.features import account_utc_offset
 from farmhunt.engine.polars.request_store import build_store

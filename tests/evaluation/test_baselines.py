@@ -16,7 +16,7 @@ from farmhunt.evaluation.peers import (
     shared_values,
 )
 from farmhunt.cli import main
-from farmhunt.core.contract import World, load_labels
+from farmhunt.core.world import World, load_labels
 from farmhunt.evaluation.metrics import evaluate
 from farmhunt.engine.pipeline import detect_path
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from farmhunt.evaluation.inputs import load_thresholds
-from farmhunt.core.contract import load_labels, load_world
+from farmhunt.core.world import load_labels, load_world
 from farmhunt.evaluation.metrics import Check, Evaluation, Thresholds, check_thresholds, evaluate_results
 from farmhunt.engine.pipeline import detect
 from farmhunt.engine.settings import DetectSettings

@@ -9,7 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from farmhunt.core.contract import BENIGN_KIND, FRAUD_KINDS, HARD_NEGATIVE_KINDS, WORLD_TABLES, load_world
+from farmhunt.core.contract import BENIGN_KIND, FRAUD_KINDS, HARD_NEGATIVE_KINDS, WORLD_TABLES
+from farmhunt.core.world import load_world
 from farmhunt.core.errors import ConfigError
 from synth.config import config_from_dict
 from synth.presets import load_config, preset

@@ -10,7 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from farmhunt.core.contract import WORLD_TABLES, load_world
+from farmhunt.core.contract import WORLD_TABLES
+from farmhunt.core.world import load_world
 from synth.config import config_from_dict, config_to_dict
 from synth.generate import build_blocks, generate
 from synth.rings import KINDS

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from farmhunt.core.contract import World
+from farmhunt.core.world import World
 from farmhunt.engine.base import EDGE_SCHEMA, SHARED_SCHEMA, TEMPLATE_SCHEMA, Linkage
 from farmhunt.engine.polars.families import write_families
 from farmhunt.engine.polars.features import account_features

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from farmhunt.core.contract import World, ip_prefix
+from farmhunt.core.contract import ip_prefix
 from farmhunt.core.timezones import COUNTRY_UTC_OFFSET
+from farmhunt.core.world import World
+from farmhunt.engine.polars.cards import CARD_COUNTS, CARD_SHARES, card_features
 from farmhunt.engine.polars.families import family_breadth, read_families
 from farmhunt.engine.polars.streams import (
     STREAM_FEATURE_COUNTS,
@@ -239,6 +241,7 @@ def account_features(
         .join(payment_features(world), on="account_id", how="left")
         .join(key_features(world), on="account_id", how="left")
         .join(signup_features(world), on="account_id", how="left")
+        .join(card_features(world, settings.small_payment_usd), on="account_id", how="left")
     )
     counts = [
         "n_requests",
@@ -262,6 +265,7 @@ def account_features(
         "n_keys",
         "n_keys_revoked",
         *STREAM_FEATURE_COUNTS,
+        *CARD_COUNTS,
     ]
     shares = [
         "night_share",
@@ -287,6 +291,7 @@ def account_features(
         "card_country_mismatch",
         *[f"{k}_share" for k in ASN_KIND_SHARES],
         *STREAM_FEATURE_SHARES,
+        *CARD_SHARES,
     ]
     feats = feats.with_columns(
         (pl.col("second_stream_requests").fill_null(0) / pl.col("n_requests").clip(1)).alias("second_stream_share")

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from farmhunt.core.contract import World, ip_prefix
+from farmhunt.core.contract import ip_prefix
 from farmhunt.core.values import canonical_email, email_pattern
+from farmhunt.core.world import World
 from farmhunt.engine.polars.families import family_pairs, read_families
 from farmhunt.engine.polars.features import account_utc_offset
 from farmhunt.engine.polars.streams import STREAM_SIGNALS, stream_values

@@ -25,16 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from farmhunt.core.contract import (
-    REQUESTS,
-    ContractError,
-    Domain,
-    PolarsType,
-    Problem,
-    World,
-    cast_to_contract,
-    latest_plausible_time,
-)
+from farmhunt.core.contract import REQUESTS, Domain, PolarsType, latest_plausible_time
+from farmhunt.core.validate import ContractError, Problem, cast_to_contract
+from farmhunt.core.world import World
 from farmhunt.engine.store import CODED, INDEX_FILE, LOOKUPS, STORE_SCHEMA, RequestStore, part_of, text_code
 
 _EXAMPLES = 5

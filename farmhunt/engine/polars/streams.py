@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from farmhunt.core.contract import World
+from farmhunt.core.world import World
 from farmhunt.engine.polars.templates import _is_templated, account_templates
 from farmhunt.engine.settings import FeatureSettings, StreamSettings, TemplateSettings
 from farmhunt.engine.store import RequestStore

@@ -227,3 +227,93 @@ def load_model(path: str | Path, base: SignalTable | None = None) -> LoadedModel
             raise ConfigError(f"{path}: 'baselines.{bad[0]}': expected a number")
         base_vals = {k: float(v) for k, v in base_vals.items()}
     return LoadedModel(table, dict(data.get("model", {})), base_vals)
+
+
+# ------------------------------------------------------------------------------------- shipping a fit
+
+FIT_MARK = "# fitted:"  # provenance lines of the weights pasted into signals.toml start with this
+
+
+def _fmt_weight(v: float) -> str:
+    return repr(round(float(v), 4) + 0.0)  # + 0.0: no "-0.0"
+
+
+def write_signal_weights(path: str | Path, table: SignalTable, provenance: dict[str, Any]) -> Path:
+    """Paste `table`'s weights and biases into the signals TOML at `path`, in place and atomically.
+
+    Only the values change: the top-level `bias`, `[account]` bias and anomaly_weight, every
+    `[account.weights]` entry and every `[[signal]]` weight (rounded to 4 decimals); comments, ramps,
+    texts and order stay. Provenance (command, seeds, worlds) replaces the `# fitted:` lines after the
+    top-level bias. The file is read back and must parse to exactly the rounded table (else ConfigError,
+    nothing written). A signal of the file missing from `table` is a ConfigError (refit first).
+    """
+    import re
+    import tomllib
+
+    from farmhunt.engine.scoring.signals import parse_signal_table
+
+    p = Path(path)
+    lines = p.read_text(encoding="utf-8").splitlines()
+    weights = {s.name: s.weight for s in table.signals}
+    acc = dict(table.account.weights)
+    kv = re.compile(r"^(\s*)([A-Za-z0-9_]+)(\s*=\s*)([^#\n]*?)(\s*(#.*)?)$")
+    section, current, out = "", None, []
+    pending: list[int] = []  # index in `out` of a [[signal]] weight line waiting for its name
+    for line in lines:
+        if line.startswith(FIT_MARK):
+            continue
+        stripped = line.strip()
+        if stripped.startswith("["):
+            section, current = stripped, None
+            out.append(line)
+            continue
+        m = kv.match(line)
+        if not m:
+            out.append(line)
+            continue
+        ind, key, eq, _val, tail = m.group(1), m.group(2), m.group(3), m.group(4), m.group(5) or ""
+        new: str | None = None
+        if section == "" and key == "bias":
+            new = _fmt_weight(table.bias)
+        elif section == "[account]" and key == "bias":
+            new = _fmt_weight(table.account.bias)
+        elif section == "[account]" and key == "anomaly_weight":
+            new = _fmt_weight(table.account.anomaly_weight)
+        elif section == "[account.weights]":
+            if key not in acc:
+                raise ConfigError(f"{p}: 'account.weights.{key}' is not in the fitted model: refit first")
+            new = _fmt_weight(acc[key])
+        elif section == "[[signal]]" and key == "name":
+            current = tomllib.loads(line)["name"]
+            if current not in weights:
+                raise ConfigError(f"{p}: signal {current!r} is not in the fitted model: refit first")
+            for i in pending:
+                out[i] = out[i].replace("@@W@@", _fmt_weight(weights[current]))
+            pending = []
+        elif section == "[[signal]]" and key == "weight":
+            if current is None:
+                out.append(f"{ind}{key}{eq}@@W@@{tail}")
+                pending.append(len(out) - 1)
+                continue
+            new = _fmt_weight(weights[current])
+        out.append(f"{ind}{key}{eq}{new}{tail}" if new is not None else line)
+        if section == "" and key == "bias":
+            out += [f"{FIT_MARK} {k} = {_toml_value(v)}" for k, v in provenance.items()]
+    text = "\n".join(out) + "\n"
+    expected = table.with_weights(
+        {k: round(v, 4) for k, v in weights.items()},
+        round(table.bias, 4),
+        {k: round(v, 4) for k, v in acc.items()},
+        round(table.account.bias, 4),
+    )
+    from dataclasses import replace
+
+    expected = replace(
+        expected, account=replace(expected.account, anomaly_weight=round(table.account.anomaly_weight, 4))
+    )
+    back = parse_signal_table(tomllib.loads(text))
+    if back != expected:
+        raise ConfigError(f"{p}: pasting the fitted weights did not reproduce the model (a hand-edited layout?)")
+    with atomic_file(p) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return p

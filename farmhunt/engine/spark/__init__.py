@@ -30,8 +30,8 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from farmhunt.core.contract import World
 from farmhunt.core.errors import ConfigError
+from farmhunt.core.world import World
 from farmhunt.engine.base import EDGE_SCHEMA, SHARED_SCHEMA, Linkage
 from farmhunt.engine.polars import PolarsEngine
 from farmhunt.engine.polars.features import account_features

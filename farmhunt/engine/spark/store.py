@@ -32,8 +32,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from farmhunt.core.contract import REQUESTS, ContractError, Problem, cast_to_contract, fallible_columns
+from farmhunt.core.contract import REQUESTS
 from farmhunt.core.contract import latest_plausible_time as _latest
+from farmhunt.core.validate import ContractError, Problem, cast_to_contract, fallible_columns
 from farmhunt.engine.polars.request_store import _Checks, _CodeIndex, _dictionary, _encode, _Lookup, _part_bounds
 from farmhunt.engine.spark.world import UrlWorld, from_spark, java_cause
 from farmhunt.engine.store import INDEX_FILE, LOOKUPS, STORE_SCHEMA, RequestStore, part_of, text_code

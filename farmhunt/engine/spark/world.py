@@ -28,17 +28,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from farmhunt.core.contract import (
-    DETECTION_TABLES,
-    MANIFEST_FILE,
-    REQUESTS,
-    ContractError,
-    Problem,
-    World,
-    is_url,
-    load_world,
-    schema_problems,
-)
+from farmhunt.core.contract import DETECTION_TABLES, MANIFEST_FILE, REQUESTS
+from farmhunt.core.validate import ContractError, Problem, schema_problems
+from farmhunt.core.world import World, is_url, load_world
 
 
 @dataclass
