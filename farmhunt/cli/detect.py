@@ -8,7 +8,11 @@ import typer
 
 
 def detect(
-    world: Path = typer.Argument(..., help="World directory (Parquet or CSV tables of the data contract)."),
+    world: str = typer.Argument(
+        ...,
+        help="World directory (Parquet or CSV tables of the data contract); with --engine spark also any URL "
+        "Spark can read (s3a://, hdfs://, abfss://, file://...).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Results directory to write (replaced atomically)."),
     config: Path | None = typer.Option(None, "--config", "-c", help="TOML file overriding detection settings."),
     previous: Path | None = typer.Option(
@@ -49,12 +53,15 @@ def detect(
     """
     from rich.console import Console
 
-    from farmhunt.core.atomic import check_out
+    from farmhunt.core.atomic import check_out, temp_dir
+    from farmhunt.core.world import is_url
     from farmhunt.engine.pipeline import detect_path
     from farmhunt.engine.scoring.fitted import load_model
     from farmhunt.engine.settings import load_settings
 
-    inputs = (world, config, previous)
+    url = is_url(world)
+    check_url_engine(world, engine)
+    inputs = (None if url else Path(world), config, previous)
     check_out(out, "results", inputs=inputs, force=force, probe=True)
     console = Console(stderr=True, quiet=quiet)
     settings = load_settings(config)
@@ -71,11 +78,41 @@ def detect(
         if not isinstance(chosen, str):
             status.update("[bold]starting Spark[/] ...")
             chosen = chosen()
-        results = detect_path(
-            world, out, settings, progress, previous, chosen, loaded, verify=not no_verify, force=force, inputs=inputs
-        )
+        if url:  # read through Spark: small tables staged in a private temporary directory
+            with temp_dir("farmhunt-world-") as stage:
+                status.update("[bold]load[/] (through Spark) ...")
+                loaded_world = chosen.load_world(world, stage)
+                results = detect_path(
+                    loaded_world, out, settings, progress, previous, chosen, loaded, verify=not no_verify, force=force
+                )
+        else:
+            results = detect_path(
+                Path(world),
+                out,
+                settings,
+                progress,
+                previous,
+                chosen,
+                loaded,
+                verify=not no_verify,
+                force=force,
+                inputs=inputs,
+            )
     if not quiet:
         print_summary(Console(), results, top)
+
+
+def check_url_engine(world: str, engine: str) -> None:
+    """A URL world needs `--engine spark` (a `ConfigError` saying so otherwise)."""
+    from farmhunt.core.errors import ConfigError
+    from farmhunt.core.safe_text import printable
+    from farmhunt.core.world import is_url
+
+    if is_url(world) and engine != "spark":
+        raise ConfigError(
+            f"WORLD '{printable(world, limit=200)}' is a URL: worlds at a URL are read through Spark, so add "
+            f"'--engine spark' (the {engine} engine reads a local directory; or copy the world to one)"
+        )
 
 
 def spark_conf_dict(pairs: list[str] | None) -> dict[str, str]:

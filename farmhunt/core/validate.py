@@ -113,29 +113,12 @@ def cast_to_contract(col: str, source: PolarsType, target: PolarsType) -> pl.Exp
     return c.cast(target, strict=False) if source == target else None
 
 
-def check_table(
-    path: Path,
-    spec: TableSpec,
-    deep: bool = True,
-    natives: dict[str, pl.LazyFrame] | None = None,
-    deferred: bool = False,
-    latest: datetime | None = None,
-) -> tuple[pl.LazyFrame | None, list[Problem]]:
-    """Schema, parse, null and duplicate checks of one table; returns the canonical lazy frame.
-
-    `deferred`: the caller checks nulls and emptiness itself while reading the data (see
-    `load_world`); only values that may not parse are checked here.
-    """
-    fname = path.name
+def _contract_columns(
+    fname: str, spec: TableSpec, schema: pl.Schema
+) -> tuple[list[pl.Expr], list[pl.Expr], list[Problem]]:
+    """The casts to the contract's dtypes, the native-text variant of them, and the schema problems
+    (missing columns, dtypes that cannot be cast) of a table stored with `schema`."""
     problems: list[Problem] = []
-    natives = {} if natives is None else natives
-    if not path.is_file():
-        return None, [Problem(fname, None, "is not a regular file (a directory?)")]
-    try:
-        raw = scan_table(path, spec)
-        schema = raw.collect_schema()
-    except Exception as exc:  # unreadable file: polars says why
-        return None, [Problem(fname, None, f"cannot be read: {exc}".splitlines()[0])]
     casts: list[pl.Expr] = []
     native: list[pl.Expr] = []
     for col, target in spec.columns.items():
@@ -157,6 +140,50 @@ def check_table(
                 continue
             casts.append(expr.alias(col))
             native.append(expr.alias(col))
+    return casts, native, problems
+
+
+def schema_problems(fname: str, spec: TableSpec, schema: pl.Schema) -> list[Problem]:
+    """The contract's column and dtype checks of a table stored with `schema` (no pass over the data):
+    what `load_world` reports for it, for readers that see only a schema (a table read through Spark)."""
+    return _contract_columns(fname, spec, schema)[2]
+
+
+def fallible_columns(spec: TableSpec, schema: pl.Schema) -> list[str]:
+    """Columns whose cast to the contract can fail per value (text parsed, integers narrowed): the only
+    ones whose values the loader checks for what did not parse."""
+    return [
+        c
+        for c in spec.columns
+        if schema[c] == pl.String
+        and spec.columns[c] != pl.String
+        or (spec.columns[c] in _INTS and schema[c] != spec.columns[c])
+    ]
+
+
+def check_table(
+    path: Path,
+    spec: TableSpec,
+    deep: bool = True,
+    natives: dict[str, pl.LazyFrame] | None = None,
+    deferred: bool = False,
+    latest: datetime | None = None,
+) -> tuple[pl.LazyFrame | None, list[Problem]]:
+    """Schema, parse, null and duplicate checks of one table; returns the canonical lazy frame.
+
+    `deferred`: the caller checks nulls and emptiness itself while reading the data (see
+    `load_world`); only values that may not parse are checked here.
+    """
+    fname = path.name
+    natives = {} if natives is None else natives
+    if not path.is_file():
+        return None, [Problem(fname, None, "is not a regular file (a directory?)")]
+    try:
+        raw = scan_table(path, spec)
+        schema = raw.collect_schema()
+    except Exception as exc:  # unreadable file: polars says why
+        return None, [Problem(fname, None, f"cannot be read: {exc}".splitlines()[0])]
+    casts, native, problems = _contract_columns(fname, spec, schema)
     if problems:
         return None, problems
     lf = raw.select(casts)
@@ -165,13 +192,7 @@ def check_table(
         return lf, problems
     # One pass: row count, nulls in required columns, values that did not parse. Only casts that can
     # fail (parsing text, narrowing integers) are checked: the rest cost a pass over the data for nothing.
-    fallible = [
-        c
-        for c in spec.columns
-        if schema[c] == pl.String
-        and spec.columns[c] != pl.String
-        or (spec.columns[c] in _INTS and schema[c] != spec.columns[c])
-    ]
+    fallible = fallible_columns(spec, schema)
     if deferred and not fallible:
         return lf, problems
     # Value domains and row rules (the request table's are checked by the request store's own pass).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +17,13 @@ import polars as pl
 
 from farmhunt.core.contract import DETECTION_TABLES, LABELS, MANIFEST_FILE, TABLES, TableSpec, latest_plausible_time
 from farmhunt.core.validate import ContractError, Problem, check_reference, check_table
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def is_url(world: str | Path) -> bool:
+    """True when `world` is a URL (`s3a://...`, `hdfs://...`, `file://...`): read through Spark, not here."""
+    return isinstance(world, str) and bool(_URL.match(world))
 
 
 def find_table_file(world: Path, name: str) -> Path | None:

@@ -133,7 +133,7 @@ def _detect(
     run = {
         "farmhunt_version": __version__,
         "started_at": started.isoformat(),
-        "world": {"path": str(world.path.resolve()), "manifest_sha256": manifest_sha256(world.path)},
+        "world": {"path": _world_source(world), "manifest_sha256": manifest_sha256(world.path)},
         "engine": engine.name,
         "settings": to_dict(s),
         "versions": _versions(),
@@ -165,6 +165,11 @@ def _detect(
     )
 
 
+def _world_source(world: World) -> str:
+    """Where the world was read from: its directory, or the URL of a world read through Spark."""
+    return str(getattr(world, "url", "") or world.path.resolve())
+
+
 def _frame(table: pa.Table) -> pl.DataFrame:
     out = pl.from_arrow(table)
     assert isinstance(out, pl.DataFrame)
@@ -186,7 +191,7 @@ def _versions() -> dict[str, str]:
 
 
 def detect_path(
-    world: str | Path,
+    world: str | Path | World,
     out: str | Path | None = None,
     settings: DetectSettings | None = None,
     progress: Progress | None = None,
@@ -200,6 +205,9 @@ def detect_path(
 ) -> Results:
     """Load and validate `world`, detect, and (if `out`) write the results directory atomically.
 
+    `world`: a world directory, or a `World` its engine has loaded and validated already (a world
+    read through Spark from a URL, `farmhunt.engine.spark.world`).
+
     The request table's own checks (nulls, unknown ids) run while the request store encodes it.
     `verify`: check the tables against the SHA-256s in the world's manifest.json, if it has one.
     `out` follows the output rule of `farmhunt.core.atomic` (`force` replaces a foreign directory);
@@ -207,7 +215,7 @@ def detect_path(
     """
     timer = _Timer(progress)
     with timer.stage("load"):
-        w = load_world(world, defer=(REQUESTS.name,))
+        w = world if isinstance(world, World) else load_world(world, defer=(REQUESTS.name,))
         if verify:
             verify_manifest(w)
     prev = load_results(previous) if previous is not None else None
@@ -219,7 +227,9 @@ def detect_path(
 
     if out is None:
         return run(None)
-    with atomic_dir(out, kind="results", inputs=(world, previous, *inputs), force=force) as tmp:
+    with atomic_dir(
+        out, kind="results", inputs=(None if isinstance(world, World) else world, previous, *inputs), force=force
+    ) as tmp:
         results = run(tmp / STORE_DIR)
         write_tables(results, tmp)
     results.path = Path(out).resolve()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,3 +63,30 @@ def spark_session(request: pytest.FixtureRequest) -> Iterator[Any]:
     spark.sparkContext.setLogLevel("ERROR")
     yield spark
     spark.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo preset (seed 7) scaled to ~300k requests: every ring kind, small enough for the suite."""
+    from synth.estimate import scale_to_requests
+    from synth.generate import generate
+    from synth.presets import load_config
+
+    out = tmp_path_factory.mktemp("spark-exact") / "demo-300k"
+    generate(scale_to_requests(load_config("demo", seed=7), 300_000), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def polars_runs(demo_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """`farmhunt detect` results of the polars engine on the tiny fixture and on `demo_world` (shared by the
+    Spark tests, which compare their tables with these byte for byte)."""
+    from farmhunt.engine.pipeline import detect_path
+    from tests.paths import TINY
+
+    tmp = tmp_path_factory.mktemp("polars-runs")
+    out = {}
+    for name, world in (("tiny", TINY), ("demo", demo_world)):
+        detect_path(world, tmp / name, engine="polars")
+        out[name] = tmp / name
+    return out

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 from sklearn.linear_model import LogisticRegression
 
-from farmhunt.engine.scoring.model import account_frame, signal_strengths
+from farmhunt.engine.scoring.model import account_frame, ordered_sum, signal_strengths
 from farmhunt.engine.scoring.signals import FAMILIES, SignalTable
 
 #: Columns of a sample frame that are not strengths.
@@ -172,7 +172,7 @@ def gated(samples: pl.DataFrame, table: SignalTable) -> pl.DataFrame:
     sigs = table.signals
     fams = {f: [s for s in sigs if s.family == f] for f in FAMILIES}
     behaviour = pl.max_horizontal(
-        [pl.sum_horizontal([s.weight * pl.col(s.name) for s in fams[f]]) for f in FAMILIES if fams[f]]
+        [ordered_sum([s.weight * pl.col(s.name) for s in fams[f]]) for f in FAMILIES if fams[f]]
     )
     gate = (behaviour / 2.0).clip(0.0, 1.0)
     out = samples.with_columns([(pl.col(s.name) * gate).alias(s.name) for s in sigs if s.family == "shared"])
@@ -181,8 +181,8 @@ def gated(samples: pl.DataFrame, table: SignalTable) -> pl.DataFrame:
     cf = [s for s in sigs if s.cheap and s.family in FAMILIES]
     if not cb:
         return out
-    neg = -pl.sum_horizontal([s.weight * pl.col(s.name) for s in cb])
-    pos = pl.sum_horizontal([s.weight * pl.col(s.name) for s in cf]) if cf else pl.lit(0.0)
+    neg = -ordered_sum([s.weight * pl.col(s.name) for s in cb])
+    pos = ordered_sum([s.weight * pl.col(s.name) for s in cf]) if cf else pl.lit(0.0)
     scale = pl.when(neg > pos).then(pos / neg).otherwise(1.0)
     return out.with_columns([(pl.col(s.name) * scale).alias(s.name) for s in cb])
 
@@ -224,14 +224,11 @@ def fit_account_weights(
 def cluster_logit(samples: pl.DataFrame, table: SignalTable) -> np.ndarray:
     """Log-odds of `cluster_samples` rows under `table` (as `model.score_clusters` computes them)."""
     g = gated(samples, table)
-    return (
-        table.bias
-        + g.select(pl.sum_horizontal([s.weight * pl.col(s.name) for s in table.signals])).to_series().to_numpy()
-    )
+    return table.bias + g.select(ordered_sum([s.weight * pl.col(s.name) for s in table.signals])).to_series().to_numpy()
 
 
 def account_logit(samples: pl.DataFrame, table: SignalTable) -> np.ndarray:
     """Log-odds of `account_samples` rows under `table` (as `model.account_risk` computes them)."""
     terms = [w * pl.col(n) for n, w in table.account.weights]
-    expr = pl.sum_horizontal([*terms, table.account.anomaly_weight * pl.col(ANOMALY)])
+    expr = ordered_sum([*terms, table.account.anomaly_weight * pl.col(ANOMALY)])
     return table.account.bias + samples.select(expr).to_series().to_numpy()

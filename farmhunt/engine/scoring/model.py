@@ -14,6 +14,10 @@ one account can show alone), with an IsolationForest anomaly score as a small ex
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 from sklearn.ensemble import IsolationForest
@@ -41,6 +45,19 @@ _UNITS = 1e9
 def exact_sum(e: pl.Expr) -> pl.Expr:
     """Sum of values rounded to 9 decimals, exactly: the same for any row order and chunking."""
     return (e * _UNITS).round().cast(pl.Int64).sum() / _UNITS
+
+
+def ordered_sum(terms: Sequence[pl.Expr]) -> pl.Expr:
+    """Row-wise sum of `terms`, nulls as 0 (as `pl.sum_horizontal`), added left to right: the same bits on
+    every run.
+
+    `pl.sum_horizontal` adds float columns in the order its thread pool happens to reduce them, so the
+    last bit of a row's sum changes from run to run with the machine's load and the frame's chunking
+    (a 997-chunk copy of the demo features gave 4 accounts another account_risk, 2.8e-16 apart, about
+    one call in five on a loaded machine). A chain of binary additions has one fixed order.
+    """
+    exprs = [t.fill_null(0.0) for t in terms]
+    return functools.reduce(operator.add, exprs) if exprs else pl.lit(0.0)
 
 
 def exact_mean(e: pl.Expr) -> pl.Expr:
@@ -205,10 +222,10 @@ def score_clusters(
         signals,
     )
     fam = {f: [s.name for s in signals if s.family == f] for f in (*FAMILIES, "benign_org", "shared")}
-    logit = t.bias + pl.sum_horizontal([pl.col(s.name) for s in signals])
+    logit = t.bias + ordered_sum([pl.col(s.name) for s in signals])
     scored = contrib.with_columns(
         (1.0 / (1.0 + (-logit).exp())).alias("risk"),
-        *[pl.sum_horizontal([pl.col(n) for n in fam[f]]).alias(f"score_{f}") for f in (*FAMILIES, "benign_org")],
+        *[ordered_sum([pl.col(n) for n in fam[f]]).alias(f"score_{f}") for f in (*FAMILIES, "benign_org")],
     )
     best = pl.concat_list([pl.col(f"score_{f}") for f in FAMILIES]).list.arg_max()
     kind = (
@@ -236,14 +253,14 @@ def gated_contributions(contrib: pl.DataFrame, signals: tuple[Signal, ...]) -> p
       signals (time shape, timing coordination) add; relay volume, chargebacks or card spread stay.
     """
     fam = {f: [s.name for s in signals if s.family == f] for f in (*FAMILIES, "shared")}
-    behaviour = pl.max_horizontal([pl.sum_horizontal([pl.col(n) for n in fam[f]]) for f in FAMILIES if fam[f]])
+    behaviour = pl.max_horizontal([ordered_sum([pl.col(n) for n in fam[f]]) for f in FAMILIES if fam[f]])
     gate = (behaviour / 2.0).clip(0.0, 1.0)
     out = contrib.with_columns([(pl.col(n) * gate).alias(n) for n in fam["shared"]])
     cheap_benign = [s.name for s in signals if s.cheap and s.family == "benign_org"]
     cheap_fraud = [s.name for s in signals if s.cheap and s.family in FAMILIES]
     if cheap_benign:
-        neg = -pl.sum_horizontal([pl.col(n) for n in cheap_benign])
-        pos = pl.sum_horizontal([pl.col(n) for n in cheap_fraud]) if cheap_fraud else pl.lit(0.0)
+        neg = -ordered_sum([pl.col(n) for n in cheap_benign])
+        pos = ordered_sum([pl.col(n) for n in cheap_fraud]) if cheap_fraud else pl.lit(0.0)
         scale = pl.when(neg > pos).then(pos / neg).otherwise(1.0)
         out = out.with_columns([(pl.col(n) * scale).alias(n) for n in cheap_benign])
     return out
@@ -306,7 +323,7 @@ def peripheral_members(
     relay = pl.col("reasons").list.set_intersection(pl.lit(list(_RELAY_REASONS), pl.List(pl.String))).list.len() > 0
     ends = _internal_ends(membership, edges) if edges is not None else pl.DataFrame(schema=_ENDS_SCHEMA)
     relay_ties = ends.group_by("account_id").agg(relay.any().alias("relay_tie"))
-    score = {f: pl.sum_horizontal([s.weight * _strength(s, base) for s in _behaviour(f, signals)]) for f in FAMILIES}
+    score = {f: ordered_sum([s.weight * _strength(s, base) for s in _behaviour(f, signals)]) for f in FAMILIES}
     kind_score = pl.coalesce([pl.when(pl.col("predicted_kind") == f).then(score[f]) for f in FAMILIES])
     flagged = clusters.filter("flagged").select("cluster_id", "predicted_kind", kind_score.alias("cluster_behaviour"))
     mem = (
@@ -378,7 +395,7 @@ def account_risk(
     """
     t = table or DEFAULT_TABLE
     feats = account_frame(features)
-    logit = t.account.bias + pl.sum_horizontal([s.weight * _strength(s, base) for s in t.account_signals])
+    logit = t.account.bias + ordered_sum([s.weight * _strength(s, base) for s in t.account_signals])
     if anomaly is None:
         anomaly = anomaly_scores(features, settings)
     return feats.select("account_id").with_columns(

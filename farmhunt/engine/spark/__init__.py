@@ -7,7 +7,8 @@ What runs where:
   plans the polars engine runs (`RequestStore.per_account` is the seam); the rarity-weighted edges of
   shared values, partitioned by hash of (signal, value) so every group is whole in one task; and the
   combination of signal edges into one edge per pair, partitioned by hash of (src, dst).
-* **The driver** encodes the request store (one streaming pass), finds prompt templates, computes the
+* **The driver** encodes the request store of a local world (one streaming pass; a world at a URL is
+  encoded by the executors instead, `farmhunt.engine.spark.store`), finds prompt templates, computes the
   small-table features (payments, keys, signups) and the synchronisation candidates, and then runs the
   shared stages: communities, scoring, results.
 
@@ -53,6 +54,7 @@ from farmhunt.engine.spark.tasks import (
     per_part_task,
     versions_task,
 )
+from farmhunt.engine.spark.world import UrlWorld, load_url_world
 from farmhunt.engine.store import RequestStore
 
 try:
@@ -126,7 +128,13 @@ def _cause(exc: Exception) -> str:
 
 
 def _spark_schema(schema: pa.Schema) -> str:
-    names = {pa.string(): "string", pa.int32(): "int", pa.large_binary(): "binary", pa.float64(): "double"}
+    names = {
+        pa.string(): "string",
+        pa.int32(): "int",
+        pa.int64(): "bigint",
+        pa.large_binary(): "binary",
+        pa.float64(): "double",
+    }
     cols = []
     for f in schema:
         if pa.types.is_list(f.type):
@@ -178,7 +186,15 @@ class SparkEngine:
             return store
         return SparkStore(store.path, store.n_rows, store.bounds, store.ts_range, spark=self.spark)
 
+    def load_world(self, url: str, stage: Path) -> UrlWorld:
+        """The world at `url` (any path Spark can read), validated; its small tables staged in `stage`."""
+        return load_url_world(self.spark, url, stage)
+
     def build_store(self, world: World, path: Path, settings: StoreSettings) -> RequestStore:
+        if isinstance(world, UrlWorld):  # the executors read and encode the request table
+            from farmhunt.engine.spark.store import build_url_store
+
+            return self._store(build_url_store(self.spark, world, path, settings.rows_per_part))
         return self._store(build_store(world, path, settings.rows_per_part))
 
     def templates(self, store: RequestStore, settings: TemplateSettings) -> pa.Table:
