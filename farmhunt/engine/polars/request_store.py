@@ -227,16 +227,12 @@ def _encode(
     return out if found.all() else out.filter(pl.col("acct").is_not_null())
 
 
-def build_store(
-    world: World, path: str | Path, rows_per_part: int = 3_000_000, batch_rows: int = 2_000_000
-) -> RequestStore:
-    """Encode the world's request table into a store at `path` (a new directory); see module doc.
+def index_accounts(world: World, out: Path) -> tuple[pl.DataFrame, _CodeIndex, _CodeIndex | None, pl.Series | None]:
+    """Number the accounts in id order (written as `out/accounts.parquet`: acct -> account_id) and index
+    the ids the encoder checks requests against: (accounts, account index, key index, ASNs).
 
-    Raises `ContractError` listing every problem of the request table (nulls, unknown ids, empty).
+    Shared by every engine's store builder, so an account's code is the same whoever encodes.
     """
-    out = Path(path)
-    out.mkdir(parents=True, exist_ok=False)
-    src = world.files["requests"]
     accounts = (
         world["accounts"]
         .select("account_id")
@@ -249,6 +245,20 @@ def build_store(
     account_index = _CodeIndex(accounts["account_id"])
     keys = _CodeIndex(world["api_keys"].select("key_id").collect()["key_id"]) if "api_keys" in world else None
     asns = world["asns"].select("asn").collect()["asn"] if "asns" in world else None
+    return accounts, account_index, keys, asns
+
+
+def build_store(
+    world: World, path: str | Path, rows_per_part: int = 3_000_000, batch_rows: int = 2_000_000
+) -> RequestStore:
+    """Encode the world's request table into a store at `path` (a new directory); see module doc.
+
+    Raises `ContractError` listing every problem of the request table (nulls, unknown ids, empty).
+    """
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=False)
+    src = world.files["requests"]
+    accounts, account_index, keys, asns = index_accounts(world, out)
     n_rows = pq.ParquetFile(src).metadata.num_rows if src.suffix == ".parquet" else rows_per_part
     bounds = _part_bounds(accounts.height, n_rows, rows_per_part)
     checks = _Checks(src.name, latest_plausible_time(world.manifest))

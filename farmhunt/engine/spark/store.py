@@ -35,7 +35,15 @@ import pyarrow.parquet as pq
 from farmhunt.core.contract import REQUESTS
 from farmhunt.core.contract import latest_plausible_time as _latest
 from farmhunt.core.validate import ContractError, Problem, cast_to_contract, fallible_columns
-from farmhunt.engine.polars.request_store import _Checks, _CodeIndex, _dictionary, _encode, _Lookup, _part_bounds
+from farmhunt.engine.polars.request_store import (
+    _Checks,
+    _CodeIndex,
+    _dictionary,
+    _encode,
+    _Lookup,
+    _part_bounds,
+    index_accounts,
+)
 from farmhunt.engine.spark.world import UrlWorld, from_spark, java_cause
 from farmhunt.engine.store import INDEX_FILE, LOOKUPS, STORE_SCHEMA, RequestStore, part_of, text_code
 
@@ -231,18 +239,7 @@ def build_url_store(
     side = out / SIDE_DIR
     side.mkdir()
     fname = world.requests_url.rstrip("/").rsplit("/", 1)[-1]
-    accounts = (
-        world["accounts"]
-        .select("account_id")
-        .collect()
-        .sort("account_id")
-        .with_row_index("acct")
-        .with_columns(pl.col("acct").cast(pl.UInt32))
-    )
-    accounts.write_parquet(out / "accounts.parquet")
-    account_index = _CodeIndex(accounts["account_id"])
-    keys = _CodeIndex(world["api_keys"].select("key_id").collect()["key_id"]) if "api_keys" in world else None
-    asns = world["asns"].select("asn").collect()["asn"] if "asns" in world else None
+    accounts, account_index, keys, asns = index_accounts(world, out)
     try:
         raw = spark.read.parquet(world.requests_url).select(
             *REQUESTS.columns, "_metadata.file_path", "_metadata.row_index"
