@@ -49,8 +49,9 @@ def eval_(
     from farmhunt.core.safe_text import printable
     from farmhunt.engine.results import load_results
     from farmhunt.evaluation.inputs import load_replay, load_thresholds, load_world_labels, world_info
-    from farmhunt.evaluation.metrics import check_thresholds, evaluate_results, run_info
+    from farmhunt.evaluation.metrics import evaluate_results, run_info
     from farmhunt.evaluation.outputs import eval_document, print_evaluation, write_json, write_junit
+    from farmhunt.evaluation.thresholds import check_thresholds
 
     inputs = (results, labels, replay, config)
     for path, kind, option in (

@@ -11,7 +11,7 @@ def load_thresholds(path: Path | None, section: str | None = None, **overrides: 
     overridden by the non-None keyword arguments (the CLI options). Unknown keys are errors."""
     from farmhunt.core.errors import ConfigError
     from farmhunt.core.tomlconfig import from_dict, read_toml
-    from farmhunt.evaluation.metrics import Thresholds
+    from farmhunt.evaluation.thresholds import Thresholds
 
     t = Thresholds()
     if path is not None:

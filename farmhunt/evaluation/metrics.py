@@ -1,7 +1,6 @@
 """Evaluation metrics: pure functions from a detector's output and the ground-truth labels to figures.
 
-Size (~580 lines): account, ring, hard-negative, case-queue and agreement metrics share one joined
-frame and one `Evaluation`; thresholds could move to their own module.
+Case-queue metrics are in `case_metrics.py`, pass/fail thresholds in `thresholds.py`.
 
 One implementation serves every detector. A detector's output (a *detection*) is one row per
 account: ``account_id``, ``flagged``, ``risk`` and ``cluster_id`` (nullable), optionally with a
@@ -40,10 +39,9 @@ import polars as pl
 
 from farmhunt.core.contract import BENIGN_KIND, RUN_FILE
 from farmhunt.core.errors import InputError
-from farmhunt.core.tomlconfig import ranged
+from farmhunt.evaluation.case_metrics import case_members, case_queue_metrics, case_rows, ring_case_spans
 
 DETECTION_COLUMNS = ("account_id", "flagged", "risk", "cluster_id")
-CASE_KS: tuple[int, ...] = (1, 5, 10, 20, 50, 100)
 TOP_SHARES: tuple[float, ...] = (0.01, 0.05)
 
 
@@ -343,161 +341,6 @@ def hard_negative_metrics(per_kind: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def case_members(
-    joined: pl.DataFrame, clusters: pl.DataFrame | None, cases: pl.DataFrame | None = None
-) -> pl.DataFrame:
-    """The accounts in cases (joined's columns plus `case` and `case_risk`): detection's own cases when
-    it wrote them (`cases`: case_id, risk, with accounts' `case_id`), else flagged clusters plus flagged
-    accounts outside any flagged cluster."""
-    if cases is not None and "case_id" in joined.columns:
-        members = joined.filter(pl.col("case_id").is_not_null()).join(
-            cases.select("case_id", pl.col("risk").cast(pl.Float64).alias("case_risk")), on="case_id"
-        )
-        return members.rename({"case_id": "case"})
-    if clusters is None:  # derive from the accounts: a cluster is flagged when any member is
-        clusters = (
-            joined.drop_nulls("cluster_id").group_by("cluster_id").agg(pl.col("risk").max(), pl.col("flagged").any())
-        )
-    fc = clusters.filter(pl.col("flagged")).select("cluster_id", pl.col("risk").cast(pl.Float64).alias("case_risk"))
-    in_cluster = joined.join(fc, on="cluster_id", how="inner")
-    lone = (
-        joined.join(fc, on="cluster_id", how="anti")
-        .filter(pl.col("flagged"))
-        .with_columns(pl.col("risk").alias("case_risk"))
-    )
-    return pl.concat(
-        [
-            in_cluster.with_columns(pl.format("cluster:{}", pl.col("cluster_id")).alias("case")),
-            lone.with_columns(pl.format("account:{}", pl.col("account_id")).alias("case")),
-        ],
-        how="diagonal_relaxed",
-    )
-
-
-def case_table(
-    joined: pl.DataFrame, clusters: pl.DataFrame | None, s: EvalSettings, cases: pl.DataFrame | None = None
-) -> pl.DataFrame:
-    """The case queue, by risk (one row per case of `case_members`)."""
-    return _case_rows(case_members(joined, clusters, cases), s)
-
-
-def _label() -> pl.Expr:
-    """An account's label for purity: its ring, or "benign" for an account in no ring."""
-    return pl.col("ring_id").fill_null(BENIGN_KIND)
-
-
-def _case_rows(members: pl.DataFrame, s: EvalSettings) -> pl.DataFrame:
-    """One row per case (members: case, case_risk, is_fraud, ring_id, ring_kind), riskiest first.
-
-    purity: share of the case's accounts from its dominant label (a ring, or benign for accounts in no
-    ring); benign_share: share that is not fraud; rings: how many labelled rings it holds accounts of.
-    """
-    schema = {
-        "case": pl.String,
-        "size": pl.UInt32,
-        "risk": pl.Float64,
-        "fraud": pl.UInt32,
-        "fraud_share": pl.Float64,
-        "true_case": pl.Boolean,
-        "main_ring": pl.String,
-        "main_kind": pl.String,
-        "purity": pl.Float64,
-        "benign_share": pl.Float64,
-        "rings": pl.UInt32,
-    }
-    if members.is_empty():
-        return pl.DataFrame(schema=schema)
-    dominant = (
-        members.group_by("case", _label().alias("label"))
-        .agg(pl.len().alias("n"))
-        .group_by("case")
-        .agg(pl.col("n").max().alias("dominant"))
-    )
-    cases = (
-        members.group_by("case")
-        .agg(
-            pl.len().alias("size"),
-            pl.col("case_risk").first().alias("risk"),
-            pl.col("is_fraud").sum().alias("fraud"),
-            pl.coalesce(
-                pl.col("ring_id").filter(pl.col("is_fraud")).drop_nulls().mode().sort().first(),
-                pl.col("ring_id").drop_nulls().mode().sort().first(),
-            ).alias("main_ring"),
-            pl.coalesce(
-                pl.col("ring_kind").filter(pl.col("is_fraud")).mode().sort().first(),
-                pl.col("ring_kind").mode().sort().first(),
-            ).alias("main_kind"),
-            pl.col("ring_id").drop_nulls().n_unique().alias("rings"),
-        )
-        .join(dominant, on="case")
-        .with_columns(
-            (pl.col("fraud") / pl.col("size")).alias("fraud_share"),
-            (pl.col("dominant") / pl.col("size")).alias("purity"),
-            (1.0 - pl.col("fraud") / pl.col("size")).alias("benign_share"),
-        )
-        .with_columns((pl.col("fraud_share") >= s.true_case_share).alias("true_case"))
-    )
-    return cases.select(list(schema)).cast(schema).sort(["risk", "size", "case"], descending=[True, True, False])
-
-
-def ring_case_spans(members: pl.DataFrame, share: float = 0.9) -> pl.DataFrame:
-    """Per labelled ring: how many cases its flagged accounts fall into (`cases`), and the fewest cases
-    holding at least `share` of them (`cases_90` for the default 0.9). `members`: `case_members`."""
-    schema = {"ring_id": pl.String, "cases": pl.UInt32, "cases_90": pl.UInt32}
-    fl = members.filter(pl.col("flagged") & pl.col("ring_id").is_not_null())
-    if fl.is_empty():
-        return pl.DataFrame(schema=schema)
-    per = (
-        fl.group_by("ring_id", "case")
-        .agg(pl.len().alias("n"))
-        .sort(["ring_id", "n", "case"], descending=[False, True, False])
-        .with_columns(
-            (pl.col("n").cum_sum().over("ring_id") - pl.col("n")).alias("before"),
-            pl.col("n").sum().over("ring_id").alias("total"),
-        )
-    )
-    return (
-        per.group_by("ring_id")
-        .agg(
-            pl.len().alias("cases"),
-            (pl.col("before") < share * pl.col("total")).sum().alias("cases_90"),
-        )
-        .select(list(schema))
-        .cast(schema)
-        .sort("ring_id")
-    )
-
-
-def case_queue_metrics(cases: pl.DataFrame, rings: pl.DataFrame | None = None) -> dict[str, Any]:
-    """Precision at k of the case queue, review cost (accounts reviewed per fraud account found), case
-    purity, and (with `rings`: `ring_metrics` rows with `cases`/`cases_90`) how many cases the largest
-    fraud rings span."""
-    n = cases.height
-    true = cases["true_case"].cast(pl.Int64).to_numpy() if n else np.zeros(0)
-    out: dict[str, Any] = {
-        "cases": n,
-        "true_cases": int(true.sum()),
-        "precision": _ratio(int(true.sum()), n),
-        "precision_at_k": {str(k): (float(true[:k].mean()) if n >= k else None) for k in CASE_KS},
-        "accounts_in_cases": int(cases["size"].sum()) if n else 0,
-        "fraud_in_cases": int(cases["fraud"].sum()) if n else 0,
-    }
-    out["review_cost"] = _ratio(out["accounts_in_cases"], out["fraud_in_cases"])
-    if "purity" in cases.columns:
-        dominant = float((cases["purity"] * cases["size"].cast(pl.Float64)).sum()) if n else 0.0
-        out["purity"] = _ratio(dominant, out["accounts_in_cases"])  # size-weighted
-        out["min_purity"] = float(cases["purity"].min()) if n else None  # type: ignore[arg-type]
-        out["mixed_cases"] = int((cases["rings"] > 1).sum()) if n else 0
-        out["benign_share"] = _ratio(out["accounts_in_cases"] - out["fraud_in_cases"], out["accounts_in_cases"])
-    if rings is not None and "cases" in rings.columns:
-        fr = rings.filter(pl.col("is_fraud") & (pl.col("flagged") > 0)).sort(
-            ["size", "ring_id"], descending=[True, False]
-        )
-        out["largest_rings"] = fr.head(2).select("ring_id", "size", "flagged", "cases", "cases_90").to_dicts()
-        out["max_cases_per_ring"] = int(fr["cases"].max()) if fr.height else 0  # type: ignore[arg-type]
-    return out
-
-
 def agreement_metrics(joined: pl.DataFrame) -> dict[str, Any]:
     """ARI and NMI between rings and clusters over fraud accounts (unclustered/unringed = singletons)."""
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
@@ -539,7 +382,7 @@ def evaluate(
             pl.col("cluster_id").cast(pl.Int64), pl.col("risk").cast(pl.Float64), pl.col("flagged").cast(pl.Boolean)
         )
     members = case_members(joined, clusters, cases)
-    case_list = _case_rows(members, s)
+    case_list = case_rows(members, s.true_case_share)
     schema = {**dict(rings.schema), "cases": pl.UInt32, "cases_90": pl.UInt32}
     rings = (
         rings.join(ring_case_spans(members), on="ring_id", how="left", maintain_order="left")
@@ -568,76 +411,6 @@ def evaluate_results(results: Any, labels: pl.DataFrame, settings: EvalSettings 
     return evaluate(results.accounts, labels, results.clusters, settings, "farmhunt", src, results.cases)
 
 
-# ---------------------------------------------------------------------------------------------
-# Thresholds
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Thresholds:
-    """Pass/fail bars; None = not checked. Same keys in TOML files and as CLI options."""
-
-    min_recall: float | None = ranged(None, 0.0, 1.0)
-    min_precision: float | None = ranged(None, 0.0, 1.0)
-    max_hard_negative_rate: float | None = ranged(None, 0.0, 1.0)  # pooled over every hard-negative kind
-    min_rings_detected: float | None = ranged(None, 0.0, 1.0)  # share of fraud rings (>= ring_min_size) detected
-    ring_min_size: int = ranged(1, 1, 10**9)
-    coverage: float = ranged(0.9, 0.0, 1.0, lo_open=True)  # member coverage at which a ring counts as detected
-
-    def validate(self) -> None:
-        from farmhunt.core.errors import ConfigError
-
-        for name in ("min_recall", "min_precision", "max_hard_negative_rate", "min_rings_detected", "coverage"):
-            v = getattr(self, name)
-            if v is not None and not 0.0 <= v <= 1.0:
-                raise ConfigError(f"'{name}': {v} is not in [0, 1]")
-        if self.ring_min_size < 1:
-            raise ConfigError(f"'ring_min_size': {self.ring_min_size} must be >= 1")
-
-    @property
-    def eval_settings(self) -> EvalSettings:
-        return EvalSettings(coverage=self.coverage, ring_min_size=self.ring_min_size)
-
-    def any(self) -> bool:
-        return any(
-            getattr(self, n) is not None
-            for n in ("min_recall", "min_precision", "max_hard_negative_rate", "min_rings_detected")
-        )
-
-
-@dataclass(frozen=True)
-class Check:
-    """One threshold's outcome."""
-
-    name: str
-    value: float | None
-    op: str  # ">=" or "<="
-    bound: float
-    passed: bool
-
-    def describe(self) -> str:
-        v = "n/a" if self.value is None else f"{self.value:.4f}"
-        return f"{self.name}: {v} {'' if self.passed else 'NOT '}{self.op} {self.bound:g}"
-
-
-def check_thresholds(ev: Evaluation, t: Thresholds) -> list[Check]:
-    """Compare an evaluation with the thresholds; a figure that cannot be computed fails its check."""
-    figures = {
-        "min_recall": (ev.account["recall"], ">="),
-        "min_precision": (ev.account["precision"], ">="),
-        "max_hard_negative_rate": (ev.hard_negatives["hard_negatives"]["rate"], "<="),
-        "min_rings_detected": (ev.rings_summary["detected_share"], ">="),
-    }
-    checks = []
-    for name, (value, op) in figures.items():
-        bound = getattr(t, name)
-        if bound is None:
-            continue
-        if name == "max_hard_negative_rate" and value is None:
-            value = 0.0  # no hard negatives in the world: none flagged
-        ok = value is not None and (value >= bound if op == ">=" else value <= bound)
-        checks.append(Check(name, value, op, bound, bool(ok)))
-    return checks
-
-
 def run_info(run: dict[str, Any]) -> dict[str, Any]:
     """The parts of a results' run.json worth carrying into an evaluation report."""
     keys = (
@@ -656,12 +429,9 @@ def run_info(run: dict[str, Any]) -> dict[str, Any]:
 __all__ = [
     "EvalSettings",
     "Evaluation",
-    "Thresholds",
-    "Check",
     "align",
     "evaluate",
     "evaluate_results",
-    "check_thresholds",
     "detection_frame",
     "precision_at_share",
 ]

@@ -16,7 +16,8 @@ from rich.table import Table
 
 from farmhunt.core.atomic import atomic_file
 from farmhunt.core.safe_text import cell, printable
-from farmhunt.evaluation.metrics import Check, Evaluation
+from farmhunt.evaluation.metrics import Evaluation
+from farmhunt.evaluation.thresholds import Check
 
 EVAL_SCHEMA = "farmhunt.eval/1"
 

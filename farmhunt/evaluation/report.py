@@ -18,8 +18,9 @@ import plotly.io as pio
 import polars as pl
 
 from farmhunt.core.atomic import atomic_file
-from farmhunt.evaluation.metrics import Check, Evaluation
+from farmhunt.evaluation.metrics import Evaluation
 from farmhunt.evaluation.outputs import detector_rows, fmt
+from farmhunt.evaluation.thresholds import Check
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1150px;color:#222}

@@ -22,9 +22,8 @@ import pytest
 
 from farmhunt.cli import main
 from farmhunt.core.errors import InputError
-from farmhunt.evaluation.metrics import (
-    EvalSettings, Thresholds, align, check_thresholds, evaluate, precision_at_share,
-)
+from farmhunt.evaluation.metrics import EvalSettings, align, evaluate, precision_at_share
+from farmhunt.evaluation.thresholds import Thresholds, check_thresholds
 from farmhunt.engine.results import Results, write_results
 
 IDS = [f"a{i:02d}" for i in range(1, 21)]

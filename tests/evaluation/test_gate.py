@@ -14,7 +14,8 @@ import pytest
 
 from farmhunt.evaluation.inputs import load_thresholds
 from farmhunt.core.world import load_labels, load_world
-from farmhunt.evaluation.metrics import Check, Evaluation, Thresholds, check_thresholds, evaluate_results
+from farmhunt.evaluation.metrics import Evaluation, evaluate_results
+from farmhunt.evaluation.thresholds import Check, Thresholds, check_thresholds
 from farmhunt.engine.pipeline import detect
 from farmhunt.engine.settings import DetectSettings
 from farmhunt.core.tomlconfig import read_toml
