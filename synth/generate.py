@@ -1,5 +1,8 @@
 """Orchestrator: config -> account-level tables -> requests streamed day by day -> manifest.
 
+Size (~430 lines): one orchestrator; its steps (ids, account tables, requests day by day, manifest)
+share the id maps and the day loop, so they stay together.
+
 Ids are issued as a provider would, independently of rings: accounts are ordered by signup time and
 get random-looking ids; key, payment, device and card identifiers are random-looking too. Nothing in
 an id, a row position or a dictionary order tells which group an account came from.

@@ -1,6 +1,9 @@
 """The in-memory world under construction: registries (ASNs and IPs, devices, cards, orgs, prompt
 templates, synchronised schedulers) and `AccountBlock`, the struct-of-arrays every group returns.
 
+Size (~460 lines): the registries every group of the generator shares (networks, devices, cards,
+orgs, templates, schedulers) and the block they return; each is small and they are used together.
+
 Groups (the benign population and every ring) ask the `Builder` for shared resources and return one
 `AccountBlock`; `generate.py` concatenates the blocks, issues ids and writes the tables.
 """

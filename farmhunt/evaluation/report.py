@@ -1,5 +1,8 @@
 """The evaluation report: one self-contained HTML page (plotly.js inlined once, no network needed).
 
+Size (~440 lines): one page; each table and chart is a short function over the same `Evaluation`,
+and the page template is here with them.
+
 Tables: headline figures side by side with the baselines, thresholds, rings per kind, missed rings,
 hard negatives, case queue. Charts: precision-recall curves, ring coverage by ring size and kind,
 hard-negative flag rates per detector, case-queue precision at k, and time-to-detect (from a replay)

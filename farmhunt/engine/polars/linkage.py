@@ -1,5 +1,8 @@
 """The account-linkage graph: weighted account-account edges, each keeping its reasons.
 
+Size (~450 lines): shared values, value edges, sync and content edges and their combination share
+one edge schema and the hub caps; prompt families, streams and templates already live in their own modules.
+
 Two kinds of evidence make edges:
 
 * **Shared values** (`shared_values`): a card, device, phone, signup IP or /24, request IP, canonical
