@@ -1,5 +1,8 @@
 """Cluster and account risk, predicted kind, and the evidence behind each score.
 
+Size (~470 lines): baselines, gated cluster contributions, account scores and their evidence rows share
+the signal table's ramps and one evidence schema; the table itself, the fit and the decision are elsewhere.
+
 Scoring is an additive log-odds model over named, interpretable signals. Each signal compares a
 cluster aggregate of the account features with the population baseline, turns the excess into a
 strength in [0, 1], and contributes `weight * strength` to the cluster's log-odds. Benign signals
