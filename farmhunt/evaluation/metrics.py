@@ -1,5 +1,8 @@
 """Evaluation metrics: pure functions from a detector's output and the ground-truth labels to figures.
 
+Size (~440 lines): account, ring, hard-negative and agreement metrics share one joined frame and one
+`Evaluation`.
+
 Case-queue metrics are in `case_metrics.py`, pass/fail thresholds in `thresholds.py`.
 
 One implementation serves every detector. A detector's output (a *detection*) is one row per

@@ -1,5 +1,7 @@
 """Fuzz suite: bad worlds, configs, results directories and output paths, generated here (no committed data).
 
+Size (~500 lines): the case generators of the five input kinds and the one checker they share.
+
 Every case runs the CLI in-process (`farmhunt.cli.main`) and asserts: exit code 2, a message naming
 the file, column or key, no traceback, and nothing written or deleted (the case's whole directory is
 hashed before and after). Worlds are built from `tests/paths.TINY` by mutating one table. The signal

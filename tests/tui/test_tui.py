@@ -1,5 +1,8 @@
 """The investigator console: Pilot tests of the whole workflow, decisions, evidence packs and errors.
 
+Size (~790 lines): one module so every Pilot test shares the same detection results and app fixtures
+(computing them costs more than the tests); each test is one investigator task.
+
 The workflow runs on real detection results of the committed `fixtures/tiny` world (or of the small
 test world of `tests.tui.support` while the fixture is absent); the exact assertions run on the frozen,
 hand-made results of `tests.tui.support`.
