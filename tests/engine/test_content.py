@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from farmhunt.engine.polars.families import components, hash_families, prompt_families
+from farmhunt.engine.polars.families import _mix, _unmix, components, distinct_hashes, hash_families, prompt_families
 from farmhunt.engine.polars.linkage import family_edges
 from farmhunt.engine.scoring.model import gated_contributions
 from farmhunt.engine.scoring.signals import Signal
@@ -66,6 +66,22 @@ def _requests(para, rand, n_farm=40, per_acct=25, seed=5):
     for k, r in enumerate(rand[:4000]):
         rows.append((n_farm + k // 20, r))
     return pl.DataFrame(rows, schema={"acct": pl.UInt32, "prompt_hash": pl.UInt64}, orient="row")
+
+
+def test_distinct_hashes_streamed_part_by_part_take_the_same_sample_as_all_at_once():
+    # The running buffer (pruned at 2 x cap) must keep exactly the lowest-`cap` mixed values of the whole
+    # set, whatever the parts' sizes and overlaps; and _unmix inverts _mix on every 64-bit word.
+    rng = np.random.default_rng(5)
+    words = rng.integers(0, 2**64, 200_000, dtype=np.uint64)
+    assert np.array_equal(_unmix(_mix(words)), words)
+    allh = rng.integers(0, 2**64, 60_000, dtype=np.uint64)
+    parts = [pl.DataFrame({"prompt_hash": allh[rng.integers(0, allh.size, 9_000)]}) for _ in range(25)]
+    union = np.unique(np.concatenate([p["prompt_hash"].to_numpy() for p in parts]))
+    for cap in (1, 777, 5_000, 10**9):
+        got = distinct_hashes(lambda: [p.lazy() for p in parts], TemplateSettings(family_max_hashes=cap))
+        m = _mix(union)
+        want = union if cap >= union.size else union[m <= np.partition(m, cap - 1)[cap - 1]]
+        assert got.dtype == np.uint64 and np.array_equal(got, np.sort(want)), cap
 
 
 def test_family_breadth_and_bank_edges_link_the_farm_only():

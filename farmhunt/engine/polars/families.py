@@ -39,6 +39,7 @@ from farmhunt.engine.settings import TemplateSettings
 
 FAMILY_SCHEMA = pl.Schema({"acct": pl.UInt32(), "family": pl.Int64(), "n_accounts": pl.UInt32(), "idf": pl.Float64()})
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_I1, _I2 = np.uint64(pow(0xBF58476D1CE4E5B9, -1, 2**64)), np.uint64(pow(0x94D049BB133111EB, -1, 2**64))
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -48,18 +49,44 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 def distinct_hashes(parts: Callable[[], Iterable[pl.LazyFrame]], settings: TemplateSettings) -> np.ndarray:
-    """Sorted distinct prompt hashes of the world (uint64), sampled down to `family_max_hashes`."""
-    chunks = [np.unique(p.select("prompt_hash").collect().to_series().to_numpy()) for p in parts()]
-    if not chunks:
-        return np.zeros(0, np.uint64)
-    h = np.unique(np.concatenate(chunks)).astype(np.uint64)
+    """Sorted distinct prompt hashes of the world (uint64), sampled down to `family_max_hashes`.
+
+    The sample is the hashes whose mixed value is among the lowest `cap` (deterministic and unbiased:
+    `_mix` is a bijection, so distinct hashes have distinct mixed values). It is kept as a running
+    buffer, part by part, pruned to the lowest `cap` whenever it passes `2 x cap`: memory is O(cap +
+    one part) rather than O(all distinct hashes), and the sample is the same as taking the lowest `cap`
+    of the whole set at once (a value pruned is beaten by `cap` smaller ones, which can only grow).
+    """
     cap = settings.family_max_hashes
-    if h.size > cap:
-        # Keep the hashes whose mixed value is among the lowest `cap`: deterministic and unbiased.
-        m = _mix(h)
-        cut = np.partition(m, cap - 1)[cap - 1]
-        h = h[m <= cut]
-    return h
+    mixed = np.zeros(0, np.uint64)
+    for p in parts():
+        h = np.unique(p.select("prompt_hash").collect().to_series().to_numpy().astype(np.uint64))
+        mixed = np.union1d(mixed, _mix(h)) if mixed.size else _mix(h)
+        if mixed.size > 2 * cap:
+            mixed = _lowest(mixed, cap)
+    if mixed.size > cap:
+        mixed = _lowest(mixed, cap)
+    return np.sort(_unmix(mixed))
+
+
+def _lowest(m: np.ndarray, cap: int) -> np.ndarray:
+    """The `cap` smallest of the distinct values `m`."""
+    return np.partition(m, cap - 1)[:cap]
+
+
+def _unmix(x: np.ndarray) -> np.ndarray:
+    """The inverse of `_mix` (each xor-shift and odd multiplication is inverted in turn)."""
+    x = _unshift(x, 31) * _I2
+    x = _unshift(x, 27) * _I1
+    return _unshift(x, 30)
+
+
+def _unshift(x: np.ndarray, s: int) -> np.ndarray:
+    """The inverse of `x ^ (x >> s)` on 64-bit words."""
+    y = x.copy()
+    for _ in range(64 // s + 1):
+        y = x ^ (y >> np.uint64(s))
+    return y
 
 
 def components(h: np.ndarray, settings: TemplateSettings) -> np.ndarray:
@@ -144,12 +171,17 @@ def prompt_families(
     members = hash_families(distinct_hashes(parts, settings), settings)
     if members.is_empty():
         return pl.DataFrame(schema=FAMILY_SCHEMA)
+    # One part at a time: collected together, each part's join would hold its own table of `members`.
     uses = pl.concat(
         [
-            p.select("acct", "prompt_hash").join(members.lazy(), on="prompt_hash").select("acct", "family").unique()
+            p.select("acct", "prompt_hash")
+            .join(members.lazy(), on="prompt_hash")
+            .select("acct", "family")
+            .unique()
+            .collect()
             for p in parts()
         ]
-    ).collect()
+    )
     n_total = max(n_accounts_total, 1)
     return (
         uses.with_columns(pl.len().over("family").cast(pl.UInt32).alias("n_accounts"))
