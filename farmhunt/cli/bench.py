@@ -27,6 +27,9 @@ def bench(
     ),
     spark_master: str | None = typer.Option(None, "--spark-master", help="With --engine spark: the master URL."),
     spark_conf: list[str] | None = typer.Option(None, "--spark-conf", help="With --engine spark: k=v (repeatable)."),
+    keep: Path | None = typer.Option(
+        None, "--keep", help="With --engine: keep both results directories in this new directory (KEEP/polars, ...)."
+    ),
 ) -> None:
     """Generate (or reuse) a world, run detect, and print per stage: seconds, request rows per
     second and peak resident memory; plus the reference (a bare polars group-by over the same
@@ -56,6 +59,7 @@ def bench(
         engine=engine,
         spark_master=spark_master,
         spark_conf=tuple(spark_conf or ()),
+        keep=keep,
     )
     if engine != "polars":
         return _bench_engines(console, spec, config)

@@ -12,6 +12,7 @@ memory reported for detection is detection's own (plus the small reference query
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -48,10 +49,15 @@ class BenchSpec:
     engine: str = "polars"  # another engine: both it and polars run on the same world (`compare_engines`)
     spark_master: str | None = None
     spark_conf: tuple[str, ...] = ()
+    keep: Path | None = None  # with another engine: keep both results directories here (KEEP/polars, KEEP/<engine>)
 
     def __post_init__(self) -> None:
         if self.engine != "spark" and (self.spark_master or self.spark_conf):
             raise InputError("'--spark-master' and '--spark-conf' need '--engine spark'")
+        if self.keep is not None and self.engine == "polars":
+            raise InputError("'--keep' needs another engine than polars (e.g. '--engine spark')")
+        if self.keep is not None and self.keep.exists() and (not self.keep.is_dir() or any(self.keep.iterdir())):
+            raise InputError(f"--keep: '{self.keep}' is not empty (bench keeps new results only in a new directory)")
 
     @property
     def name(self) -> str:
@@ -221,7 +227,8 @@ def compare_engines(
     """Detect on `world` with polars and with `spec.engine`, one child process each, in one run.
 
     Per engine: per-stage seconds and driver peak memory, wall time, edge count; and whether the four
-    result tables are byte-identical between the two.
+    result tables are byte-identical between the two. The results are kept in `spec.keep` when it is set
+    (for instance to compare them with another run), else in a temporary directory removed afterwards.
     """
     extra: list[str] = []
     if spec.engine == "spark":
@@ -230,7 +237,13 @@ def compare_engines(
         for kv in spec.spark_conf:
             extra += ["--spark-conf", kv]
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="farmhunt-bench-") as tmp:
+    if spec.keep is not None:
+        spec.keep.mkdir(parents=True, exist_ok=True)
+    with (
+        contextlib.nullcontext(str(spec.keep))
+        if spec.keep is not None
+        else tempfile.TemporaryDirectory(prefix="farmhunt-bench-")
+    ) as tmp:
         for name in ("polars", spec.engine):
             log(f"detect --engine {name} ...")
             got = detect_in_child(world, Path(tmp) / name, name, config, extra if name != "polars" else ())

@@ -273,3 +273,25 @@ def test_cli_spark_options_are_checked_before_any_work(
     assert main(["detect", str(TINY), "--out", str(out), "-q", *extra]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cli_bench_runs_both_engines_and_keeps_identical_results(
+    spark_engine, polars_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    # `bench --engine spark --keep K`: one run, both engines in child processes; its byte-identity verdict
+    # agrees with comparing the kept files, and the kept polars run equals an earlier in-process one.
+    keep, out = tmp_path / "kept", tmp_path / "bench"
+    argv = ["bench", "--world", str(TINY), "--engine", "spark", "--spark-master", "local[2]", "--out", str(out)]
+    assert main([*argv, "--keep", str(keep), "--spark-conf", "spark.sql.shuffle.partitions=2"]) == 0
+    (doc_path,) = out.glob("bench-*.json")
+    doc = json.loads(doc_path.read_text())
+    assert doc["byte_identical"] == {t: True for t in TABLES}
+    assert set(doc["engines"]) == {"polars", "spark"}
+    for t in TABLES:
+        kept = (keep / "polars" / f"{t}.parquet").read_bytes()
+        assert kept == (keep / "spark" / f"{t}.parquet").read_bytes()
+        assert kept == (polars_runs["tiny"] / f"{t}.parquet").read_bytes(), t
+    assert doc["engines"]["spark"]["edges"] == doc["engines"]["polars"]["edges"] > 0
+    # a non-empty --keep is refused before any work
+    assert main([*argv, "--keep", str(keep)]) == 2
+    assert len(list(out.glob("bench-*.json"))) == 1
