@@ -53,25 +53,30 @@ def distinct_hashes(parts: Callable[[], Iterable[pl.LazyFrame]], settings: Templ
 
     The sample is the hashes whose mixed value is among the lowest `cap` (deterministic and unbiased:
     `_mix` is a bijection, so distinct hashes have distinct mixed values). It is kept as a running
-    buffer, part by part, pruned to the lowest `cap` whenever it passes `2 x cap`: memory is O(cap +
-    one part) rather than O(all distinct hashes), and the sample is the same as taking the lowest `cap`
-    of the whole set at once (a value pruned is beaten by `cap` smaller ones, which can only grow).
+    buffer, part by part, pruned to the lowest `cap` whenever it passes `2 x cap`; after a prune, values
+    above the largest kept one are dropped as they arrive. Memory is O(cap + one part) rather than
+    O(all distinct hashes), and the sample is the same as taking the lowest `cap` of the whole set at
+    once (a value dropped is beaten by `cap` distinct smaller ones).
     """
     cap = settings.family_max_hashes
-    mixed = np.zeros(0, np.uint64)
+    kept: list[np.ndarray] = []
+    size, bar = 0, np.iinfo(np.uint64).max
     for p in parts():
-        h = np.unique(p.select("prompt_hash").collect().to_series().to_numpy().astype(np.uint64))
-        mixed = np.union1d(mixed, _mix(h)) if mixed.size else _mix(h)
-        if mixed.size > 2 * cap:
-            mixed = _lowest(mixed, cap)
-    if mixed.size > cap:
-        mixed = _lowest(mixed, cap)
-    return np.sort(_unmix(mixed))
+        m = _mix(np.unique(p.select("prompt_hash").collect().to_series().to_numpy().astype(np.uint64)))
+        m = m[m <= bar]  # above the bar: beaten by `cap` distinct values already kept
+        kept.append(m)
+        size += m.size
+        if size > 2 * cap:
+            low = _lowest(np.unique(np.concatenate(kept)), cap)
+            bar, kept, size = low.max(), [low], low.size
+    if not kept:
+        return np.zeros(0, np.uint64)
+    return np.sort(_unmix(_lowest(np.unique(np.concatenate(kept)), cap)))
 
 
 def _lowest(m: np.ndarray, cap: int) -> np.ndarray:
-    """The `cap` smallest of the distinct values `m`."""
-    return np.partition(m, cap - 1)[:cap]
+    """The `cap` smallest of the distinct values `m` (all of them when there are no more than `cap`)."""
+    return m if m.size <= cap else np.partition(m, cap - 1)[:cap]
 
 
 def _unmix(x: np.ndarray) -> np.ndarray:
