@@ -62,16 +62,23 @@ def distinct_hashes(parts: Callable[[], Iterable[pl.LazyFrame]], settings: Templ
     kept: list[np.ndarray] = []
     size, bar = 0, np.iinfo(np.uint64).max
     for p in parts():
-        m = _mix(np.unique(p.select("prompt_hash").collect().to_series().to_numpy().astype(np.uint64)))
+        m = _mix(p.select(pl.col("prompt_hash").unique()).collect().to_series().to_numpy().astype(np.uint64))
         m = m[m <= bar]  # above the bar: beaten by `cap` distinct values already kept
         kept.append(m)
         size += m.size
         if size > 2 * cap:
-            low = _lowest(np.unique(np.concatenate(kept)), cap)
+            low = _lowest(_distinct(np.concatenate(kept)), cap)
             bar, kept, size = low.max(), [low], low.size
     if not kept:
         return np.zeros(0, np.uint64)
-    return np.sort(_unmix(_lowest(np.unique(np.concatenate(kept)), cap)))
+    return np.sort(_unmix(_lowest(_distinct(np.concatenate(kept)), cap)))
+
+
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of `a`. Not `np.unique`: numpy 2.3+ answers it with a hash table that
+    is 20-40x slower than a sort on millions of random 64-bit words (17 s against 0.4 s for 2.9M here)."""
+    s = np.sort(a)
+    return s[np.concatenate(([True], s[1:] != s[:-1]))] if s.size else s
 
 
 def _lowest(m: np.ndarray, cap: int) -> np.ndarray:
@@ -145,7 +152,9 @@ def _merge(label: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
 
     Components are found on the small graph of the labels the pairs touch, not on all hashes.
     """
-    u, inv = np.unique(np.concatenate([i, j]), return_inverse=True)
+    both = np.concatenate([i, j])
+    u = _distinct(both)
+    inv = np.searchsorted(u, both)
     g = coo_matrix((np.ones(i.size, np.int8), (inv[: i.size], inv[i.size :])), shape=(u.size, u.size))
     _, comp = connected_components(g, directed=False)
     smallest = np.full(comp.max() + 1, np.iinfo(np.int64).max, np.int64)
