@@ -88,14 +88,15 @@ class RequestStore:
     def part_files(self) -> list[str]:
         return [f"part-{i:04d}.parquet" for i in range(len(self.bounds) - 1)]
 
-    def parts(self) -> Iterator[pl.LazyFrame]:
-        """The coded requests one part at a time, each read into memory once.
+    def parts(self, columns: Sequence[str] | None = None) -> Iterator[pl.LazyFrame]:
+        """The coded requests one part at a time, each read into memory once (only `columns`, if given:
+        a pass over two columns reads a tenth of the bytes).
 
         Every account's requests are in one part, so any per-account aggregate computed part by part
         and concatenated is exact; and a part's hash tables are small (fast, little memory).
         """
         for f in self.part_files():
-            yield pl.read_parquet(self.path / f).lazy()
+            yield pl.read_parquet(self.path / f, columns=list(columns) if columns is not None else None).lazy()
 
     def per_account(self, *plans: Callable[[pl.LazyFrame], pl.LazyFrame | pl.DataFrame]) -> list[pl.DataFrame]:
         """Run per-account aggregations on every part (see `parts`) and concatenate each one's results.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -29,8 +30,12 @@ class PolarsEngine:
     def templates(self, store: RequestStore, settings: TemplateSettings) -> pa.Table:
         # Prompt families (paraphrases beyond the bands' 3 bits) are kept beside the store for features and linkage.
         n_accounts = store.accounts().select(pl.len()).collect().item()
-        write_families(store.path, store.parts, n_accounts, settings)
-        return find_templates(store.parts, settings).to_arrow().cast(TEMPLATE_SCHEMA)
+
+        def parts() -> Iterator[pl.LazyFrame]:  # both read only these two columns of the store
+            return store.parts(("acct", "prompt_hash"))
+
+        write_families(store.path, parts, n_accounts, settings)
+        return find_templates(parts, settings).to_arrow().cast(TEMPLATE_SCHEMA)
 
     def features(
         self,
