@@ -291,6 +291,11 @@ class CaseSettings:
     #: A lone flagged account joins a case when its edges to that case (and no other) carry this many
     #: channels; 0 = lone accounts stay cases of their own.
     lone_min_channels: int = ranged(0, 0, 5)
+    #: Operator communities (`cases.community_support`): the flagged clusters' members grouped by
+    #: modularity, so the thousands of pieces of a very large farm can join one case; False: pairs only.
+    communities: bool = True
+    community_seed: int = ranged(42, 0, 2**32 - 1)
+    community_iterations: int = ranged(2, -1, 1_000)  # Leiden passes (-1: until stable)
 
     def validate(self) -> None:
         bad = sorted(k for k, v in self.channels.items() if v not in CASE_CHANNELS)

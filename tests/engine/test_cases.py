@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import polars as pl
 import pytest
 
@@ -260,3 +262,69 @@ def test_case_settings_are_checked() -> None:
         from_dict(CaseSettings, {"channels": {"card": "wallet"}}, prefix="cases.")
     with pytest.raises(ConfigError, match="min_share"):
         from_dict(CaseSettings, {"min_share": 1.5})
+
+
+def _pieces(ops: dict[str, int], size: int = 5) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Flagged clusters of `size` members, `ops[op]` pieces per operator: accounts f"{op}{k}_{i}"."""
+    ids = [(op, k) for op, n in ops.items() for k in range(n)]
+    cid = {p: 1000 + n for n, p in enumerate(ids)}
+    accounts = pl.DataFrame(
+        {
+            "account_id": [f"{op}{k}_{i}" for op, k in ids for i in range(size)],
+            "cluster_id": [cid[p] for p in ids for _ in range(size)],
+            "risk": [0.9] * (len(ids) * size),
+            "flagged": [True] * (len(ids) * size),
+            "predicted_kind": ["distillation_farm"] * (len(ids) * size),
+        }
+    )
+    clusters = pl.DataFrame(
+        {
+            "cluster_id": list(cid.values()),
+            "size": [size] * len(ids),
+            "risk": [0.9] * len(ids),
+            "predicted_kind": ["distillation_farm"] * len(ids),
+            "flagged": [True] * len(ids),
+        }
+    )
+    return accounts, clusters
+
+
+def _sparse_ties(rng: random.Random, op: str, n: int, size: int, reasons: list[str], per_account: int) -> list:
+    """Each member of each piece of `op` tied by `reasons` to `per_account` members of random other pieces."""
+    out = []
+    for k in range(n):
+        for i in range(size):
+            for _ in range(per_account):
+                other = rng.choice([x for x in range(n) if x != k])
+                out.append((f"{op}{k}_{i}", f"{op}{other}_{rng.randrange(size)}", reasons))
+    return out
+
+
+def test_a_farm_cut_into_many_sparse_pieces_becomes_one_case_and_a_neighbour_sharing_one_channel_stays_apart() -> None:
+    # 40 pieces of 5: each member has 10 synchronized ties and one shared device with members of random
+    # other pieces, so any two pieces share only a few edges, mostly of one channel (the pairwise rule
+    # needs 2 members on each side in 2 channels). A second operator (12 pieces, its own cards) is tied
+    # to the farm by one channel only (a relay).
+    rng = random.Random(7)
+    accounts, clusters = _pieces({"f": 40, "g": 12})
+    pairs = _sparse_ties(rng, "f", 40, 5, ["sync"], 10) + _sparse_ties(rng, "f", 40, 5, ["device"], 1)
+    pairs += _sparse_ties(rng, "g", 12, 5, ["sync"], 10) + _sparse_ties(rng, "g", 12, 5, ["card"], 1)
+    pairs += [(f"f{k}_0", f"g{k % 12}_1", ["request_ip"]) for k in range(40)]
+    edges = _edges([(a, b, r) for a, b, r in pairs if a != b]).unique(["src", "dst"], keep="first").sort("src", "dst")
+    evidence = clusters.select("cluster_id", pl.lit(1).alias("rank"), pl.lit("t").alias("text"))
+    pairwise, _ = build_cases(accounts, clusters, evidence, edges, CaseSettings(communities=False))
+    assert pairwise.height > 30  # the pairwise rule alone leaves the farm in pieces
+    cases, account_case = build_cases(accounts, clusters, evidence, edges)
+    by = _case_of(account_case)
+    farm = pl.Series([by[f"f{k}_{i}"] for k in range(40) for i in range(5)]).value_counts(sort=True, name="n")
+    other = {by[f"g{k}_{i}"] for k in range(12) for i in range(5)}
+    # measured: 3 cases of 17, 13 and 6 pieces (modularity cuts a random farm graph into parts, and
+    # pieces in different communities are not chained) and 4 pieces alone; the other operator is one case
+    assert farm["n"].head(3).sum() >= 0.85 * 200 and farm.height <= 8
+    assert len(other) == 1
+    assert not set(farm[farm.columns[0]]) & other  # one shared channel never makes two operators one
+    top = cases.filter(pl.col("case_id") == farm[farm.columns[0]][0]).row(0, named=True)
+    assert top["n_clusters"] >= 15 and "cards/devices/phones" in top["top_reason"] and "timing" in top["top_reason"]
+    # deterministic, whatever the row order
+    again = build_cases(accounts.reverse(), clusters.reverse(), evidence, edges.reverse())
+    assert again[0].equals(cases) and again[1].equals(account_case)
