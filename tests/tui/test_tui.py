@@ -763,23 +763,33 @@ def test_a_world_is_not_results(tmp_path: Path, tui_world: Path, capsys) -> None
 
 # ---------------------------------------------------------------------------------------------- data layer
 def test_request_index_answers_as_the_store_scan(real_results: Path) -> None:
-    """The request index (one pass, built once) gives the same IP users, key users and hour counts as
-    reading the store directly."""
+    """The request index (built part by part) gives the same IP users, key users and hour counts before,
+    during and after its build as reading the store directly."""
     data = CaseData(real_results)
     assert data.store is not None and not data.tables.index_ready()
     codes = data.tables.lookup("ip")["code"].head(50)
     keys = data.tables.lookup("key_id")["code"].head(50)
-    before_ip = data.tables.users_of("ip", codes).sort("ip", "acct")  # store scan: no index yet
-    before_key = data.tables.users_of("key_id", keys).sort("key_id", "acct")
+    scan = data.store.scan()
+    direct_ip = scan.select("ip", "acct").filter(pl.col("ip").is_in(codes.implode())).unique().collect()
+    direct_key = scan.select("key_id", "acct").filter(pl.col("key_id").is_in(keys.implode())).unique().collect()
     ids = data.case_member_ids(data.cases["case_id"][0])
     direct = data.requests_of(pl.Series(ids), ()).collect()
-    index = data.tables.index()
-    assert data.tables.index_ready() and index.ip_pairs.height > 0
-    assert data.tables.users_of("ip", codes).sort("ip", "acct").equals(before_ip)
-    assert data.tables.users_of("key_id", keys).sort("key_id", "acct").equals(before_key)
+    index = data.tables.index
+    seen = []
+    while True:
+        assert data.tables.users_of("ip", codes).equals(direct_ip.sort("ip", "acct"))
+        assert data.tables.users_of("key_id", keys).equals(direct_key.sort("key_id", "acct"))
+        hours, days = data.tables.counts_of(ids)
+        assert int(hours["n"].sum()) == direct.height == int(days["n"].sum())
+        seen.append(index.progress())
+        if not index.step():
+            break
+    assert len(seen) == 3 * len(data.store.part_files()) + 1  # every step, one at a time
+    assert data.tables.index_ready() and data.tables.users_of("ip", codes).height > 0
     act = data.activity_of(ids)
     assert int(act["hours"]["n"].sum()) == direct.height == int(act["daily"]["n"].sum())
-    assert int(index.population_hours["n"].sum()) == data.store.n_rows
+    pop = data.population_hours()
+    assert pop is not None and int(pop["n"].sum()) == data.store.n_rows
 
 
 def test_pivot_counts_the_whole_world_beyond_the_rows_it_lists(fake_data: CaseData, monkeypatch) -> None:

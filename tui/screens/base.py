@@ -25,7 +25,8 @@ class CaseScreen(Screen):
 
         A loading widget cannot hold focus; with `focus` the first widget takes it back afterwards
         unless the user has moved on to another widget meanwhile."""
-        task = asyncio.ensure_future(asyncio.to_thread(fn))
+        # A foreground question: the background load waits between its steps while it is open.
+        task = asyncio.ensure_future(asyncio.to_thread(self.app.data.foreground, fn))
         shown = False
         try:
             try:

@@ -1,0 +1,183 @@
+"""The request index: what needs every request, built part by part of the request store in small steps.
+
+It holds which accounts used each request IP and each API key (code, acct pairs) and every account's
+requests by UTC hour of day and by day. It is built in the background, a step at a time (one part's
+IP pairs, then one part's key pairs, then one part's counts: a fraction of a second each at seed scale),
+IP pairs of every part first because an IP pivot needs them all. Every question is answered exactly at
+any moment: from the index for the parts already done, and by reading the store for the parts that are
+not (one filtered column scan, or the asked accounts' own parts), so no screen waits for the whole pass.
+
+Hours are kept in UTC; the local hour (the account's declared country's offset) is applied when asked,
+which keeps the build independent of the world tables.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import polars as pl
+
+from farmhunt.engine.store import STORE_SCHEMA, RequestStore, part_of
+
+#: The index's passes over the parts, in build order.
+PASSES = ("ip", "key_id", "counts")
+_US_HOUR = 3_600_000_000
+_US_DAY = 86_400_000_000
+PAIR_SCHEMA = {"ip": {"ip": pl.UInt64, "acct": pl.UInt32}, "key_id": {"key_id": pl.UInt64, "acct": pl.UInt32}}
+HOURS_SCHEMA = {"acct": pl.UInt32, "utc_hour": pl.Int8, "n": pl.UInt32}
+DAYS_SCHEMA = {"acct": pl.UInt32, "day": pl.Date, "n": pl.UInt32}
+
+
+def _utc_hour() -> pl.Expr:
+    return ((pl.col("ts").cast(pl.Int64) // _US_HOUR) % 24).cast(pl.Int8).alias("utc_hour")
+
+
+def _day() -> pl.Expr:
+    return (pl.col("ts").cast(pl.Int64) // _US_DAY).cast(pl.Int32).cast(pl.Date).alias("day")
+
+
+def _hours(lf: pl.LazyFrame) -> pl.LazyFrame:
+    return lf.group_by("acct", _utc_hour()).agg(pl.len().cast(pl.UInt32).alias("n"))
+
+
+def _days(lf: pl.LazyFrame) -> pl.LazyFrame:
+    return lf.group_by("acct", _day()).agg(pl.len().cast(pl.UInt32).alias("n"))
+
+
+class RequestIndex:
+    """The index of one request store, built by `step()` calls (any thread; each step runs once)."""
+
+    def __init__(self, store: RequestStore) -> None:
+        self.store = store
+        self.files = [store.path / f for f in store.part_files()] if store.n_rows else []
+        n = len(self.files)
+        self._done: dict[str, list[pl.DataFrame | None]] = {"ip": [None] * n, "key_id": [None] * n}
+        self._hours: list[pl.DataFrame | None] = [None] * n
+        self._days: list[pl.DataFrame | None] = [None] * n
+        self._todo = [(p, i) for p in PASSES for i in range(n)]
+        self._running = 0
+        self._cond = threading.Condition()
+        #: Seconds spent in steps (all threads), and wall seconds from the first step to the last.
+        self.step_seconds = 0.0
+        self._t0: float | None = None
+        self.seconds = 0.0
+
+    # ------------------------------------------------------------------ building
+    def _part(self, i: int) -> pl.LazyFrame:
+        return pl.scan_parquet(self.files[i], schema=STORE_SCHEMA)
+
+    def step(self) -> bool:
+        """Build the next piece (one part of one pass). False when nothing is left to start."""
+        with self._cond:
+            if not self._todo:
+                return False
+            what, i = self._todo.pop(0)
+            self._running += 1
+            if self._t0 is None:
+                self._t0 = time.perf_counter()
+        t = time.perf_counter()
+        try:
+            if what == "counts":
+                part = self._part(i).select("acct", "ts")
+                hours, days = pl.collect_all([_hours(part), _days(part)])
+            else:
+                pairs = self._part(i).select(what, "acct").unique().collect()
+        except BaseException:
+            with self._cond:
+                self._todo.insert(0, (what, i))
+                self._running -= 1
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            if what == "counts":
+                self._hours[i], self._days[i] = hours, days
+            else:
+                self._done[what][i] = pairs
+            self._running -= 1
+            self.step_seconds += time.perf_counter() - t
+            if not self._todo and not self._running:
+                self.seconds = time.perf_counter() - (self._t0 or t)
+            self._cond.notify_all()
+        return True
+
+    def build(self, pause: Callable[[], None] | None = None) -> None:
+        """Run the remaining steps (calling `pause()` before each), then wait for steps other threads run."""
+        while True:
+            if pause is not None:
+                pause()
+            if not self.step():
+                break
+        with self._cond:
+            self._cond.wait_for(lambda: not self._running)
+
+    def complete(self, what: str | None = None) -> bool:
+        """Every pass done (or pass `what`: "ip", "key_id", "counts")."""
+        with self._cond:
+            if what is None:
+                return not self._todo and not self._running
+            parts = self._hours if what == "counts" else self._done[what]
+            return all(p is not None for p in parts)
+
+    def progress(self) -> str:
+        """How far the build is, e.g. "IPs 53/53, keys 53/53, counts 12/53"."""
+        with self._cond:
+            n = len(self.files)
+            got = [sum(p is not None for p in self._done["ip"]), sum(p is not None for p in self._done["key_id"])]
+            got.append(sum(p is not None for p in self._hours))
+        return f"IPs {got[0]}/{n}, keys {got[1]}/{n}, counts {got[2]}/{n}"
+
+    # ------------------------------------------------------------------ answers (exact at any moment)
+    def users(self, column: str, codes: pl.Series) -> pl.DataFrame:
+        """(column, acct) pairs of the requests whose `column` ("ip" or "key_id") has one of these codes,
+        unique, sorted: the built parts' pairs, and one filtered scan of the parts not built yet."""
+        want = codes.cast(pl.UInt64).implode()
+        with self._cond:
+            parts = list(self._done[column])
+        have = [p.filter(pl.col(column).is_in(want)) for p in parts if p is not None]
+        rest = [self.files[i] for i, p in enumerate(parts) if p is None]
+        if rest:
+            scan = pl.scan_parquet(rest, schema=STORE_SCHEMA).select(column, "acct")
+            have.append(scan.filter(pl.col(column).is_in(want)).unique().collect())
+        out = pl.concat(have) if have else pl.DataFrame(schema=PAIR_SCHEMA[column])
+        return out.sort(column, "acct")
+
+    def counts(self, accts: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Requests of these accounts (acct codes) by UTC hour (acct, utc_hour, n) and by day (acct,
+        day, n): from the index for built parts, from the accounts' own parts otherwise."""
+        accts = accts.cast(pl.UInt32)
+        if accts.is_empty() or not self.files:
+            return pl.DataFrame(schema=HOURS_SCHEMA), pl.DataFrame(schema=DAYS_SCHEMA)
+        want = accts.implode()
+        in_parts = set(part_of(self.store.bounds, accts).to_list())
+        with self._cond:
+            built = {
+                i: (h, d) for i in in_parts if (h := self._hours[i]) is not None and (d := self._days[i]) is not None
+            }
+        hours = [h.filter(pl.col("acct").is_in(want)) for h, _ in built.values()]
+        days = [d.filter(pl.col("acct").is_in(want)) for _, d in built.values()]
+        rest = [self.files[i] for i in sorted(in_parts - set(built))]
+        if rest:
+            part = pl.scan_parquet(rest, schema=STORE_SCHEMA).select("acct", "ts").filter(pl.col("acct").is_in(want))
+            h, d = pl.collect_all([_hours(part), _days(part)])
+            hours.append(h)
+            days.append(d)
+        return (
+            pl.concat(hours) if hours else pl.DataFrame(schema=HOURS_SCHEMA),
+            pl.concat(days) if days else pl.DataFrame(schema=DAYS_SCHEMA),
+        )
+
+    def all_hours(self) -> pl.DataFrame | None:
+        """(acct, utc_hour, n) of every account once the counts pass is done, else None."""
+        with self._cond:
+            if any(h is None for h in self._hours):
+                return None
+            parts = [h for h in self._hours if h is not None]
+        return pl.concat(parts) if parts else pl.DataFrame(schema=HOURS_SCHEMA)
+
+    def estimated_bytes(self) -> int:
+        """Memory the built parts hold."""
+        with self._cond:
+            frames = [*self._done["ip"], *self._done["key_id"], *self._hours, *self._days]
+        return sum(f.estimated_size() for f in frames if f is not None)
