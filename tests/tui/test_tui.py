@@ -802,3 +802,120 @@ def test_pivot_counts_the_whole_world_beyond_the_rows_it_lists(fake_data: CaseDa
     p = tui.data.pivot.PivotQueries.pivot.__wrapped__(fake_data, "signup_ip", ip)  # not the cached answer
     assert p["accounts"].height == 3 and p["total"] >= n and p["in_cases"] >= n
     assert p["accounts"]["risk"].to_list() == sorted(p["accounts"]["risk"].to_list(), reverse=True)
+
+
+# ---------------------------------------------------------------------------------------------- during the background load
+@pytest.fixture(scope="session")
+def parted_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real results whose request store has several parts (so the index can be part built)."""
+    from farmhunt.engine.pipeline import detect_path
+    from farmhunt.engine.settings import DetectSettings, StoreSettings
+
+    out = tmp_path_factory.mktemp("tui") / "parted"
+    detect_path(FIXTURE, out, settings=DetectSettings(store=StoreSettings(rows_per_part=40_000)))
+    return out
+
+
+def rows_of(app: FarmhuntApp, wid: str) -> list[tuple[str, ...]]:
+    t = table(app, wid)
+    return [tuple(c.plain if hasattr(c, "plain") else str(c) for c in t.get_row_at(i)) for i in range(t.row_count)]
+
+
+async def open_every_screen(data: CaseData, db: Path) -> dict[str, list]:
+    """What the first table of each screen shows: a case, its cluster, an account's profile, payments and
+    requests, pivots on a card, a device, a request IP, a network and a key; and a few searches."""
+    from tui.data import Target
+
+    case = data.cases.sort("rank").row(0, named=True)
+    cid = case["clusters"][0]
+    aid = data.member_ids(cid)[0]
+    acc = data.account(aid)
+    reqs = data.requests(aid)
+    ip = str(reqs["ip"][0])
+    key = str(reqs["key_id"][0])
+    card = str(data.payments(aid)["card_fingerprint"][0]) if data.payments(aid).height else None
+    net = ip.rsplit(".", 1)[0] + ".0/24"
+    app = make_app(data, db)
+    app.start_warm = lambda: None  # the test holds the background load where it is
+    seen: dict[str, list] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for name, target, wids in (
+            ("case", Target("case", case["case_id"]), ["members-table"]),
+            ("cluster", Target("cluster", cid), ["members-table"]),
+            ("account", Target("account", aid), ["profile-table", "payments-table", "requests-table"]),
+            ("pivot card", Target("pivot", "card", card), ["pivot-table"]),
+            ("pivot device", Target("pivot", "device", acc["device_id"]), ["pivot-table"]),
+            ("pivot ip", Target("pivot", "ip", ip), ["pivot-table"]),
+            ("pivot network", Target("pivot", "cidr", net), ["pivot-table"]),
+            ("pivot key", Target("pivot", "key", key), ["pivot-table"]),
+        ):
+            if target.value is None and target.kind == "pivot":
+                continue
+            assert app.navigate(target)
+            await settle(pilot)
+            for wid in wids:
+                seen[f"{name} {wid}"] = rows_of(app, wid)
+            app.action_back()
+            await settle(pilot)
+    seen["activity"] = [data.activity_of(data.member_ids(cid)), data.account_activity(aid)]
+    seen["search"] = [m.label for q in (ip, ip.rsplit(".", 1)[0], net, aid[:6], key) for m in data.search(q)]
+    return seen
+
+
+@sync
+async def test_screens_opened_during_the_background_load_show_what_they_show_after_it(
+    parted_results: Path, tmp_path: Path
+) -> None:
+    """Nothing in memory yet and the request index part built (IPs of every part, keys of one, no counts):
+    every screen shows exactly what it shows once the load is done."""
+    during = CaseData(parted_results)
+    assert during.store is not None and len(during.store.part_files()) >= 3
+    for _ in range(len(during.store.part_files()) + 1):
+        assert during.tables.index.step()
+    assert during.tables.index.complete("ip") and not during.tables.index.complete("key_id")
+    assert during.population_hours(wait=False) is None
+    # (the charts' wait for the population's hours would finish the load: held back, compared below)
+    finish = during.tables.population_hours
+    during.tables.population_hours = lambda wait=True: None  # type: ignore[method-assign]
+    seen_during = await open_every_screen(during, tmp_path / "a.sqlite")
+    assert not during.tables.loaded("accounts") and not during.tables.index_ready()  # still "during"
+    during.tables.population_hours = finish  # type: ignore[method-assign]
+
+    after = CaseData(parted_results)
+    after.warm()
+    assert after.tables.index_ready() and after.tables.loaded("accounts")
+    seen_after = await open_every_screen(after, tmp_path / "b.sqlite")
+    assert seen_during.keys() == seen_after.keys()
+    for k in seen_after:
+        if k == "activity":
+            for a, b in zip(seen_during[k], seen_after[k]):
+                assert all(a[c].equals(b[c]) for c in ("hours", "daily", "signups")), k
+        else:
+            assert seen_during[k] == seen_after[k], k
+            assert k == "search" or k.startswith("account") or seen_after[k], k  # something to compare
+    assert during.population_hours().equals(after.population_hours())
+
+
+def test_questions_during_a_running_background_load_are_exact(parted_results: Path) -> None:
+    """The background load running in its thread while questions are asked: every answer equals a
+    direct read of the store."""
+    import threading
+
+    data = CaseData(parted_results)
+    assert data.store is not None
+    codes = data.store.lookup("ip").collect()["code"].head(40)
+    direct = data.store.scan().select("ip", "acct").filter(pl.col("ip").is_in(codes.implode())).unique().collect()
+    ids = data.case_member_ids(data.cases["case_id"][0])
+    n = data.requests_of(pl.Series(ids), ()).collect().height
+    warm = threading.Thread(target=data.warm)
+    warm.start()
+    checks = 0
+    while warm.is_alive() or checks < 3:
+        got = data.foreground(lambda: data.tables.users_of("ip", codes))
+        assert got.equals(direct.sort("ip", "acct"))
+        hours, days = data.tables.counts_of(ids)
+        assert int(hours["n"].sum()) == n == int(days["n"].sum())
+        checks += 1
+    warm.join()
+    assert data.tables.index_ready()
