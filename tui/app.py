@@ -116,9 +116,7 @@ class FarmhuntApp(App[None]):
                 return False
             screen = GroupScreen(target)
         elif target.kind == "account":
-            try:
-                data.account(str(target.id))
-            except KeyError:
+            if not data.has_account(str(target.id)):  # (the results' accounts in memory: no world read here)
                 self.notify(printable(f"no account {target.id} in the world"), markup=False, severity="warning")
                 return False
             screen = AccountScreen(str(target.id))

@@ -286,7 +286,7 @@ async def test_pivot_from_a_card_lists_every_account_with_it(shared_card_results
         assert f"{len(owners):,} account(s)" in str(app.screen.query_one("#summary").render())
         # every row carries case, risk and status
         r0 = t.get_row_at(0)
-        assert r0[2].plain and r0[3].plain in ("New", "Needs review", "Confirmed fraud", "Benign")
+        assert r0[2].plain and r0[4].plain in ("New", "Needs review", "Confirmed fraud", "Benign")
         # jump on: Enter opens the account; Escape back; ] forward
         aid = str(t.coordinate_to_cell_key((0, 0)).row_key.value)
         await pilot.press("enter")
@@ -327,7 +327,7 @@ async def test_cidr_search_finds_request_only_ips(real_results: Path, tmp_path: 
         await settle(pilot)
         assert screen_name(app) == "PivotScreen"
         t = table(app, "pivot-table")
-        rows = {str(t.coordinate_to_cell_key((i, 0)).row_key.value): t.get_row_at(i)[5].plain for i in range(t.row_count)}
+        rows = {str(t.coordinate_to_cell_key((i, 0)).row_key.value): t.get_row_at(i)[3].plain for i in range(t.row_count)}
         assert users <= set(rows)
         assert any(f"request IP {only}" in rows[a] for a in users)
         await pilot.press("escape")
@@ -784,7 +784,7 @@ def test_request_index_answers_as_the_store_scan(real_results: Path) -> None:
         seen.append(index.progress())
         if not index.step():
             break
-    assert len(seen) == 3 * len(data.store.part_files()) + 1  # every step, one at a time
+    assert len(seen) == 4 * len(data.store.part_files()) + 1  # every step, one at a time
     assert data.tables.index_ready() and data.tables.users_of("ip", codes).height > 0
     act = data.activity_of(ids)
     assert int(act["hours"]["n"].sum()) == direct.height == int(act["daily"]["n"].sum())
@@ -901,6 +901,7 @@ def test_questions_during_a_running_background_load_are_exact(parted_results: Pa
     """The background load running in its thread while questions are asked: every answer equals a
     direct read of the store."""
     import threading
+    import time
 
     data = CaseData(parted_results)
     assert data.store is not None
@@ -917,5 +918,41 @@ def test_questions_during_a_running_background_load_are_exact(parted_results: Pa
         hours, days = data.tables.counts_of(ids)
         assert int(hours["n"].sum()) == n == int(days["n"].sum())
         checks += 1
+        time.sleep(0.2)  # a pause between questions: the background load takes its steps then
     warm.join()
     assert data.tables.index_ready()
+
+
+def test_email_pivots_equal_the_key_computed_for_every_account(fake_data: CaseData) -> None:
+    """An email pattern, mailbox or domain pivot (the key computed only for emails holding the domain)
+    lists exactly the accounts whose key, computed for every account, is the value."""
+    from farmhunt.core.values import canonical_email, email_pattern
+
+    acc = pl.read_parquet(fake_data.world_path / "accounts.parquet").with_columns(pl.col("email").cast(pl.String))
+    keys = acc.select(
+        "account_id",
+        email_pattern(pl.col("email")).alias("email_pattern"),
+        canonical_email(pl.col("email")).alias("email_canonical"),
+        pl.col("email").str.to_lowercase().str.extract(r"@([^@]*)$", 1).alias("email_domain"),
+    )
+    farm = fake_data.members(FARM_CID)
+    checked = 0
+    for signal in ("email_pattern", "email_canonical", "email_domain"):
+        for value in keys[signal].value_counts(sort=True)[signal].drop_nulls().head(3).to_list() + [
+            keys.filter(pl.col("account_id") == farm["account_id"][0])[signal][0]
+        ]:
+            want = set(keys.filter(pl.col(signal) == value)["account_id"])
+            p = fake_data.pivot(signal, value)
+            assert set(p["accounts"]["account_id"]) == want and p["total"] == len(want), (signal, value)
+            checked += 1
+    assert checked == 12
+
+
+def test_network_pivot_lists_signup_ips_in_the_network(fake_data: CaseData) -> None:
+    acc = pl.read_parquet(fake_data.world_path / "accounts.parquet").with_columns(pl.col("signup_ip").cast(pl.String))
+    ip = acc["signup_ip"][0]
+    net = ip.rsplit(".", 2)[0] + ".0.0/16"
+    want = set(acc.filter(pl.col("signup_ip").str.starts_with(ip.rsplit(".", 2)[0] + "."))["account_id"])
+    p = fake_data.pivot("cidr", net)
+    signup = set(p["accounts"].filter(pl.col("how").str.contains("signup IP"))["account_id"])
+    assert signup == want and want

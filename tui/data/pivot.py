@@ -46,7 +46,7 @@ class PivotQueries:
         """account_id, how: accounts whose signup IP or any request IP is `exact`, or (without `exact`) an
         IPv4 number in [lo, hi]. Request IPs come from the request index (no scan of the requests)."""
         acc = self.tables.frame("accounts")
-        cond = pl.col("signup_ip") == exact if exact is not None else ip_int(pl.col("signup_ip")).is_between(lo, hi)
+        cond = pl.col("signup_ip") == exact if exact is not None else pl.col("_ip_num").is_between(lo, hi)
         signup = (
             acc.filter(cond).select("account_id", pl.format("signup IP {}", pl.col("signup_ip")).alias("how")).collect()
         )
@@ -91,19 +91,20 @@ class PivotQueries:
             )
         return pl.concat([owner, used]).group_by("account_id").agg(pl.col("how").sort().str.join(", "))
 
-    def email_keys(self: CaseData, signal: str) -> pl.DataFrame:
-        """account_id, email and its `signal` key (email_pattern, email_canonical or email_domain) of every
-        account, computed once per signal."""
-
-        def build() -> pl.DataFrame:
-            expr = {
-                "email_pattern": email_pattern(pl.col("email")),
-                "email_canonical": canonical_email(pl.col("email")),
-                "email_domain": pl.col("_email_lc").str.extract(r"@([^@]*)$", 1),
-            }[signal]
-            return self.tables.frame("accounts").select("account_id", "email", expr.alias("key")).collect()
-
-        return self.tables.once(f"email:{signal}", build)
+    def _email_accounts(self: CaseData, signal: str, value: str) -> pl.DataFrame:
+        """account_id, how (the email) of every account whose email's `signal` (email_pattern,
+        email_canonical or email_domain) is `value`. Every such email contains "@" and the value's domain,
+        so the key is computed only for the emails that do (a literal search, not a regex per account)."""
+        expr = {
+            "email_pattern": email_pattern(pl.col("email")),
+            "email_canonical": canonical_email(pl.col("email")),
+            "email_domain": pl.col("_email_lc").str.extract(r"@([^@]*)$", 1),
+        }[signal]
+        domain = value if signal == "email_domain" else value.split("@", 1)[1] if "@" in value else None
+        acc = self.tables.frame("accounts")
+        if domain is not None:
+            acc = acc.filter(pl.col("_email_lc").str.contains("@" + domain, literal=True))
+        return acc.filter(expr == value).select("account_id", pl.col("email").alias("how")).collect()
 
     @lru_cache(maxsize=64)
     def pivot(self: CaseData, signal: str, value: str) -> dict:
@@ -138,11 +139,7 @@ class PivotQueries:
             col = {"device": "device_id", "phone": "phone", "org": "org_id", "email": "email"}[signal]
             ids = self.rows("accounts", col, value).select("account_id", pl.lit(words(signal)).alias("how")).collect()
         elif signal in ("email_pattern", "email_canonical", "email_domain"):
-            ids = (
-                self.email_keys(signal)
-                .filter(pl.col("key") == value)
-                .select("account_id", pl.col("email").alias("how"))
-            )
+            ids = self._email_accounts(signal, value)
         elif signal == "key":
             ids = self._key_accounts(value)
         elif signal == "account":

@@ -21,7 +21,7 @@ T = TypeVar("T")
 #: Seconds without any screen question before the background load takes its next step.
 GRACE = 0.15
 #: The background load never waits longer than this before its next step.
-MAX_WAIT = 5.0
+MAX_WAIT = 2.0
 
 
 class Priority:

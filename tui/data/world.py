@@ -79,10 +79,13 @@ class WorldTables:
         return self.once(name, lambda: self._file(name).collect())
 
     def _file(self, name: str) -> pl.LazyFrame:
-        """World table `name` read lazily from its file (accounts with `_email_lc`)."""
+        """World table `name` read lazily from its file (accounts with `_email_lc` and the signup IP as
+        its 32-bit number, `_ip_num`, for network pivots)."""
         lf = self.strings(name, self.world.native(name))
         if name == "accounts":
-            lf = lf.with_columns(pl.col("email").str.to_lowercase().alias("_email_lc"))
+            lf = lf.with_columns(
+                pl.col("email").str.to_lowercase().alias("_email_lc"), ip_int(pl.col("signup_ip")).alias("_ip_num")
+            )
         return lf
 
     def frame(self, name: str) -> pl.LazyFrame:
@@ -233,12 +236,12 @@ class WorldTables:
         return _local(hours, acct_off), days
 
     def population_hours(self, wait: bool = True) -> pl.DataFrame | None:
-        """Every request's local hour of day (hour, n, share), once the request index's counts are built
+        """Every request's local hour of day (hour, n, share), once the request index's hour counts are built
         (without `wait`: None until then; with it, the rest is built in this thread)."""
         if self._population is not None:
             return self._population
         index = self.index
-        if not index.complete("counts"):
+        if not index.complete("hours"):
             if not wait:
                 return None
             index.build(self.priority.pause)
