@@ -59,6 +59,7 @@ class RequestIndex:
         self._todo = [(p, i) for p in PASSES for i in range(n)]
         self._running = 0
         self._cond = threading.Condition()
+        self._builder = threading.Lock()  # one thread builds at a time (a step holds a part in memory)
         #: Seconds spent in steps (all threads), and wall seconds from the first step to the last.
         self.step_seconds = 0.0
         self._t0: float | None = None
@@ -106,12 +107,14 @@ class RequestIndex:
         return True
 
     def build(self, pause: Callable[[], None] | None = None) -> None:
-        """Run the remaining steps (calling `pause()` before each), then wait for steps other threads run."""
-        while True:
-            if pause is not None:
-                pause()
-            if not self.step():
-                break
+        """Run the remaining steps (calling `pause()` before each), or wait for the thread that does
+        (one builder at a time: parallel builders would multiply the memory and share the same cores)."""
+        with self._builder:
+            while True:
+                if pause is not None:
+                    pause()
+                if not self.step():
+                    break
         with self._cond:
             self._cond.wait_for(lambda: not self._running)
 

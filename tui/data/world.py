@@ -101,16 +101,14 @@ class WorldTables:
         """Load every in-memory table, the store's account map and lookups, then build the request index;
         a step at a time, each after the screens' questions (for a background thread)."""
         pause = self.priority.pause
-        if self.store is not None:
+        steps: list[Callable[[], object]] = [lambda: self.table("accounts")]
+        if self.store is not None:  # (the IP lookup before the other tables: a network pivot filters it)
+            steps += [self.acct_map, lambda: self.lookup("ip"), lambda: self.lookup("key_id")]
+        steps += [lambda n=name: self.table(n) for name in IN_MEMORY if name != "accounts"]
+        for load in steps:
             pause()
-            self.acct_map()
-        for name in IN_MEMORY:
-            pause()
-            self.table(name)
+            load()
         if self.store is not None:
-            for col in ("ip", "key_id"):
-                pause()
-                self.lookup(col)
             if with_index and self._index is not None:
                 try:
                     self._index.build(pause)
