@@ -956,3 +956,31 @@ def test_network_pivot_lists_signup_ips_in_the_network(fake_data: CaseData) -> N
     p = fake_data.pivot("cidr", net)
     signup = set(p["accounts"].filter(pl.col("how").str.contains("signup IP"))["account_id"])
     assert signup == want and want
+
+
+@sync
+async def test_a_long_table_shows_its_first_rows_at_once_and_gets_every_row(fake_data: CaseData, tmp_path: Path) -> None:
+    """fill_table adds CHUNK rows at once and the others after refreshes, in order; a table filled again
+    meanwhile keeps only its new content."""
+    from textual.widgets import DataTable
+
+    from tui.widgets.tables import CHUNK, fill_table
+
+    app = make_app(fake_data, tmp_path / "d.sqlite")
+    app.start_warm = lambda: None
+    df = pl.DataFrame({"n": list(range(2 * CHUNK + 50)), "k": [f"r{i}" for i in range(2 * CHUNK + 50)]})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        t = app.screen.query_one("#queue", DataTable)
+        fill_table(t, df, [("n", "n")], key="k")
+        assert t.row_count == CHUNK
+        for _ in range(10):
+            await pilot.pause()
+        assert t.row_count == df.height
+        assert [str(t.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(t.row_count)] == df["k"].to_list()
+        fill_table(t, df, [("n", "n")], key="k", first=CHUNK + 10)  # e.g. the cursor's row
+        assert t.row_count == CHUNK + 10
+        fill_table(t, df.head(3), [("n", "n")], key="k")  # refilled before the rest came: only the new rows
+        for _ in range(10):
+            await pilot.pause()
+        assert t.row_count == 3

@@ -30,10 +30,15 @@ class ChartQueries:
     def account_activity(self: CaseData, aid: str) -> dict[str, pl.DataFrame]:
         return self.activity_of((aid,))
 
-    @lru_cache(maxsize=64)
     def activity_of(self: CaseData, ids_t: tuple[str, ...]) -> dict[str, pl.DataFrame]:
         """Hour of day in each account's local time, daily request volume and daily signups of these
-        accounts: {"hours" (hour, n, share), "daily" (day, n), "signups" (day, n)}."""
+        accounts: {"hours" (hour, n, share), "daily" (day, n), "signups" (day, n)}. Computed once per
+        group (a case and its only cluster ask at the same time)."""
+        with self.tables.key_lock(("activity", ids_t)):
+            return self._activity_of(ids_t)
+
+    @lru_cache(maxsize=64)
+    def _activity_of(self: CaseData, ids_t: tuple[str, ...]) -> dict[str, pl.DataFrame]:
         ids = pl.Series("account_id", ids_t, dtype=pl.String)
         profiles = self.rows("accounts", "account_id", ids)
         signups = profiles.group_by(pl.col("created_at").dt.date().alias("day")).agg(pl.len().alias("n"))

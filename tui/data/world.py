@@ -48,7 +48,6 @@ class WorldTables:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._index = RequestIndex(store) if store is not None else None
-        self._population: pl.DataFrame | None = None
 
     # ------------------------------------------------------------------ loading once
     def once(self, key: str, build: Callable[[], Any], wait: bool = True) -> Any:
@@ -112,6 +111,8 @@ class WorldTables:
             if with_index and self._index is not None:
                 try:
                     self._index.build(pause)
+                    pause()
+                    self.population_hours()
                 except Exception:  # noqa: BLE001 - asked again (and reported) by the screen that needs it
                     pass
 
@@ -234,22 +235,27 @@ class WorldTables:
         return _local(hours, acct_off), days
 
     def population_hours(self, wait: bool = True) -> pl.DataFrame | None:
-        """Every request's local hour of day (hour, n, share), once the request index's hour counts are built
-        (without `wait`: None until then; with it, the rest is built in this thread)."""
-        if self._population is not None:
-            return self._population
-        index = self.index
-        if not index.complete("hours"):
-            if not wait:
-                return None
-            index.build(self.priority.pause)
-        hours = index.all_hours()
+        """Every request's local hour of day (hour, n, share), computed once from the request index's hour
+        counts (the background load does it last). Without `wait`: None until then; with it, the rest
+        of the index is built (or waited for) in this thread."""
+        if "population" in self._tables or not wait:
+            return self._tables.get("population")
+        self.index.build(self.priority.pause)
+        return self.once("population", self._population)
+
+    def _population(self) -> pl.DataFrame:
+        hours = self.index.all_hours()
         assert hours is not None
         off = self.table("accounts").select("account_id", utc_offset(pl.col("country")).alias("off"))
         acct_off = self.acct_map().join(off, on="account_id", how="left").select("acct", pl.col("off").fill_null(0))
         local = _local(hours, acct_off)
-        self._population = full_hours(local.group_by("hour").agg(pl.col("n").sum().cast(pl.Int64)))
-        return self._population
+        return full_hours(local.group_by("hour").agg(pl.col("n").sum().cast(pl.Int64)))
+
+    def key_lock(self, key: object) -> threading.Lock:
+        """A lock of its own for `key`: one thread computes an answer while the others asking wait for it
+        (then read it from the cache) instead of computing it again."""
+        with self._guard:
+            return self._locks.setdefault(str(hash(key)), threading.Lock())
 
 
 def _local(hours: pl.DataFrame, acct_off: pl.DataFrame) -> pl.DataFrame:
