@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import polars as pl
+from polars.exceptions import PanicException
 
 from farmhunt.core.contract import TABLES
 from farmhunt.core.timezones import utc_offset
@@ -106,14 +107,14 @@ class WorldTables:
         steps += [lambda n=name: self.table(n) for name in IN_MEMORY if name != "accounts"]
         for load in steps:
             pause()
-            load()
+            _retried(load)
         if self.store is not None:
             if with_index and self._index is not None:
                 try:
-                    self._index.build(pause)
+                    _retried(lambda: self._index.build(pause) if self._index is not None else None)
                     pause()
                     self.population_hours()
-                except Exception:  # noqa: BLE001 - asked again (and reported) by the screen that needs it
+                except (Exception, PanicException):  # noqa: BLE001 - asked again (and reported) by a screen
                     pass
 
     def strings(self, name: str, lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -256,6 +257,19 @@ class WorldTables:
         (then read it from the cache) instead of computing it again."""
         with self._guard:
             return self._locks.setdefault(str(hash(key)), threading.Lock())
+
+
+def _retried(fn: Callable[[], object]) -> None:
+    """`fn()`, once more if polars panics (seen once at seed scale: an internal assertion in a string
+    kernel that did not recur on the same data); a second failure is left to the screens, which then
+    read the files."""
+    try:
+        fn()
+    except PanicException:
+        try:
+            fn()
+        except (Exception, PanicException):  # noqa: BLE001
+            pass
 
 
 def _local(hours: pl.DataFrame, acct_off: pl.DataFrame) -> pl.DataFrame:
