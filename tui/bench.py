@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     w, h = (int(x) for x in a.size.split("x"))
     before = os.getloadavg()
+    from tui.data import console_engine
+
+    console_engine()
     ids = tuple(c for c in a.cases.split(",") if c)
     rows = asyncio.run(run(a.results, a.world, (w, h), warm_pass=not a.first_pass_only, case_ids=ids))
     after = os.getloadavg()

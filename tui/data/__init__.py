@@ -74,6 +74,7 @@ __all__ = [
     "REQUEST_PAGE",
     "SIGNAL_WORDS",
     "CaseData",
+    "console_engine",
     "Match",
     "Priority",
     "RequestIndex",
@@ -85,6 +86,13 @@ __all__ = [
     "pivot_title",
     "words",
 ]
+
+
+def console_engine() -> None:
+    """Run polars in memory in the console's process (for its entry points, not the library): the
+    console's queries are small, and the streaming engine panicked in a string kernel (an internal
+    assertion in polars 2.1, `binview/mod.rs:413`) twice in three console runs on the seed-scale results."""
+    pl.Config.set_engine_affinity("in-memory")
 
 
 class CaseData(QueueQueries, GroupQueries, AccountQueries, PivotQueries, ChartQueries):
