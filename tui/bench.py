@@ -1,7 +1,7 @@
 """Console speed benchmark: every screen opened in the running app (Textual Pilot), timed from the keypress
 (or the navigation call a keypress makes) to its data shown.
 
-    python -m tui.bench RESULTS [--world WORLD] [--size 120x40]
+    python -m tui.bench RESULTS [--world WORLD] [--size 120x40] [--cases ID,ID] [--first-pass-only]
 
 Prints one line per screen: "shown" is the wall-clock time until the screen's first table holds its data,
 "filled" until every tab of it has loaded (the rest loads in workers while the first tab is in use), "cpu"
