@@ -37,7 +37,7 @@ class JumpProvider(Provider):
             if score > 0 and q.lower() in case_id:
                 yield Hit(score, Content(text), partial(app.navigate, Target("case", case_id)), help="jump to the case")
         if len(q) >= 3:
-            hits = await asyncio.to_thread(app.data.search, q, 10)
+            hits = await asyncio.to_thread(app.data.foreground, lambda: app.data.search(q, 10))
             for m in hits:
                 text = Content(printable(f"open {m.label}", limit=200))
                 yield Hit(1.0, text, partial(app.navigate, m.target), help="search hit")
@@ -116,9 +116,7 @@ class FarmhuntApp(App[None]):
                 return False
             screen = GroupScreen(target)
         elif target.kind == "account":
-            try:
-                data.account(str(target.id))
-            except KeyError:
+            if not data.has_account(str(target.id)):  # (the results' accounts in memory: no world read here)
                 self.notify(printable(f"no account {target.id} in the world"), markup=False, severity="warning")
                 return False
             screen = AccountScreen(str(target.id))

@@ -52,8 +52,9 @@ def tui(
             raise typer.Exit(1)
         return
 
-    from tui.data import CaseData
+    from tui.data import CaseData, console_engine
 
+    console_engine()
     data = CaseData(results, world)
     store = DecisionStore(target, results=str(data.results.path))
     try:

@@ -6,8 +6,10 @@ Everything here reads what detection decided: the case queue (`cases.parquet`), 
 (`account_evidence.parquet` when present). Nothing is re-linked or re-scored. The queries are split by
 job, one module each, and joined into `CaseData`:
 
-    world.py    the world's small tables in memory once; the request store's per-account parts; the
-                request index (IP and key users, counts per account and hour or day) built in one pass
+    world.py    the world's small tables in memory once; the request store's per-account parts
+    index.py    the request index (IP and key users, counts per account and hour or day), built part
+                by part in the background, exact at any moment
+    priority.py screens first: the background load waits between its small steps while a screen asks
     queue.py    the case queue and case rows
     group.py    a case or cluster: members, evidence, ties, linkage graph
     account.py  one account: profile, payments, keys, requests, prompts, links, plain-words evidence
@@ -16,14 +18,17 @@ job, one module each, and joined into `CaseData`:
     common.py   vocabulary: kinds and signals in words, `Target`, `Match`, IPv4 helpers
 
 Answers are cached; everything is safe to call from a worker thread. `warm()` (run by the app in a
-background thread at start) loads the world tables and builds the request index so that the first
-screens do not wait for them.
+background thread at start) loads the world tables and builds the request index, in small steps that
+wait while a screen's question (`foreground`) is open; no question waits for the load: until it is done
+the answers come (the same) from the files and the store.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -52,9 +57,13 @@ from tui.data.common import (
     words,
 )
 from tui.data.group import GroupQueries
+from tui.data.index import RequestIndex
 from tui.data.pivot import PivotQueries
+from tui.data.priority import Priority
 from tui.data.queue import QueueQueries
-from tui.data.world import RequestIndex, WorldTables
+from tui.data.world import WorldTables
+
+T = TypeVar("T")
 
 __all__ = [
     "CLUSTER_ONLY",
@@ -65,7 +74,9 @@ __all__ = [
     "REQUEST_PAGE",
     "SIGNAL_WORDS",
     "CaseData",
+    "console_engine",
     "Match",
+    "Priority",
     "RequestIndex",
     "Target",
     "ip_int",
@@ -75,6 +86,13 @@ __all__ = [
     "pivot_title",
     "words",
 ]
+
+
+def console_engine() -> None:
+    """Run polars in memory in the console's process (for its entry points, not the library): the
+    console's queries are small, and the streaming engine panicked in a string kernel (an internal
+    assertion in polars 2.1, `binview/mod.rs:413`) twice in three console runs on the seed-scale results."""
+    pl.Config.set_engine_affinity("in-memory")
 
 
 class CaseData(QueueQueries, GroupQueries, AccountQueries, PivotQueries, ChartQueries):
@@ -102,7 +120,8 @@ class CaseData(QueueQueries, GroupQueries, AccountQueries, PivotQueries, ChartQu
         self.store: RequestStore | None = (
             open_store(self.results.path / STORE_DIR) if same_world and self.results.path else None
         )
-        self.tables = WorldTables(self.world, self.store)
+        self.priority = Priority()
+        self.tables = WorldTables(self.world, self.store, self.priority)
         self._lock = threading.Lock()
         self._population_hours: pl.DataFrame | None = None
         r = self.results
@@ -128,6 +147,20 @@ class CaseData(QueueQueries, GroupQueries, AccountQueries, PivotQueries, ChartQu
         """Load the world tables, the queue and the request index now (for a background thread)."""
         _ = self.queue_base
         self.tables.warm()
+
+    def foreground(self, fn: Callable[[], T]) -> T:
+        """`fn()`, a question a screen waits on: the background load pauses between its steps meanwhile."""
+        return self.priority.call(fn)
+
+    def load_progress(self) -> str:
+        """How far the background load is, in words ("done" when it is)."""
+        t = self.tables
+        if self.store is None:
+            return "no request store"
+        if t.index_ready():
+            return "done"
+        tables = sum(t.loaded(n) for n in ("accounts", "payments", "api_keys", "prompts", "asns"))
+        return f"tables {tables}/5, {t.index.progress()}"
 
     # ------------------------------------------------------------------ world access
     def rows(self, name: str, col: str, value: str | pl.Series) -> pl.LazyFrame:

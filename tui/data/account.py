@@ -67,7 +67,7 @@ class AccountQueries:
             "ts", "model", "input_tokens", "output_tokens", "ip", "asn", "topic", "key_id"
         )
         lf = lf.join(
-            self.tables.table("asns").lazy().select("asn", pl.col("kind").alias("asn_kind")),
+            self.tables.frame("asns").select("asn", pl.col("kind").alias("asn_kind")),
             on="asn",
             how="left",
             maintain_order="left",

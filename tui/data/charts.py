@@ -1,9 +1,9 @@
 """Activity charts: requests by hour of day in each account's local time (its declared country's offset,
 the rule detection uses), requests per day and signups per day of a group, and the population's hours.
 
-With a request store these read the request index (`tui.data.world.RequestIndex`: counts per account
-and hour, and per account and day, from one pass over every request), so a 25,000-account farm's
-charts cost a join, not a read of every request."""
+With a request store these read the request index (`tui.data.index`: counts per account and hour,
+and per account and day, built part by part in the background), so a 25,000-account farm's charts cost
+a join, not a read of every request; parts not indexed yet are read for the asked accounts only."""
 
 from __future__ import annotations
 
@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from tui.data import CaseData
 
 
-#: Up to this many accounts, charts read the accounts' own requests while the request index is being built.
-SMALL_GROUP = 200
-
-
 class ChartQueries:
     """The chart part of `CaseData`."""
 
@@ -34,29 +30,23 @@ class ChartQueries:
     def account_activity(self: CaseData, aid: str) -> dict[str, pl.DataFrame]:
         return self.activity_of((aid,))
 
-    @lru_cache(maxsize=64)
     def activity_of(self: CaseData, ids_t: tuple[str, ...]) -> dict[str, pl.DataFrame]:
         """Hour of day in each account's local time, daily request volume and daily signups of these
-        accounts: {"hours" (hour, n, share), "daily" (day, n), "signups" (day, n)}."""
+        accounts: {"hours" (hour, n, share), "daily" (day, n), "signups" (day, n)}. Computed once per
+        group (a case and its only cluster ask at the same time)."""
+        with self.tables.key_lock(("activity", ids_t)):
+            return self._activity_of(ids_t)
+
+    @lru_cache(maxsize=64)
+    def _activity_of(self: CaseData, ids_t: tuple[str, ...]) -> dict[str, pl.DataFrame]:
         ids = pl.Series("account_id", ids_t, dtype=pl.String)
         profiles = self.rows("accounts", "account_id", ids)
         signups = profiles.group_by(pl.col("created_at").dt.date().alias("day")).agg(pl.len().alias("n"))
-        # The index once built; before that a few accounts read their own parts, many wait for it.
-        if self.store is not None and (self.tables.index_ready() or len(ids_t) > SMALL_GROUP):
-            index = self.tables.index()
-            accts = self.tables.accts_of(ids_t).select("acct").lazy()
-            hours = (
-                index.hours.lazy()
-                .join(accts, on="acct", how="semi")
-                .group_by("hour")
-                .agg(pl.col("n").sum().cast(pl.Int64).alias("n"))
-            )
-            daily = (
-                index.days.lazy()
-                .join(accts, on="acct", how="semi")
-                .group_by("day")
-                .agg(pl.col("n").sum().cast(pl.UInt32).alias("n"))
-            )
+        if self.store is not None:
+            # The request index: exact at any moment (built parts from memory, the others from the store).
+            h_acct, d_acct = self.tables.counts_of(ids_t)
+            hours = h_acct.lazy().group_by("hour").agg(pl.col("n").sum().cast(pl.Int64).alias("n"))
+            daily = d_acct.lazy().group_by("day").agg(pl.col("n").sum().cast(pl.UInt32).alias("n"))
         else:
             offsets = profiles.select("account_id", utc_offset(pl.col("country")).alias("off"))
             req = self.requests_of(ids, ()).join(offsets, on="account_id", how="left")
@@ -71,12 +61,10 @@ class ChartQueries:
         """Hour-of-day share over all requests in local time (computed once: the request index, or one
         streaming pass over the world's requests when there is no store). Without `wait`, None while
         that is not done yet."""
-        if not wait and not (
-            self.tables.index_ready() if self.store is not None else self._population_hours is not None
-        ):
-            return None
         if self.store is not None:
-            return self.tables.index().population_hours
+            return self.tables.population_hours(wait)
+        if not wait and self._population_hours is None:
+            return None
         with self._lock:
             if self._population_hours is None:
                 off = self.world["accounts"].select("account_id", utc_offset(pl.col("country")).alias("off"))

@@ -2,8 +2,9 @@
 network, email pattern, key, ...), each with its case, risk and status; and the `/` search (exact value,
 prefix, CIDR) over ids, emails, cards, devices, keys and both signup and request IPs.
 
-Signup values come from the in-memory world tables; request IPs and keys from the request index
-(which accounts used which IP or key, built once: `tui.data.world`), so no pivot reads the requests."""
+Signup values come from the in-memory world tables (their files while they load); request IPs and keys
+from the request index (which accounts used which IP or key: `tui.data.index`), so once it is built no
+pivot reads the requests."""
 
 from __future__ import annotations
 
@@ -44,21 +45,21 @@ class PivotQueries:
     def _ip_accounts(self: CaseData, exact: str | None = None, lo: int = 0, hi: int = -1) -> pl.DataFrame:
         """account_id, how: accounts whose signup IP or any request IP is `exact`, or (without `exact`) an
         IPv4 number in [lo, hi]. Request IPs come from the request index (no scan of the requests)."""
-        acc = self.tables.table("accounts")
-        cond = pl.col("signup_ip") == exact if exact is not None else ip_int(pl.col("signup_ip")).is_between(lo, hi)
-        signup = acc.filter(cond).select("account_id", pl.format("signup IP {}", pl.col("signup_ip")).alias("how"))
+        acc = self.tables.frame("accounts")
+        cond = pl.col("signup_ip") == exact if exact is not None else pl.col("_ip_num").is_between(lo, hi)
+        signup = (
+            acc.filter(cond).select("account_id", pl.format("signup IP {}", pl.col("signup_ip")).alias("how")).collect()
+        )
         if self.store is not None:
-            look = self.tables.lookup("ip")
-            codes = look.filter(
-                pl.col("text") == exact if exact is not None else pl.col("ip_num").is_between(lo, hi)
-            ).select(pl.col("code").alias("ip"), "text")
-            req = (
-                self.tables.users_of("ip", codes["ip"])
-                .group_by("acct")
-                .agg(pl.col("ip").min())
-                .join(codes, on="ip")
-                .join(self.tables.acct_map(), on="acct")
-                .select("account_id", pl.format("request IP {}", pl.col("text")).alias("how"))
+            codes = (
+                self.tables.lookup_frame("ip")
+                .filter(pl.col("text") == exact if exact is not None else pl.col("ip_num").is_between(lo, hi))
+                .select(pl.col("code").alias("ip"), "text")
+                .collect()
+            )
+            users = self.tables.users_of("ip", codes["ip"]).group_by("acct").agg(pl.col("ip").min())
+            req = self.tables.account_ids(users.join(codes, on="ip")).select(
+                "account_id", pl.format("request IP {}", pl.col("text")).alias("how")
             )
         else:
             rcond = pl.col("ip") == exact if exact is not None else ip_int(pl.col("ip")).is_between(lo, hi)
@@ -76,13 +77,9 @@ class PivotQueries:
     def _key_accounts(self: CaseData, key: str) -> pl.DataFrame:
         owner = self.rows("api_keys", "key_id", key).select("account_id", pl.lit("owns the key").alias("how")).collect()
         if self.store is not None:
-            codes = self.tables.lookup("key_id").filter(pl.col("text") == key)["code"]
-            used = (
-                self.tables.users_of("key_id", codes)
-                .select("acct")
-                .unique()
-                .join(self.tables.acct_map(), on="acct")
-                .select("account_id", pl.lit("requests with the key").alias("how"))
+            codes = self.tables.lookup_frame("key_id").filter(pl.col("text") == key).select("code").collect()["code"]
+            used = self.tables.account_ids(self.tables.users_of("key_id", codes).select("acct").unique()).select(
+                "account_id", pl.lit("requests with the key").alias("how")
             )
         else:
             used = (
@@ -94,19 +91,20 @@ class PivotQueries:
             )
         return pl.concat([owner, used]).group_by("account_id").agg(pl.col("how").sort().str.join(", "))
 
-    def email_keys(self: CaseData, signal: str) -> pl.DataFrame:
-        """account_id, email and its `signal` key (email_pattern, email_canonical or email_domain) of every
-        account, computed once per signal."""
-
-        def build() -> pl.DataFrame:
-            expr = {
-                "email_pattern": email_pattern(pl.col("email")),
-                "email_canonical": canonical_email(pl.col("email")),
-                "email_domain": pl.col("_email_lc").str.extract(r"@([^@]*)$", 1),
-            }[signal]
-            return self.tables.table("accounts").select("account_id", "email", expr.alias("key"))
-
-        return self.tables.once(f"email:{signal}", build)
+    def _email_accounts(self: CaseData, signal: str, value: str) -> pl.DataFrame:
+        """account_id, how (the email) of every account whose email's `signal` (email_pattern,
+        email_canonical or email_domain) is `value`. Every such email contains "@" and the value's domain,
+        so the key is computed only for the emails that do (a literal search, not a regex per account)."""
+        expr = {
+            "email_pattern": email_pattern(pl.col("email")),
+            "email_canonical": canonical_email(pl.col("email")),
+            "email_domain": pl.col("_email_lc").str.extract(r"@([^@]*)$", 1),
+        }[signal]
+        domain = value if signal == "email_domain" else value.split("@", 1)[1] if "@" in value else None
+        acc = self.tables.frame("accounts")
+        if domain is not None:
+            acc = acc.filter(pl.col("_email_lc").str.contains("@" + domain, literal=True))
+        return acc.filter(expr == value).select("account_id", pl.col("email").alias("how")).collect()
 
     @lru_cache(maxsize=64)
     def pivot(self: CaseData, signal: str, value: str) -> dict:
@@ -141,11 +139,7 @@ class PivotQueries:
             col = {"device": "device_id", "phone": "phone", "org": "org_id", "email": "email"}[signal]
             ids = self.rows("accounts", col, value).select("account_id", pl.lit(words(signal)).alias("how")).collect()
         elif signal in ("email_pattern", "email_canonical", "email_domain"):
-            ids = (
-                self.email_keys(signal)
-                .filter(pl.col("key") == value)
-                .select("account_id", pl.col("email").alias("how"))
-            )
+            ids = self._email_accounts(signal, value)
         elif signal == "key":
             ids = self._key_accounts(value)
         elif signal == "account":
@@ -207,7 +201,7 @@ class PivotQueries:
         if looks_like_ip(q):
             out.append(Match("IP", q, Target("pivot", "ip", q), "signup and request IPs"))
         ql = q.lower()
-        acc = self.tables.table("accounts").lazy()
+        acc = self.tables.frame("accounts")
         exact = (
             acc.filter(
                 (pl.col("account_id") == q)
@@ -257,8 +251,7 @@ class PivotQueries:
         )
         out += [Match("device", d, Target("pivot", "device", d)) for d in dev.collect()["device_id"]]
         cards = (
-            self.tables.table("payments")
-            .lazy()
+            self.tables.frame("payments")
             .filter(pl.col("card_fingerprint").str.starts_with(q))
             .select("card_fingerprint")
             .unique()
@@ -271,7 +264,7 @@ class PivotQueries:
             ips = acc.filter(pl.col("signup_ip").str.starts_with(q)).select(pl.col("signup_ip").alias("text"))
             if self.store is not None:
                 ips = pl.concat(
-                    [ips, self.tables.lookup("ip").lazy().filter(pl.col("text").str.starts_with(q)).select("text")]
+                    [ips, self.tables.lookup_frame("ip").filter(pl.col("text").str.starts_with(q)).select("text")]
                 )
             for ip in ips.unique().sort("text").head(limit).collect()["text"]:
                 out.append(Match("IP", ip, Target("pivot", "ip", ip), "signup and request IPs"))

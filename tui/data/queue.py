@@ -178,6 +178,17 @@ class QueueQueries:
     def has_case(self: CaseData, case_id: str) -> bool:
         return case_id in self._case_ids
 
+    def has_account(self: CaseData, aid: str) -> bool:
+        """The world has account `aid`: from the results' accounts (in memory) when they list it, else
+        from the world's accounts table."""
+        if not self.results.accounts.filter(pl.col("account_id") == aid).is_empty():
+            return True
+        try:
+            self.account(aid)
+        except KeyError:
+            return False
+        return True
+
     def cluster_row(self: CaseData, cid: int) -> dict:
         rows = self.clusters.filter(pl.col("cluster_id") == cid)
         if rows.is_empty():

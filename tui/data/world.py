@@ -1,13 +1,17 @@
 """The world as the console reads it: small tables held in memory once, requests from the request store.
 
 Seed-scale worlds have no row-group statistics to skip on, so a lazy filter on `accounts.parquet`
-(1M rows) reads the whole file on every question (0.3-1 s each). The console instead reads each small
+(1M rows) reads the whole file on every question (0.1-0.3 s each). The console instead reads each small
 table (accounts, payments, API keys, prompts, ASNs) once, with text columns as plain strings, and
 answers every question with in-memory filters (milliseconds). Requests (up to hundreds of millions of
 rows) are never held: one account's come from its part of the request store. What needs every request
 (which accounts used an IP or a key, hour-of-day and daily counts per account, the population's hours)
-is computed once, in one pass over the store's parts (`RequestIndex`), in a background thread started
-with the console; a question that needs it before it is done waits for it.
+is the request index (`tui.data.index`), built part by part.
+
+All of that loads in a background thread (`warm`), in small steps that wait while a screen is asking
+(`tui.data.priority`). No screen waits for it: until a table is in memory a question about it is a lazy
+filter on its file, and the request index answers exactly at any moment (built parts from memory, the
+rest from the store).
 
 Without a request store (results computed from another world copy) the world's request table is
 scanned lazily, as before: correct, slower.
@@ -16,87 +20,101 @@ scanned lazily, as before: correct, slower.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+from polars.exceptions import PanicException
 
 from farmhunt.core.contract import TABLES
 from farmhunt.core.timezones import utc_offset
 from farmhunt.core.world import World, as_strings
 from farmhunt.engine.store import LOOKUPS, STORE_SCHEMA, RequestStore, part_of
 from tui.data.common import full_hours, ip_int
+from tui.data.index import RequestIndex
+from tui.data.priority import Priority
 
 #: World tables held in memory (everything but requests).
 IN_MEMORY = ("accounts", "payments", "api_keys", "prompts", "asns")
 
 
-@dataclass(frozen=True)
-class RequestIndex:
-    """What needs every request, computed once: (ip code, acct) and (key code, acct) pairs, sorted by
-    code; per account, requests by local hour and by day; the population's local hours; how long the
-    pass took."""
-
-    ip_pairs: pl.DataFrame  # ip (UInt64), acct (UInt32)
-    key_pairs: pl.DataFrame  # key_id (UInt64), acct (UInt32)
-    hours: pl.DataFrame  # acct, hour (Int8, local), n (UInt32)
-    days: pl.DataFrame  # acct, day (Date), n (UInt32)
-    population_hours: pl.DataFrame  # hour, n, share
-    seconds: float
-
-
 class WorldTables:
     """World tables in memory (loaded on first use, once) and the request store's per-account parts."""
 
-    def __init__(self, world: World, store: RequestStore | None) -> None:
+    def __init__(self, world: World, store: RequestStore | None, priority: Priority | None = None) -> None:
         self.world = world
         self.store = store
-        self._tables: dict[str, pl.DataFrame] = {}
-        self._locks: dict[str, threading.Lock] = {name: threading.Lock() for name in (*IN_MEMORY, "acct", "index")}
-        self._locks.update({f"lookup_{c}": threading.Lock() for c in LOOKUPS})
+        self.priority = priority or Priority()
+        self._tables: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._index: RequestIndex | None = None
-        self._index_error: BaseException | None = None
+        self._index = RequestIndex(store) if store is not None else None
 
     # ------------------------------------------------------------------ loading once
-    def once(self, key: str, build: Callable[[], Any]) -> Any:
+    def once(self, key: str, build: Callable[[], Any], wait: bool = True) -> Any:
+        """`build()`'s result, computed once. Without `wait`, None while another thread computes it."""
         if key in self._tables:
             return self._tables[key]
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        if not lock.acquire(blocking=wait):
+            return None
+        try:
             if key not in self._tables:
                 self._tables[key] = build()
             return self._tables[key]
+        finally:
+            lock.release()
+
+    def loaded(self, key: str) -> bool:
+        return key in self._tables
 
     def table(self, name: str) -> pl.DataFrame:
-        """World table `name` (one of IN_MEMORY) in memory, canonical dtypes (text as String)."""
+        """World table `name` (one of IN_MEMORY) in memory, canonical dtypes (text as String); loads it
+        (or waits for the background load) when it is not yet. Screens use `frame` and `rows`."""
         if name not in IN_MEMORY:
             raise KeyError(name)
         if name not in self.world:
             return pl.DataFrame(schema=dict(TABLES[name].columns))
+        return self.once(name, lambda: self._file(name).collect())
 
-        def build() -> pl.DataFrame:
-            df = self.strings(name, self.world.native(name)).collect()
-            if name == "accounts":
-                df = df.with_columns(pl.col("email").str.to_lowercase().alias("_email_lc"))
-            return df
+    def _file(self, name: str) -> pl.LazyFrame:
+        """World table `name` read lazily from its file (accounts with `_email_lc` and the signup IP as
+        its 32-bit number, `_ip_num`, for network pivots)."""
+        lf = self.strings(name, self.world.native(name))
+        if name == "accounts":
+            lf = lf.with_columns(
+                pl.col("email").str.to_lowercase().alias("_email_lc"), ip_int(pl.col("signup_ip")).alias("_ip_num")
+            )
+        return lf
 
-        return self.once(name, build)
+    def frame(self, name: str) -> pl.LazyFrame:
+        """World table `name` as a lazy frame: from memory once loaded, else from its file (a question
+        asked during the background load does not wait for the table)."""
+        if name not in self.world:
+            return pl.LazyFrame(schema=dict(TABLES[name].columns))
+        if name in self._tables:
+            return self._tables[name].lazy()
+        return self._file(name)
 
     def warm(self, with_index: bool = True) -> None:
-        """Load every in-memory table, then (with a store) build the request index. For a background thread."""
-        for name in IN_MEMORY:
-            self.table(name)
+        """Load every in-memory table, the store's account map and lookups, then build the request index;
+        a step at a time, each after the screens' questions (for a background thread)."""
+        pause = self.priority.pause
+        steps: list[Callable[[], object]] = [lambda: self.table("accounts")]
+        if self.store is not None:  # (the IP lookup before the other tables: a network pivot filters it)
+            steps += [self.acct_map, lambda: self.lookup("ip"), lambda: self.lookup("key_id")]
+        steps += [lambda n=name: self.table(n) for name in IN_MEMORY if name != "accounts"]
+        for load in steps:
+            pause()
+            _retried(load)
         if self.store is not None:
-            self.acct_map()
-            self.lookup("ip")
-            if with_index:
+            if with_index and self._index is not None:
                 try:
-                    self.index()
-                except Exception:  # noqa: BLE001 - reported again to the screen that asks for the index
+                    _retried(lambda: self._index.build(pause) if self._index is not None else None)
+                    pause()
+                    self.population_hours()
+                except (Exception, PanicException):  # noqa: BLE001 - asked again (and reported) by a screen
                     pass
 
     def strings(self, name: str, lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -117,29 +135,45 @@ class WorldTables:
     def acct_map(self) -> pl.DataFrame:
         """acct -> account_id of every account (the store's), in memory."""
         assert self.store is not None
-        return self.once("acct", lambda: self.store.accounts().collect())
+        store = self.store
+        return self.once("acct", lambda: store.accounts().collect())
+
+    def _lookup_file(self, column: str) -> pl.LazyFrame:
+        assert self.store is not None
+        lf = self.store.lookup(column)
+        if column == "ip":
+            lf = lf.with_columns(ip_int(pl.col("text")).alias("ip_num"))
+        return lf
 
     def lookup(self, column: str) -> pl.DataFrame:
         """code -> text of a store lookup, in memory (IPs also as their 32-bit number: `ip_num`)."""
-        assert self.store is not None
-        store = self.store
+        return self.once(f"lookup_{column}", lambda: self._lookup_file(column).collect())
 
-        def build() -> pl.DataFrame:
-            lf = store.lookup(column)
-            if column == "ip":
-                lf = lf.with_columns(ip_int(pl.col("text")).alias("ip_num"))
-            return lf.collect()
-
-        return self.once(f"lookup_{column}", build)
+    def lookup_frame(self, column: str) -> pl.LazyFrame:
+        """A store lookup as a lazy frame: from memory once loaded, else from its file."""
+        key = f"lookup_{column}"
+        return self._tables[key].lazy() if key in self._tables else self._lookup_file(column)
 
     def accts_of(self, ids: Sequence[str]) -> pl.DataFrame:
         """(account_id, acct) of these accounts."""
-        s = pl.Series("account_id", list(ids), pl.String)
-        return self.acct_map().filter(pl.col("account_id").is_in(s.implode()))
+        assert self.store is not None
+        s = pl.Series("account_id", list(ids), pl.String).implode()
+        if "acct" in self._tables:
+            return self._tables["acct"].filter(pl.col("account_id").is_in(s))
+        return self.store.accounts().filter(pl.col("account_id").is_in(s)).collect()
+
+    def account_ids(self, accts: pl.DataFrame) -> pl.DataFrame:
+        """`accts` (with column acct) joined to account_id (inner)."""
+        assert self.store is not None
+        if "acct" in self._tables:
+            return accts.join(self._tables["acct"], on="acct")
+        want = accts["acct"].unique().implode()
+        ids = self.store.accounts().filter(pl.col("acct").is_in(want)).collect()
+        return accts.join(ids, on="acct")
 
     def requests_of(self, ids: Sequence[str], columns: Sequence[str] | None = None) -> pl.DataFrame:
         """The requests of these accounts in time order, text decoded (the store's `requests_of`, with the
-        account map and lookups in memory): reads only the parts holding them."""
+        account map and lookups in memory once loaded): reads only the parts holding them."""
         if self.store is None:
             s = pl.Series("account_id", list(ids), pl.String)
             lf = self.rows("requests", "account_id", s)
@@ -164,72 +198,89 @@ class WorldTables:
         )
         out = rows.join(accts, on="acct", how="left")
         for col in (c for c in LOOKUPS if c in want):
-            text = self.lookup(col).select("code", "text").filter(pl.col("code").is_in(out[col].unique().implode()))
+            used = out[col].unique().implode()
+            text = self.lookup_frame(col).select("code", "text").filter(pl.col("code").is_in(used)).collect()
             out = out.join(text.rename({"code": col, "text": f"__{col}"}), on=col, how="left")
         return out.sort("ts", "account_id", maintain_order=True).select(
             *[pl.col(f"__{c}").alias(c) if c in LOOKUPS else pl.col(c) for c in want]
         )
 
-    def users_of(self, column: str, codes: pl.Series) -> pl.DataFrame:
-        """(column, acct) pairs of the requests whose `column` ("ip" or "key_id") has one of these codes:
-        from the request index when it is built, else one filtered scan of that column of the store (while
-        the index is still being built in the background: seconds, not the index's minute)."""
-        assert self.store is not None
-        if self._index is not None:
-            pairs = self._index.ip_pairs if column == "ip" else self._index.key_pairs
-            return pairs.filter(pl.col(column).is_in(codes.implode()))
-        return self.store.scan().select(column, "acct").filter(pl.col(column).is_in(codes.implode())).unique().collect()
-
-    # ------------------------------------------------------------------ the one pass over every request
-    def index_ready(self) -> bool:
-        return self._index is not None
-
+    # ------------------------------------------------------------------ what needs every request
+    @property
     def index(self) -> RequestIndex:
-        """The request index (built on first call, once; see `RequestIndex`). Needs a request store."""
-        assert self.store is not None
-        if self._index is not None:
-            return self._index
-        with self._locks["index"]:
-            if self._index is None:
-                self._index = self._build_index()
-            return self._index
+        """The request index (`tui.data.index`; exact at any moment, built in the background). Needs a
+        request store."""
+        assert self._index is not None
+        return self._index
 
-    def _build_index(self) -> RequestIndex:
-        assert self.store is not None
-        t0 = time.perf_counter()
+    def index_ready(self) -> bool:
+        """The request index is completely built."""
+        return self._index is not None and self._index.complete()
+
+    def users_of(self, column: str, codes: pl.Series) -> pl.DataFrame:
+        """(column, acct) pairs of the requests whose `column` ("ip" or "key_id") has one of these codes,
+        sorted (the request index: built parts from memory, the others scanned)."""
+        return self.index.users(column, codes)
+
+    def counts_of(self, ids: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Requests of these accounts by local hour (acct, hour, n) and by day (acct, day, n): the request
+        index, each account's hours moved to its declared country's local time."""
+        accts = self.accts_of(ids)
+        hours, days = self.index.counts(accts["acct"])
+        off = (
+            self.rows("accounts", "account_id", accts["account_id"])
+            .select("account_id", utc_offset(pl.col("country")).alias("off"))
+            .collect()
+        )
+        acct_off = accts.join(off, on="account_id", how="left").select("acct", pl.col("off").fill_null(0))
+        return _local(hours, acct_off), days
+
+    def population_hours(self, wait: bool = True) -> pl.DataFrame | None:
+        """Every request's local hour of day (hour, n, share), computed once from the request index's hour
+        counts (the background load does it last). Without `wait`: None until then; with it, the rest
+        of the index is built (or waited for) in this thread."""
+        if "population" in self._tables or not wait:
+            return self._tables.get("population")
+        self.index.build(self.priority.pause)
+        return self.once("population", self._population)
+
+    def _population(self) -> pl.DataFrame:
+        hours = self.index.all_hours()
+        assert hours is not None
         off = self.table("accounts").select("account_id", utc_offset(pl.col("country")).alias("off"))
         acct_off = self.acct_map().join(off, on="account_id", how="left").select("acct", pl.col("off").fill_null(0))
-        ips, keys, hours, days = [], [], [], []
-        for f in self.store.part_files():
-            part = pl.scan_parquet(self.store.path / f, schema=STORE_SCHEMA).select("acct", "ts", "ip", "key_id")
-            local = ((pl.col("ts").dt.hour().cast(pl.Int16) + pl.col("off")) % 24).cast(pl.Int8)
-            with_off = part.join(acct_off.lazy(), on="acct", how="left")
-            a, b, c, d = pl.collect_all(
-                [
-                    part.select("ip", "acct").unique(),
-                    part.select("key_id", "acct").unique(),
-                    with_off.group_by("acct", local.alias("hour")).agg(pl.len().cast(pl.UInt32).alias("n")),
-                    part.group_by("acct", pl.col("ts").dt.date().alias("day")).agg(pl.len().cast(pl.UInt32).alias("n")),
-                ]
-            )
-            ips.append(a)
-            keys.append(b)
-            hours.append(c)
-            days.append(d)
-        schema_h = {"acct": pl.UInt32, "hour": pl.Int8, "n": pl.UInt32}
-        hours_df = pl.concat(hours) if hours else pl.DataFrame(schema=schema_h)
-        pop = hours_df.group_by("hour").agg(pl.col("n").sum().cast(pl.Int64))
-        return RequestIndex(
-            ip_pairs=(pl.concat(ips) if ips else pl.DataFrame(schema={"ip": pl.UInt64, "acct": pl.UInt32})).sort(
-                "ip", "acct"
-            ),
-            key_pairs=(pl.concat(keys) if keys else pl.DataFrame(schema={"key_id": pl.UInt64, "acct": pl.UInt32})).sort(
-                "key_id", "acct"
-            ),
-            hours=hours_df.sort("acct", "hour"),
-            days=(
-                pl.concat(days) if days else pl.DataFrame(schema={"acct": pl.UInt32, "day": pl.Date, "n": pl.UInt32})
-            ).sort("acct", "day"),
-            population_hours=full_hours(pop),
-            seconds=time.perf_counter() - t0,
+        local = _local(hours, acct_off)
+        return full_hours(local.group_by("hour").agg(pl.col("n").sum().cast(pl.Int64)))
+
+    def key_lock(self, key: object) -> threading.Lock:
+        """A lock of its own for `key`: one thread computes an answer while the others asking wait for it
+        (then read it from the cache) instead of computing it again."""
+        with self._guard:
+            return self._locks.setdefault(str(hash(key)), threading.Lock())
+
+
+def _retried(fn: Callable[[], object]) -> None:
+    """`fn()`, once more if polars panics (seen once at seed scale: an internal assertion in a string
+    kernel that did not recur on the same data); a second failure is left to the screens, which then
+    read the files."""
+    try:
+        fn()
+    except PanicException:
+        try:
+            fn()
+        except (Exception, PanicException):  # noqa: BLE001
+            pass
+
+
+def _local(hours: pl.DataFrame, acct_off: pl.DataFrame) -> pl.DataFrame:
+    """(acct, utc_hour, n) -> (acct, hour, n) in each account's local time (offset `off` per acct)."""
+    return (
+        hours.join(acct_off, on="acct", how="left")
+        .select(
+            "acct",
+            ((pl.col("utc_hour").cast(pl.Int16) + pl.col("off").fill_null(0)) % 24).cast(pl.Int8).alias("hour"),
+            "n",
         )
+        .group_by("acct", "hour")
+        .agg(pl.col("n").sum().cast(pl.UInt32))
+    )

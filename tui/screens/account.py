@@ -214,7 +214,12 @@ class AccountScreen(CaseScreen):
                 {
                     "field": [r[0] for r in rows],
                     "value": [fmt(r[1], r[0]) for r in rows],
-                    "go": ["↵ pivot" if r[2] and r[1] is not None and r[2] != "account" else "" for r in rows],
+                    "go": [
+                        ("↵ open" if r[2] in ("case", "cluster") else "↵ pivot")
+                        if r[2] and r[1] is not None and r[2] != "account"
+                        else ""
+                        for r in rows
+                    ],
                 }
             )
             fill_table(table, df, [("field", "field"), ("value", "value"), ("go", "")])

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from polars.exceptions import PanicException
 from textual.screen import Screen
 from textual.widget import Widget
 
@@ -13,6 +14,15 @@ from tui.safe import printable
 
 #: Seconds before a loading indicator appears (quick answers do not flash one).
 LOADING_DELAY = 0.12
+
+
+def _once_more(fn: Callable[[], Any]) -> Any:
+    """`fn()`, asked once more if polars panics (an internal assertion seen once at seed scale that did
+    not recur on the same question)."""
+    try:
+        return fn()
+    except PanicException:
+        return fn()
 
 
 class CaseScreen(Screen):
@@ -25,7 +35,8 @@ class CaseScreen(Screen):
 
         A loading widget cannot hold focus; with `focus` the first widget takes it back afterwards
         unless the user has moved on to another widget meanwhile."""
-        task = asyncio.ensure_future(asyncio.to_thread(fn))
+        # A foreground question: the background load waits between its steps while it is open.
+        task = asyncio.ensure_future(asyncio.to_thread(self.app.data.foreground, lambda: _once_more(fn)))
         shown = False
         try:
             try:
@@ -36,7 +47,7 @@ class CaseScreen(Screen):
                 for w in widgets:
                     w.loading = True
                 result = await task
-        except Exception as exc:  # bad world file, unreadable column...: tell, do not crash
+        except (Exception, PanicException) as exc:  # bad world file, unreadable column...: tell, do not crash
             msg = printable(f"{type(exc).__name__}: {exc}".splitlines()[0], limit=300)
             self.app.notify(msg, title="cannot load", severity="error", timeout=10, markup=False)
             result = None

@@ -239,7 +239,7 @@ class GroupScreen(CaseScreen):
                     .alias("cl")
                 )
                 cols = [*MEMBER_COLUMNS[:3], ("cl", "cl#"), *MEMBER_COLUMNS[3:]]
-            fill_table(table, df.head(MEMBER_LIMIT), cols, key="account_id", limits={"email": 28})
+            fill_table(table, df.head(MEMBER_LIMIT), cols, key="account_id", limits={"email": 28}, first=row + 1)
             if df.height:
                 table.move_cursor(row=min(row, table.row_count - 1))
 

@@ -153,7 +153,7 @@ class SearchDialog(ModalScreen[Match | None]):
         status = self.query_one("#search-status", Static)
         status.update("searching ...")
         try:
-            hits = await asyncio.to_thread(self.app.data.search, text)
+            hits = await asyncio.to_thread(self.app.data.foreground, lambda: self.app.data.search(text))
         except Exception as exc:
             status.update(markup("[red]search failed: $e[/]", e=exc))
             return

@@ -16,13 +16,14 @@ from tui.screens.base import CaseScreen
 from tui.widgets.footer import KeyFooter
 from tui.widgets.tables import fill_table
 
+#: The value shared (the IP of a network pivot) comes before status and kind: at 80 columns it stays whole.
 ACCOUNT_COLUMNS = [
     ("account_id", "account"),
     ("case", "case"),
     ("risk", "risk"),
+    ("how", "shares it as"),
     ("status_label", "status"),
     ("kind_short", "kind"),
-    ("how", "shares it as"),
     ("email", "email"),
 ]
 CLUSTER_COLUMNS = [

@@ -147,6 +147,7 @@ class QueueScreen(Screen):
             style=lambda r: "" if r["case_id"] is not None else "dim",
             widths=widths,
             limits={"reason": reason_w, "status_label": 15, "case": 9},
+            first=row + 1,
         )
         if shown.height:
             table.move_cursor(row=min(row, shown.height - 1))

@@ -11,6 +11,9 @@ from textual.widgets import DataTable
 
 from tui.safe import printable
 
+#: Rows a table gets at once; a longer one gets the rest in chunks of this many after each refresh.
+CHUNK = 200
+
 Column = tuple[str, str]  # (frame column, header label)
 
 
@@ -59,8 +62,13 @@ def fill_table(
     widths: dict[str, int] | None = None,
     wrap: bool = False,
     limits: dict[str, int] | None = None,
+    first: int | None = None,
 ) -> None:
-    """Replace the table's content with `df` (only `columns`, in order), one row key per `key` value."""
+    """Replace the table's content with `df` (only `columns`, in order), one row key per `key` value.
+
+    The first CHUNK rows (or `first`, e.g. to reach the cursor) are added at once, the others a chunk
+    after each refresh: a 2,000-row table costs the UI thread about a second of cell measuring, and
+    its first rows show without waiting for that."""
     table.clear(columns=True)
     widths = widths or {}
     limits = limits or {}
@@ -81,5 +89,19 @@ def fill_table(
             cells.append(Text(text, style=st or "", justify="right" if col in num else "left"))
         rows.append(cells)
         keys.append(str(row[key]) if key else str(i))
-    for cells, k in zip(rows, keys, strict=True):
-        table.add_row(*cells, key=k, height=None if wrap else 1)
+    generation = getattr(table, "_fill_generation", 0) + 1
+    table._fill_generation = generation  # type: ignore[attr-defined]
+    _add_rows(table, rows, keys, None if wrap else 1, generation, max(CHUNK, first or 0))
+
+
+def _add_rows(
+    table: DataTable, rows: list[list[Text]], keys: list[str], height: int | None, generation: int, n: int
+) -> None:
+    """Add the first `n` rows now and the rest CHUNK at a time after each refresh (unless the table has
+    been filled again meanwhile)."""
+    if getattr(table, "_fill_generation", None) != generation or not table.is_attached:
+        return
+    for cells, k in zip(rows[:n], keys[:n], strict=True):
+        table.add_row(*cells, key=k, height=height)
+    if len(rows) > n:
+        table.call_after_refresh(_add_rows, table, rows[n:], keys[n:], height, generation, CHUNK)

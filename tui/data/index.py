@@ -1,0 +1,186 @@
+"""The request index: what needs every request, built part by part of the request store in small steps.
+
+It holds which accounts used each request IP and each API key (code, acct pairs) and every account's
+requests by UTC hour of day and by day. It is built in the background, a step at a time (one part's IP
+pairs, key pairs, hour counts or day counts: 0.1-0.5 s of CPU each at seed scale), the IP pairs of
+every part first because an IP pivot needs them all. Every question is answered exactly at
+any moment: from the index for the parts already done, and by reading the store for the parts that are
+not (one filtered column scan, or the asked accounts' own parts), so no screen waits for the whole pass.
+
+Hours are kept in UTC; the local hour (the account's declared country's offset) is applied when asked,
+which keeps the build independent of the world tables.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import polars as pl
+
+from farmhunt.engine.store import STORE_SCHEMA, RequestStore, part_of
+
+#: The index's passes over the parts, in build order.
+PASSES = ("ip", "key_id", "hours", "days")
+_US_HOUR = 3_600_000_000
+_US_DAY = 86_400_000_000
+PAIR_SCHEMA = {"ip": {"ip": pl.UInt64, "acct": pl.UInt32}, "key_id": {"key_id": pl.UInt64, "acct": pl.UInt32}}
+HOURS_SCHEMA = {"acct": pl.UInt32, "utc_hour": pl.Int8, "n": pl.UInt32}
+DAYS_SCHEMA = {"acct": pl.UInt32, "day": pl.Date, "n": pl.UInt32}
+
+
+def _utc_hour() -> pl.Expr:
+    return ((pl.col("ts").cast(pl.Int64) // _US_HOUR) % 24).cast(pl.Int8).alias("utc_hour")
+
+
+def _day() -> pl.Expr:
+    return (pl.col("ts").cast(pl.Int64) // _US_DAY).cast(pl.Int32).cast(pl.Date).alias("day")
+
+
+def _hours(lf: pl.LazyFrame) -> pl.LazyFrame:
+    return lf.group_by("acct", _utc_hour()).agg(pl.len().cast(pl.UInt32).alias("n"))
+
+
+def _days(lf: pl.LazyFrame) -> pl.LazyFrame:
+    return lf.group_by("acct", _day()).agg(pl.len().cast(pl.UInt32).alias("n"))
+
+
+class RequestIndex:
+    """The index of one request store, built by `step()` calls (any thread; each step runs once)."""
+
+    def __init__(self, store: RequestStore) -> None:
+        self.store = store
+        self.files = [store.path / f for f in store.part_files()] if store.n_rows else []
+        n = len(self.files)
+        self._done: dict[str, list[pl.DataFrame | None]] = {"ip": [None] * n, "key_id": [None] * n}
+        self._hours: list[pl.DataFrame | None] = [None] * n
+        self._days: list[pl.DataFrame | None] = [None] * n
+        self._todo = [(p, i) for p in PASSES for i in range(n)]
+        self._running = 0
+        self._cond = threading.Condition()
+        self._builder = threading.Lock()  # one thread builds at a time (a step holds a part in memory)
+        #: Seconds spent in steps (all threads), and wall seconds from the first step to the last.
+        self.step_seconds = 0.0
+        self._t0: float | None = None
+        self.seconds = 0.0
+
+    # ------------------------------------------------------------------ building
+    def _part(self, i: int) -> pl.LazyFrame:
+        return pl.scan_parquet(self.files[i], schema=STORE_SCHEMA)
+
+    def step(self) -> bool:
+        """Build the next piece (one part of one pass). False when nothing is left to start."""
+        with self._cond:
+            if not self._todo:
+                return False
+            what, i = self._todo.pop(0)
+            self._running += 1
+            if self._t0 is None:
+                self._t0 = time.perf_counter()
+        t = time.perf_counter()
+        try:
+            if what == "hours":
+                counts = _hours(self._part(i).select("acct", "ts")).collect()
+            elif what == "days":
+                counts = _days(self._part(i).select("acct", "ts")).collect()
+            else:
+                pairs = self._part(i).select(what, "acct").unique().collect()
+        except BaseException:
+            with self._cond:
+                self._todo.insert(0, (what, i))
+                self._running -= 1
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            if what == "hours":
+                self._hours[i] = counts
+            elif what == "days":
+                self._days[i] = counts
+            else:
+                self._done[what][i] = pairs
+            self._running -= 1
+            self.step_seconds += time.perf_counter() - t
+            if not self._todo and not self._running:
+                self.seconds = time.perf_counter() - (self._t0 or t)
+            self._cond.notify_all()
+        return True
+
+    def build(self, pause: Callable[[], None] | None = None) -> None:
+        """Run the remaining steps (calling `pause()` before each), or wait for the thread that does
+        (one builder at a time: parallel builders would multiply the memory and share the same cores)."""
+        with self._builder:
+            while True:
+                if pause is not None:
+                    pause()
+                if not self.step():
+                    break
+        with self._cond:
+            self._cond.wait_for(lambda: not self._running)
+
+    def complete(self, what: str | None = None) -> bool:
+        """Every pass done (or pass `what`: "ip", "key_id", "hours", "days")."""
+        with self._cond:
+            if what is None:
+                return not self._todo and not self._running
+            return all(p is not None for p in self._pass(what))
+
+    def _pass(self, what: str) -> list[pl.DataFrame | None]:
+        return self._hours if what == "hours" else self._days if what == "days" else self._done[what]
+
+    def progress(self) -> str:
+        """How far the build is, e.g. "IPs 53/53, keys 53/53, hours 12/53, days 0/53"."""
+        with self._cond:
+            got = [sum(p is not None for p in self._pass(w)) for w in PASSES]
+        n = len(self.files)
+        return ", ".join(f"{w} {g}/{n}" for w, g in zip(("IPs", "keys", "hours", "days"), got))
+
+    # ------------------------------------------------------------------ answers (exact at any moment)
+    def users(self, column: str, codes: pl.Series) -> pl.DataFrame:
+        """(column, acct) pairs of the requests whose `column` ("ip" or "key_id") has one of these codes,
+        unique, sorted: the built parts' pairs, and one filtered scan of the parts not built yet."""
+        want = codes.cast(pl.UInt64).implode()
+        with self._cond:
+            parts = list(self._done[column])
+        have = [p.filter(pl.col(column).is_in(want)) for p in parts if p is not None]
+        rest = [self.files[i] for i, p in enumerate(parts) if p is None]
+        if rest:
+            scan = pl.scan_parquet(rest, schema=STORE_SCHEMA).select(column, "acct")
+            # (streaming: integer columns only, 10-30% less CPU than in memory over 50 parts)
+            have.append(scan.filter(pl.col(column).is_in(want)).unique().collect(engine="streaming"))
+        out = pl.concat(have) if have else pl.DataFrame(schema=PAIR_SCHEMA[column])
+        return out.sort(column, "acct")
+
+    def counts(self, accts: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Requests of these accounts (acct codes) by UTC hour (acct, utc_hour, n) and by day (acct,
+        day, n): from the index for built parts, from the accounts' own parts otherwise."""
+        accts = accts.cast(pl.UInt32)
+        if accts.is_empty() or not self.files:
+            return pl.DataFrame(schema=HOURS_SCHEMA), pl.DataFrame(schema=DAYS_SCHEMA)
+        want = accts.implode()
+        in_parts = sorted(set(part_of(self.store.bounds, accts).to_list()))
+        with self._cond:
+            built = {w: {i: f for i in in_parts if (f := self._pass(w)[i]) is not None} for w in ("hours", "days")}
+        out = []
+        for what, count in (("hours", _hours), ("days", _days)):
+            got = [f.filter(pl.col("acct").is_in(want)) for f in built[what].values()]
+            rest = [self.files[i] for i in in_parts if i not in built[what]]
+            if rest:
+                part = pl.scan_parquet(rest, schema=STORE_SCHEMA).select("acct", "ts")
+                got.append(count(part.filter(pl.col("acct").is_in(want))).collect(engine="streaming"))
+            out.append(pl.concat(got) if got else pl.DataFrame(schema=HOURS_SCHEMA if what == "hours" else DAYS_SCHEMA))
+        return out[0], out[1]
+
+    def all_hours(self) -> pl.DataFrame | None:
+        """(acct, utc_hour, n) of every account once the counts pass is done, else None."""
+        with self._cond:
+            if any(h is None for h in self._hours):
+                return None
+            parts = [h for h in self._hours if h is not None]
+        return pl.concat(parts) if parts else pl.DataFrame(schema=HOURS_SCHEMA)
+
+    def estimated_bytes(self) -> int:
+        """Memory the built parts hold."""
+        with self._cond:
+            frames = [*self._done["ip"], *self._done["key_id"], *self._hours, *self._days]
+        return sum(f.estimated_size() for f in frames if f is not None)
