@@ -21,11 +21,13 @@ usually share *two* untouched 8-bit bands (multi-index hashing, Manku et al. / N
 4. **Banks** (`prompt_banks`). A content farm's members each draw a few dozen prompts of one large bank;
    its low-volume members use only 2-4 of its families, too few to share two with any one other member
    (the pairwise rule of `linkage.family_edges`). A popular app is the opposite: a *small* set of
-   families that all its users share. So families are grouped into banks by the accounts that the
-   pairwise rule already links (the bank's *core*: CPM communities of those pairs), a family
-   belonging to the core that holds at least `bank_family_share` of its users; a bank needs at least
-   `bank_min_families` families and `bank_min_accounts` members, a member being any account that uses
-   at least `bank_min_shared` of the bank's families. One app's 1-6 templates are never a bank.
+   families that all its users share. So families are grouped into banks by the accounts the pairwise
+   rule already links (the bank's *core*: CPM communities of those pairs, so chance pairs do not chain
+   two groups), a family belonging to the core that holds at least `bank_family_share` of its users. A
+   bank has `bank_min_families` families or more, its median member uses at most `bank_max_coverage` of
+   them, and a member uses `bank_min_shared` of them bank-style (a few distinct paraphrases each, not a
+   repeated template), which hold `bank_min_share` of its prompts (a relay meets two by chance among
+   thousands). One app's 1-6 templates are never a bank.
 
 Distinct hashes are capped at `family_max_hashes` (a deterministic sample by the hash's own mixed
 value, so each part of the world is sampled alike): at seed scale, where distinct hashes run to tens of
