@@ -171,7 +171,12 @@ class LinkageSettings:
     min_weight: float = ranged(0.05, 0.0, 1e6)  # edges lighter than this are dropped
     #: Prompt families (bank-style content links): two accounts sharing at least `family_min_shared`
     #: specific families (a few of many: `family_max_overlap`) are linked with weight
-    #: `prompt_family` x min(1, sum of the shared families' idf / `family_idf_target`).
+    #: `prompt_family` x min(1, sum of the shared families' idf / `family_idf_target`). Only bank-style uses
+    #: count, here and for banks: an account's use of a family with at most `family_max_uses` distinct
+    #: prompts (a few paraphrases; a CI job, an app user or a lab's runner repeating a template hundreds of
+    #: times is template use, linked by `prompt_template`, and a template's cloud of near-duplicates meets
+    #: other rings' prompts by chance, so one family can hold a CI fleet's jobs and a farm's paraphrases).
+    family_max_uses: int = ranged(5, 1, 10**9)
     family_min_shared: int = ranged(2, 1, 10**6)
     family_idf_target: float = ranged(12.0, 0.0, 1e9, lo_open=True)
     family_max_accounts: int = ranged(
@@ -183,7 +188,7 @@ class LinkageSettings:
     #: Prompt banks (`families.prompt_banks`): the families co-used by the accounts the pairwise rule above
     #: links (a family belongs to the core holding at least `bank_family_share` of its users). A bank has
     #: at least `bank_min_families` families and `bank_min_accounts` members, each using at least
-    #: `bank_min_shared` of its families (each with at most `bank_max_uses` distinct prompts: drawn a few
+    #: `bank_min_shared` of its families (each with at most `family_max_uses` distinct prompts: drawn a few
     #: times, not repeated as a template), which hold at least `bank_min_share` of the member's distinct
     #: prompts; its median member uses at most `bank_max_coverage` of them (a small subset of a large set:
     #: one app's few templates, used by all its users, are never a bank). Two members sharing one of its
@@ -192,7 +197,6 @@ class LinkageSettings:
     bank_min_families: int = ranged(20, 2, 10**9)
     bank_min_accounts: int = ranged(10, 2, 10**9)
     bank_min_shared: int = ranged(2, 1, 10**6)
-    bank_max_uses: int = ranged(5, 1, 10**9)  # more distinct prompts in one family: a template's use
     bank_min_share: float = ranged(0.1, 0.0, 1.0)
     bank_max_coverage: float = ranged(0.25, 0.0, 1.0)
     bank_family_share: float = ranged(0.5, 0.0, 1.0, lo_open=True)

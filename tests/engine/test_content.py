@@ -235,7 +235,7 @@ def test_bank_needs_many_families_and_members_using_a_small_subset():
     assert prompt_banks(fam, core, dataclasses.replace(s, bank_max_coverage=0.01)).is_empty()
     # The chance reseller joins when the share floor is off, the CI job when template-style uses count.
     assert 300 in prompt_banks(fam, core, dataclasses.replace(s, bank_min_share=0.0))["acct"].to_list()
-    assert 301 in prompt_banks(fam, core, dataclasses.replace(s, bank_max_uses=1000))["acct"].to_list()
+    assert 301 in prompt_banks(fam, core, dataclasses.replace(s, family_max_uses=1000))["acct"].to_list()
     # Deterministic to the bit.
     assert members.equals(prompt_banks(fam, core, s))
 
@@ -251,3 +251,17 @@ def test_popular_app_users_with_a_hub_account_make_no_bank():
     ids = pl.LazyFrame({"acct": pl.Series(range(200), dtype=pl.UInt32), "account_id": [f"p{i:03d}" for i in range(200)]})
     edges = family_edges(fam, ids, LinkageSettings()).collect()
     assert edges.filter(pl.col("signal") == "family_bank").height == 0
+
+
+def test_template_style_use_of_a_family_makes_no_content_edge():
+    # A CI job repeats two templates (200 near-duplicates each); their families also hold two farm
+    # members' paraphrases (chance pairs of a template's cloud). Pairwise, the job shares two of each
+    # member's six families: linked if every use counted, not when only bank-style uses (<= 5) do.
+    rows = [(0, f) for f in range(6)] + [(1, f) for f in range(6, 12)] + [(9, 0), (9, 1), (9, 6), (9, 7)]
+    rows += [(a, f) for a in range(2, 5) for f in (0, 1, 6, 7)]  # (more users, so n_accounts >= 3)
+    fam = _families(rows, 4000, uses={9: 200})
+    ids = pl.LazyFrame({"acct": pl.Series(range(10), dtype=pl.UInt32), "account_id": [f"c{i}" for i in range(10)]})
+    s = LinkageSettings()
+    ends = lambda e: set(e["src"]) | set(e["dst"])  # noqa: E731
+    assert "c9" not in ends(family_edges(fam, ids, s).collect())
+    assert "c9" in ends(family_edges(fam, ids, dataclasses.replace(s, family_max_uses=1000)).collect())

@@ -312,7 +312,7 @@ def prompt_banks(families: pl.DataFrame, core_pairs: pl.DataFrame, settings: Lin
     `families`: `prompt_families` (FAMILY_SCHEMA); `core_pairs`: (a, b) account pairs the pairwise rule
     links. A bank is named by the smallest acct of its core.
 
-    * only bank-style uses count: an account's use of a family with at most `bank_max_uses` distinct
+    * only bank-style uses count: an account's use of a family with at most `family_max_uses` distinct
       prompts (a bank member draws each of its prompts once or a few times, paraphrased; a CI job or an
       app user repeats its template hundreds of times, and a template's cloud of near-duplicates meets
       bank paraphrases by chance, so the same family may hold both);
@@ -328,7 +328,7 @@ def prompt_banks(families: pl.DataFrame, core_pairs: pl.DataFrame, settings: Lin
     comp = pair_communities(core_pairs["a"], core_pairs["b"], settings.bank_resolution, settings.bank_seed)
     if comp.is_empty():
         return pl.DataFrame(schema=BANK_SCHEMA)
-    families = families.filter(pl.col("uses") <= settings.bank_max_uses)
+    families = families.filter(pl.col("uses") <= settings.family_max_uses)
     # Each family goes to the core that holds most of its users (ties: the smaller core), if enough of them.
     owner = (
         families.join(comp, on="acct")

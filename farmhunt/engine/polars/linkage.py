@@ -306,6 +306,7 @@ def family_edges(families: pl.DataFrame, accounts: pl.LazyFrame, settings: Linka
     * `prompt_family`, pairwise: two accounts sharing at least `family_min_shared` specific prompt
       families (each used by at most `family_max_accounts` accounts; wider ones link nobody), and at most
       `family_max_overlap` of the smaller one's families, weighted by the shared families' specificity (idf).
+      Only bank-style uses count (at most `family_max_uses` distinct prompts of the family each).
     * `family_bank`, by the bank: two members of one prompt bank (`families.prompt_banks`: a large set
       of families that the pairwise-linked accounts co-use; a member uses `bank_min_shared` of them)
       sharing at least one of its families, where the pairwise rule does not link them. This links a
@@ -316,8 +317,10 @@ def family_edges(families: pl.DataFrame, accounts: pl.LazyFrame, settings: Linka
     """
     if not {"prompt_family", "family_bank"} & set(settings.signals) or families.is_empty():
         return pl.LazyFrame(schema=EDGE_SCHEMA)
-    # Bank-style sharing only: a few of many families. Pairs sharing (nearly) all their families are a
-    # popular app's users, a CI fleet's or a lab's own jobs: templates, not a bank.
+    # Bank-style sharing only: a few paraphrases of each of a few of many families. A family used with
+    # many distinct near-duplicates is a template (prompt_template links it); pairs sharing (nearly) all
+    # their families are a popular app's users, a CI fleet's or a lab's own jobs: templates, not a bank.
+    families = families.filter(pl.col("uses") <= settings.family_max_uses)
     breadth = families.group_by("acct").agg(pl.len().alias("__b"))
     pairs = (
         family_pairs(families, settings.family_max_accounts)
