@@ -115,8 +115,9 @@ DESIGNS: dict[str, dict[str, Any]] = {
 #: designs whose templated prompts are paraphrases of a prompt bank (4-10 bits from its prompts), as a
 #: content farm's are. Real distillation farms, mega-farms and relays of distillation traffic draw from
 #: paraphrased banks too; without this only content farms exercise the prompt-family signals, and a fit
-#: without them drops them. Measured (README "Generalisation"): with it on, the fit on seed 303 worlds
-#: collapsed (fitted recall 0.40 on seed 404), so it is not on by default yet.
+#: without them drops them. Measured (README "Generalisation", seeds 303 -> 404): content-farm
+#: leave-one-design-out F1 0.634 -> 0.959 with it on. Off by default only because it changes what every
+#: existing sweep seed generates (the shipped figures' worlds): turning it on means refitting.
 BANK_KNOBS: dict[str, dict[str, Knob]] = {
     "distillation_farm": {"bank_member_frac": ("u", 0.0, 0.6), "bank_size": ("i", 100, 1000)},
     "mega_farm": {"bank_member_frac": ("u", 0.0, 0.6), "bank_size": ("i", 100, 1000)},
