@@ -29,6 +29,7 @@ SIGNALS: tuple[str, ...] = (
     "org",
     "prompt_template",
     "prompt_family",
+    "family_bank",
     "sync",
     "signup_burst",
     "stream_relay",
@@ -143,6 +144,7 @@ class LinkageSettings:
             "org": 0.6,
             "prompt_template": 0.5,
             "prompt_family": 0.8,
+            "family_bank": 0.5,
             "sync": 1.0,
             "signup_burst": 0.4,
             "stream_relay": 1.0,
@@ -169,7 +171,12 @@ class LinkageSettings:
     min_weight: float = ranged(0.05, 0.0, 1e6)  # edges lighter than this are dropped
     #: Prompt families (bank-style content links): two accounts sharing at least `family_min_shared`
     #: specific families (a few of many: `family_max_overlap`) are linked with weight
-    #: `prompt_family` x min(1, sum of the shared families' idf / `family_idf_target`).
+    #: `prompt_family` x min(1, sum of the shared families' idf / `family_idf_target`). Only bank-style uses
+    #: count, here and for banks: an account's use of a family with at most `family_max_uses` distinct
+    #: prompts (a few paraphrases; a CI job, an app user or a lab's runner repeating a template hundreds of
+    #: times is template use, linked by `prompt_template`, and a template's cloud of near-duplicates meets
+    #: other rings' prompts by chance, so one family can hold a CI fleet's jobs and a farm's paraphrases).
+    family_max_uses: int = ranged(5, 1, 10**9)
     family_min_shared: int = ranged(2, 1, 10**6)
     family_idf_target: float = ranged(12.0, 0.0, 1e9, lo_open=True)
     family_max_accounts: int = ranged(
@@ -178,6 +185,26 @@ class LinkageSettings:
     family_max_overlap: float = ranged(
         0.6, 0.0, 1.0
     )  # ... and sharing at most this share of the smaller account's families
+    #: Prompt banks (`families.prompt_banks`): the families co-used by the accounts the pairwise rule above
+    #: links (a family belongs to the core holding at least `bank_family_share` of its users). A bank has
+    #: at least `bank_min_families` families and `bank_min_accounts` members, each using at least
+    #: `bank_min_shared` of its families (each with at most `family_max_uses` distinct prompts: drawn a few
+    #: times, not repeated as a template), which hold at least `bank_min_share` of the member's distinct
+    #: prompts; its median member uses at most `bank_max_coverage` of them (a small subset of a large set:
+    #: one app's few templates, used by all its users, are never a bank). Two members sharing one of its
+    #: families that the pairwise rule does not link get a `family_bank` edge of weight
+    #: `family_bank` x min(1, sum of the shared bank families' idf / `family_idf_target`).
+    bank_min_families: int = ranged(20, 2, 10**9)
+    bank_min_accounts: int = ranged(10, 2, 10**9)
+    bank_min_shared: int = ranged(2, 1, 10**6)
+    bank_min_share: float = ranged(0.1, 0.0, 1.0)
+    bank_max_coverage: float = ranged(0.25, 0.0, 1.0)
+    bank_family_share: float = ranged(0.5, 0.0, 1.0, lo_open=True)
+    #: Bank cores are CPM communities (Leiden) of the pairwise-linked accounts: a core holds together while
+    #: its linked pairs are more than this share of its account pairs (a bank of 600 accounts, each
+    #: linked to 20 others, is 0.03; two banks joined by 50 chance pairs between 500 and 80 accounts, 0.001).
+    bank_resolution: float = ranged(0.005, 0.0, 1.0, lo_open=True)
+    bank_seed: int = ranged(42, 0, 2**32 - 1)
     #: Weak signals: values that many unrelated people share by chance in a large population (a home
     #: /24, a signup hour on a big network, a common email shape or domain). They add weight to a pair
     #: that another signal links, but never link a pair alone: at a million accounts they would
@@ -272,6 +299,7 @@ class CaseSettings:
             "stream_relay": "network",
             "prompt_template": "content",
             "prompt_family": "content",
+            "family_bank": "content",
             "stream_template": "content",
             "sync": "timing",
             "signup_prefix": "",

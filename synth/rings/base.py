@@ -70,3 +70,24 @@ def unique_where(mask: np.ndarray, values: np.ndarray, fresh: Callable[[int], np
     if k:
         out[mask] = fresh(k)
     return out
+
+
+def paraphrase_bank(b: Builder, blk: AccountBlock, rng: np.random.Generator, member_frac: float, size: int,
+                    share: float | None = None, flips: tuple[int, int] = (4, 10)) -> np.ndarray:
+    """Domain randomisation of content: `member_frac` of the block's accounts draw their templated prompts
+    from a bank of `size` capability prompts, each use a paraphrase `flips` bits from its bank prompt
+    (the content farm's signal, in farms and relays that are not content farms).
+
+    `share`: those members' share of requests from the bank (None: keep the block's template share).
+    Draws nothing from `rng` when `member_frac` is 0, so a ring without the knob is generated as before.
+    Returns the members' mask.
+    """
+    n = len(blk.tgroup)
+    if member_frac <= 0 or n == 0:
+        return np.zeros(n, bool)
+    g = b.new_tgroup(b.capability_templates(int(size), rng), flips=flips)
+    members = rng.random(n) < member_frac
+    blk.tgroup = np.where(members, g, blk.tgroup)
+    if share is not None:
+        blk.p_tpl = np.where(members, np.clip(share + rng.normal(0, 0.05, n), 0, 1), blk.p_tpl)
+    return members

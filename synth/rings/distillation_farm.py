@@ -15,7 +15,15 @@ import numpy as np
 from farmhunt.core.errors import ConfigError
 from synth.behaviour import CAPABILITY_TOPICS, CAPABILITY_WEIGHTS, P, TOP_MODEL
 from synth.identity import COUNTRY_CODES, COUNTRY_WEIGHTS, FARM_MAIL, farm_emails
-from synth.rings.base import RingContext, RingKind, check_fractions, check_positive, pick, unique_where
+from synth.rings.base import (
+    RingContext,
+    RingKind,
+    check_fractions,
+    check_positive,
+    paraphrase_bank,
+    pick,
+    unique_where,
+)
 from synth.world import US_PER_H, AccountBlock, Builder, F, phones
 
 
@@ -46,9 +54,12 @@ class Params:
     own_ip_frac: float = 0.0         # members with their own residential IP (no exit sharing at all)
     organic_share: float = -1.0      # share of a member's requests that are organic (popular topics, own
     #                                  words); -1: 1 - template_frac x (1 - c/2)
+    bank_member_frac: float = 0.0    # members whose templated prompts are paraphrases of a prompt bank
+    bank_size: int = 300             # ... of this many capability prompts, 4-10 bits from each (base.paraphrase_bank)
 
     def validate(self) -> None:
-        check_fractions(self, "phone_frac", "paying_frac", "template_frac", "sync_frac", "own_ip_frac")
+        check_fractions(self, "phone_frac", "paying_frac", "template_frac", "sync_frac", "own_ip_frac",
+                        "bank_member_frac")
         for name in ("mimic_frac", "own_instruments_frac", "stagger_frac", "organic_share"):
             v = getattr(self, name)
             if v != -1.0 and not 0.0 <= v <= 1.0:
@@ -56,7 +67,8 @@ class Params:
         if self.stagger_days != -1.0 and not self.stagger_days >= 0:
             raise ConfigError(f"'params.stagger_days': must be >= 0 (or -1: prestart_days), got {self.stagger_days}")
         check_positive(self, "requests_per_day", "waves", "wave_hours", "accounts_per_device",
-                       "accounts_per_phone", "accounts_per_card", "ips_per_account", "templates", "email_domains")
+                       "accounts_per_phone", "accounts_per_card", "ips_per_account", "templates", "email_domains",
+                       "bank_size")
         if self.ip_mode not in ("residential_proxy", "hosting"):
             raise ConfigError(f"'params.ip_mode': 'residential_proxy' or 'hosting', got {self.ip_mode!r}")
 
@@ -163,6 +175,7 @@ def generate(b: Builder, ctx: RingContext) -> AccountBlock:
         card[own_card] = b.personal_cards(blk, rng)[paying[own_card]]
     b.topup_payments(blk, paying, card, rng, per_month=2.0, amount_mu=np.log(10), amount_sigma=0.4,
                      decline=0.08, refund=0.0, dispute=0.01)
+    paraphrase_bank(b, blk, rng, p.bank_member_frac, p.bank_size)  # last: no draw (same ring) when 0
     return blk
 
 

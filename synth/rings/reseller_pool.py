@@ -14,7 +14,7 @@ import numpy as np
 
 from synth.behaviour import P
 from synth.identity import COUNTRY_CODES, COUNTRY_WEIGHTS
-from synth.rings.base import RingContext, RingKind, check_fractions, check_positive, pick
+from synth.rings.base import RingContext, RingKind, check_fractions, check_positive, paraphrase_bank, pick
 from synth.world import US_PER_DAY, US_PER_H, AccountBlock, Builder, F
 
 
@@ -28,10 +28,14 @@ class Params:
     rotation_days: float = 4.0
     dispute_frac: float = 0.7    # share of cards that are stolen and later disputed
     active_share: float = 0.9
+    bank_member_frac: float = 0.0  # members relaying a distillation client: part of their prompts are
+    bank_share: float = 0.3        # ... this share, paraphrases of a bank of `bank_size` capability prompts
+    bank_size: int = 300           # (base.paraphrase_bank)
 
     def validate(self) -> None:
-        check_fractions(self, "churn_frac", "reuse_card", "reuse_device", "dispute_frac", "active_share")
-        check_positive(self, "requests_per_day", "relay_ips", "rotation_days")
+        check_fractions(self, "churn_frac", "reuse_card", "reuse_device", "dispute_frac", "active_share",
+                        "bank_member_frac", "bank_share")
+        check_positive(self, "requests_per_day", "relay_ips", "rotation_days", "bank_size")
 
 
 def generate(b: Builder, ctx: RingContext) -> AccountBlock:
@@ -111,6 +115,7 @@ def generate(b: Builder, ctx: RingContext) -> AccountBlock:
     keep = ~((ban[blk.pay_acct] >= 0) & (blk.pay_ts > ban[blk.pay_acct]))
     for name in ("pay_acct", "pay_ts", "pay_amount", "pay_card", "pay_status"):
         setattr(blk, name, getattr(blk, name)[keep])
+    paraphrase_bank(b, blk, rng, p.bank_member_frac, p.bank_size, share=p.bank_share)  # last: no draw when 0
     return blk
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import polars as pl
 
@@ -108,6 +110,8 @@ def test_popular_app_users_sharing_all_their_families_make_no_bank_edges():
             "family": pl.Series([f for _ in range(30) for f in range(6)], dtype=pl.Int64),
             "n_accounts": pl.Series([30] * 180, dtype=pl.UInt32),
             "idf": [4.0] * 180,
+            "uses": pl.Series([1] * 180, dtype=pl.UInt32),
+            "acct_hashes": pl.Series([12] * 180, dtype=pl.UInt32),
         }
     )
     ids = pl.LazyFrame({"acct": pl.Series(range(30), dtype=pl.UInt32), "account_id": [f"p{i:02d}" for i in range(30)]})
@@ -143,3 +147,121 @@ def test_cheap_benign_evidence_cancels_only_cheap_fraud_evidence():
     assert out[2]["org"] == 0.0 and out[2]["edu"] == -1.0
     # Cluster 3: cheap benign below cheap fraud is untouched.
     assert out[3]["org"] == -0.4
+
+
+def _families(
+    rows: list[tuple[int, int]], n_total: int, hashes: dict[int, int] | None = None, uses: dict[int, int] | None = None
+) -> pl.DataFrame:
+    """A FAMILY_SCHEMA table from (acct, family) uses: one distinct hash each (`uses`: acct -> that many
+    in each of its families instead); `hashes`: acct -> its distinct prompt hashes in all (default: 2 per
+    family it uses)."""
+    df = pl.DataFrame(rows, schema={"acct": pl.UInt32, "family": pl.Int64}, orient="row").unique().sort("acct", "family")
+    n_acc = df.group_by("family").agg(pl.len().cast(pl.UInt32).alias("n_accounts"))
+    total = df.group_by("acct").agg((2 * pl.len()).cast(pl.UInt32).alias("acct_hashes"))
+    if hashes:
+        over = pl.DataFrame({"acct": list(hashes), "h": list(hashes.values())}, schema={"acct": pl.UInt32, "h": pl.UInt32})
+        total = total.join(over, on="acct", how="left").select("acct", pl.coalesce("h", "acct_hashes").alias("acct_hashes"))
+    return (
+        df.join(n_acc, on="family")
+        .join(total, on="acct")
+        .with_columns(
+            (float(n_total) / pl.col("n_accounts").cast(pl.Float64)).log().alias("idf"),
+            pl.col("acct").replace_strict(uses or {}, default=1, return_dtype=pl.UInt32).alias("uses"),
+        )
+        .select("acct", "family", "n_accounts", "idf", "uses", "acct_hashes")
+    )
+
+
+def _bank_world(seed: int = 11) -> tuple[list[tuple[int, int]], pl.LazyFrame]:
+    """A 300-prompt bank: accounts 0-119 draw 15 of it each, 120-124 (low volume) 2 each, 125 draws 3;
+    a popular app (families 1000-1003): accounts 200-259 use all four; account 300 is a reseller that
+    meets two bank families by chance among 4,000 distinct prompts; account 301 is a CI job repeating
+    three templates (200 near-duplicates each) whose families also hold bank paraphrases (chance pairs)."""
+    rng = np.random.default_rng(seed)
+    rows = [(a, int(f)) for a in range(120) for f in rng.choice(300, 15, replace=False)]
+    rows += [(a, int(f)) for a in range(120, 125) for f in rng.choice(300, 2, replace=False)]
+    rows += [(125, int(f)) for f in rng.choice(300, 3, replace=False)]
+    rows += [(a, 1000 + f) for a in range(200, 260) for f in range(4)]
+    rows += [(300, 7), (300, 8), (301, 10), (301, 11), (301, 12)]
+    ids = pl.LazyFrame({"acct": pl.Series(range(400), dtype=pl.UInt32), "account_id": [f"a{i:03d}" for i in range(400)]})
+    return rows, ids
+
+
+def test_low_volume_bank_members_are_linked_by_the_bank_and_chance_users_are_not():
+    from farmhunt.engine.polars.families import prompt_banks
+
+    rows, ids = _bank_world()
+    fam = _families(rows, 4000, hashes={300: 4000, 301: 640}, uses={301: 200})
+    s = LinkageSettings()
+    edges = family_edges(fam, ids, s).collect()
+    bank = edges.filter(pl.col("signal") == "family_bank")
+    pairwise = edges.filter(pl.col("signal") == "prompt_family")
+    low = [f"a{i:03d}" for i in range(120, 126)]
+    ends = pl.concat([bank["src"], bank["dst"]])
+    # Each low-volume member (2-3 families) is linked by the bank, never by the pairwise rule.
+    for a in low:
+        assert (ends == a).sum() >= 5, a
+        assert not pl.concat([pairwise["src"], pairwise["dst"]]).is_in([a]).any(), a
+    # Reasons are exact: a pair gets one content reason, and every bank edge ends at bank members.
+    assert edges.group_by("src", "dst").len()["len"].max() == 1
+    assert ends.str.slice(1).cast(pl.Int32).max() < 126
+    # The app's users and the chance reseller are nobody's bank co-members.
+    no_core = pl.DataFrame(schema={"a": pl.UInt32, "b": pl.UInt32})
+    assert prompt_banks(fam, no_core, s).is_empty()  # no pairwise-linked core: no bank
+    assert not ends.is_in([f"a{i:03d}" for i in [*range(200, 260), 300, 301]]).any()
+    # Weight: one shared bank family of idf log(4000/n) scaled like the pairwise rule, at most the base.
+    assert 0 < bank["weight"].min() and bank["weight"].max() <= s.weights["family_bank"]
+
+
+def test_bank_needs_many_families_and_members_using_a_small_subset():
+    from farmhunt.engine.polars.families import prompt_banks
+
+    rows, ids = _bank_world()
+    fam = _families(rows, 4000, hashes={300: 4000, 301: 640}, uses={301: 200})
+    s = LinkageSettings()
+    edges = family_edges(fam, ids, s).collect().filter(pl.col("signal") == "prompt_family")
+    acct = {f"a{i:03d}": i for i in range(400)}
+    core = pl.DataFrame(
+        {"a": [acct[x] for x in edges["src"]], "b": [acct[x] for x in edges["dst"]]},
+        schema={"a": pl.UInt32, "b": pl.UInt32},
+    )
+    members = prompt_banks(fam, core, s)
+    assert members["bank"].n_unique() == 1
+    got = set(members["acct"].unique().to_list())
+    assert set(range(120, 126)) <= got and got <= set(range(126))
+    assert members["family"].n_unique() >= 250
+    # A floor above the bank's families, or a coverage bar under its members' 5%: no bank.
+    assert prompt_banks(fam, core, dataclasses.replace(s, bank_min_families=400)).is_empty()
+    assert prompt_banks(fam, core, dataclasses.replace(s, bank_max_coverage=0.01)).is_empty()
+    # The chance reseller joins when the share floor is off, the CI job when template-style uses count.
+    assert 300 in prompt_banks(fam, core, dataclasses.replace(s, bank_min_share=0.0))["acct"].to_list()
+    assert 301 in prompt_banks(fam, core, dataclasses.replace(s, family_max_uses=1000))["acct"].to_list()
+    # Deterministic to the bit.
+    assert members.equals(prompt_banks(fam, core, s))
+
+
+def test_popular_app_users_with_a_hub_account_make_no_bank():
+    # An app (families 0-3, all users use all four) and one heavy user of 10 other families who also uses
+    # two app families: pairwise links from the heavy user to each app user, but no large set of families
+    # that members each use a small part of.
+    rows = [(a, f) for a in range(60) for f in range(4)]
+    rows += [(100, f) for f in [0, 1, *range(10, 20)]]
+    rows += [(a, f) for a in range(101, 104) for f in range(10, 20)]
+    fam = _families(rows, 4000)
+    ids = pl.LazyFrame({"acct": pl.Series(range(200), dtype=pl.UInt32), "account_id": [f"p{i:03d}" for i in range(200)]})
+    edges = family_edges(fam, ids, LinkageSettings()).collect()
+    assert edges.filter(pl.col("signal") == "family_bank").height == 0
+
+
+def test_template_style_use_of_a_family_makes_no_content_edge():
+    # A CI job repeats two templates (200 near-duplicates each); their families also hold two farm
+    # members' paraphrases (chance pairs of a template's cloud). Pairwise, the job shares two of each
+    # member's six families: linked if every use counted, not when only bank-style uses (<= 5) do.
+    rows = [(0, f) for f in range(6)] + [(1, f) for f in range(6, 12)] + [(9, 0), (9, 1), (9, 6), (9, 7)]
+    rows += [(a, f) for a in range(2, 5) for f in (0, 1, 6, 7)]  # (more users, so n_accounts >= 3)
+    fam = _families(rows, 4000, uses={9: 200})
+    ids = pl.LazyFrame({"acct": pl.Series(range(10), dtype=pl.UInt32), "account_id": [f"c{i}" for i in range(10)]})
+    s = LinkageSettings()
+    ends = lambda e: set(e["src"]) | set(e["dst"])  # noqa: E731
+    assert "c9" not in ends(family_edges(fam, ids, s).collect())
+    assert "c9" in ends(family_edges(fam, ids, dataclasses.replace(s, family_max_uses=1000)).collect())

@@ -327,3 +327,71 @@ def test_sweep_knobs_spread_over_worlds() -> None:
     assert max(hosting) - min(hosting) > 0.06
     tz = [np.array(c.benign.country_weights) for c in cfgs]
     assert max(abs(tz[0] - x).sum() for x in tz[1:]) > 0.3   # different country / time-zone mixes
+
+
+# ------------------------------------------------------------------ paraphrase banks in other designs
+BANK_CONFIG = {
+    "seed": 17, "days": 14, "benign": {"accounts": 600},
+    "rings": [
+        {"kind": "distillation_farm", "size": 200, "params": {"bank_member_frac": 0.5, "bank_size": 200,
+                                                               "requests_per_day": 10.0}},
+        {"kind": "reseller_pool", "size": 40, "params": {"bank_member_frac": 0.5, "bank_share": 0.4,
+                                                          "bank_size": 150, "requests_per_day": 40.0}},
+    ],
+}
+
+
+def test_other_designs_draw_part_of_their_prompts_from_a_paraphrased_bank(tmp_path: Path) -> None:
+    cfg = config_from_dict(BANK_CONFIG)
+    generate(cfg, tmp_path / "w")
+    req = pl.read_parquet(tmp_path / "w" / "requests.parquet").with_columns(pl.col(pl.Categorical).cast(pl.String))
+    lab = pl.read_parquet(tmp_path / "w" / "labels.parquet").with_columns(pl.col(pl.Categorical).cast(pl.String))
+    req = req.join(lab.select("account_id", "ring_kind"), on="account_id")
+    b = Builder(cfg)
+    build_blocks(b, cfg)
+    banks = {g: np.array(b.tpl_hash, np.uint64)[b.tgroups[g]] for g in b.tg_flips}
+    assert len(banks) == 2 and set(b.tg_flips.values()) == {(4, 10)}
+    for kind, bank, share in [("distillation_farm", banks[min(banks)], None), ("reseller_pool", banks[max(banks)], 0.4)]:
+        r = req.filter(pl.col("ring_kind") == kind)
+        d = _hamming(r["prompt_hash"].to_numpy(), bank)
+        r = r.with_columns(pl.Series("para", (d >= 4) & (d <= 10)))
+        per = r.group_by("account_id").agg(pl.col("para").mean())
+        members = per.filter(pl.col("para") > 0.05)
+        n = per.height
+        # about half the members draw from the bank (binomial, 4 sigma), the others never come near it
+        assert abs(members.height - 0.5 * n) <= 4 * np.sqrt(0.25 * n), (kind, members.height, n)
+        assert per.filter(pl.col("para") <= 0.05)["para"].max() == 0.0
+        assert (d <= 3).sum() == 0  # paraphrases, not near duplicates the 4 x 16-bit banding would catch
+        if share is not None:  # a reseller member relays the bank for ~`share` of its traffic
+            assert abs(members["para"].median() - share) < 0.1, members["para"].median()
+        else:  # a farm member's templated prompts are the bank's
+            assert members["para"].median() > 0.6
+        hist = np.bincount(d[(d >= 4) & (d <= 10)], minlength=11)[4:11]
+        assert (hist > 0.06 * hist.sum()).all()  # every distance 4..10 is used
+
+
+def test_bank_knob_off_leaves_the_ring_as_it_was(tmp_path: Path) -> None:
+    # bank_member_frac 0 draws nothing: the same world as a config without the knob, hash for hash.
+    base = {"seed": 5, "days": 7, "benign": {"accounts": 200},
+            "rings": [{"kind": "distillation_farm", "size": 30}, {"kind": "reseller_pool", "size": 8}]}
+    off = json.loads(json.dumps(base))
+    off["rings"][0]["params"] = {"bank_member_frac": 0.0, "bank_size": 999}
+    off["rings"][1]["params"] = {"bank_member_frac": 0.0, "bank_share": 0.9}
+    generate(config_from_dict(base), tmp_path / "a")
+    generate(config_from_dict(off), tmp_path / "b")
+    a, b2 = (pl.read_parquet(tmp_path / x / "requests.parquet") for x in ("a", "b"))
+    assert a["prompt_hash"].equals(b2["prompt_hash"]) and a.height == b2.height
+
+
+def test_sweep_bank_mix_adds_bank_knobs_and_changes_nothing_else() -> None:
+    from synth.sweep import BANK_KNOBS
+
+    for i in range(3):
+        off, on = config_to_dict(sweep_config(7, i)), config_to_dict(sweep_config(7, i, bank_mix=True))
+        assert len(off["rings"]) == len(on["rings"])
+        for a, b in zip(off["rings"], on["rings"]):
+            extra = set(b["params"]) - set(a["params"])
+            assert extra == set(BANK_KNOBS.get(b.get("design") or b["kind"], {}))
+            assert {k: b["params"][k] for k in a["params"]} == a["params"]
+            if extra:
+                assert 0.0 <= b["params"]["bank_member_frac"] <= 0.6

@@ -18,6 +18,17 @@ usually share *two* untouched 8-bit bands (multi-index hashing, Manku et al. / N
    `idf = log(N / n_accounts)`; families used by more than `family_max_share` of all accounts (a greeting,
    a popular app's prompt) are dropped: they link nobody.
 
+4. **Banks** (`prompt_banks`). A content farm's members each draw a few dozen prompts of one large bank;
+   its low-volume members use only 2-4 of its families, too few to share two with any one other member
+   (the pairwise rule of `linkage.family_edges`). A popular app is the opposite: a *small* set of
+   families that all its users share. So families are grouped into banks by the accounts the pairwise
+   rule already links (the bank's *core*: CPM communities of those pairs, so chance pairs do not chain
+   two groups), a family belonging to the core that holds at least `bank_family_share` of its users. A
+   bank has `bank_min_families` families or more, its median member uses at most `bank_max_coverage` of
+   them, and a member uses `bank_min_shared` of them bank-style (a few distinct paraphrases each, not a
+   repeated template), which hold `bank_min_share` of its prompts (a relay meets two by chance among
+   thousands). One app's 1-6 templates are never a bank.
+
 Distinct hashes are capped at `family_max_hashes` (a deterministic sample by the hash's own mixed
 value, so each part of the world is sampled alike): at seed scale, where distinct hashes run to tens of
 millions, the sample keeps every family that many accounts use (each keeps most of its members) and
@@ -26,18 +37,31 @@ bounds time and memory.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable
 from itertools import combinations
 from pathlib import Path
 
+import igraph as ig
 import numpy as np
 import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from farmhunt.engine.settings import TemplateSettings
+from farmhunt.engine.settings import LinkageSettings, TemplateSettings
 
-FAMILY_SCHEMA = pl.Schema({"acct": pl.UInt32(), "family": pl.Int64(), "n_accounts": pl.UInt32(), "idf": pl.Float64()})
+#: acct uses family (n_accounts accounts use it, idf = log(N / n_accounts)) with `uses` of its distinct
+#: prompt hashes; `acct_hashes`: the account's distinct prompt hashes in all (of the sample, if sampled).
+FAMILY_SCHEMA = pl.Schema(
+    {
+        "acct": pl.UInt32(),
+        "family": pl.Int64(),
+        "n_accounts": pl.UInt32(),
+        "idf": pl.Float64(),
+        "uses": pl.UInt32(),
+        "acct_hashes": pl.UInt32(),
+    }
+)
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _I1, _I2 = np.uint64(pow(0xBF58476D1CE4E5B9, -1, 2**64)), np.uint64(pow(0x94D049BB133111EB, -1, 2**64))
 
@@ -178,24 +202,29 @@ def hash_families(h: np.ndarray, settings: TemplateSettings) -> pl.DataFrame:
 def prompt_families(
     parts: Callable[[], Iterable[pl.LazyFrame]], n_accounts_total: int, settings: TemplateSettings
 ) -> pl.DataFrame:
-    """(acct, family, n_accounts, idf): the specific prompt families each account uses (FAMILY_SCHEMA).
+    """(acct, family, n_accounts, idf, uses, acct_hashes): the specific prompt families each account
+    uses (FAMILY_SCHEMA).
 
-    Two passes over the parts: distinct hashes (for the families), then each account's families.
+    Two passes over the parts: distinct hashes (for the families), then each account's families and its
+    number of distinct hashes (of the sample: a hash is in it when its mixed value is at most the largest
+    kept one, so shares of an account's prompts are the same whether the world was sampled or not).
     """
-    members = hash_families(distinct_hashes(parts, settings), settings)
+    sample = distinct_hashes(parts, settings)
+    members = hash_families(sample, settings)
     if members.is_empty():
         return pl.DataFrame(schema=FAMILY_SCHEMA)
+    bar = int(_mix(sample).max()) if sample.size >= settings.family_max_hashes else None
     # One part at a time: collected together, each part's join would hold its own table of `members`.
-    uses = pl.concat(
-        [
-            p.select("acct", "prompt_hash")
-            .join(members.lazy(), on="prompt_hash")
-            .select("acct", "family")
-            .unique()
-            .collect()
-            for p in parts()
-        ]
-    )
+    uses_parts, totals = [], []
+    for p in parts():
+        pairs = p.select("acct", "prompt_hash").unique().collect()
+        uses_parts.append(
+            pairs.join(members, on="prompt_hash").group_by("acct", "family").agg(pl.len().cast(pl.UInt32).alias("uses"))
+        )
+        if bar is not None:
+            pairs = pairs.filter(pl.Series(_mix(pairs["prompt_hash"].to_numpy().astype(np.uint64)) <= np.uint64(bar)))
+        totals.append(pairs.group_by("acct").agg(pl.len().cast(pl.UInt32).alias("acct_hashes")))
+    uses = pl.concat(uses_parts)
     n_total = max(n_accounts_total, 1)
     return (
         uses.with_columns(pl.len().over("family").cast(pl.UInt32).alias("n_accounts"))
@@ -204,6 +233,7 @@ def prompt_families(
             pl.col("n_accounts") <= settings.family_max_share * n_total,
         )
         .with_columns((pl.lit(float(n_total)) / pl.col("n_accounts").cast(pl.Float64)).log().alias("idf"))
+        .join(pl.concat(totals), on="acct", how="left")
         .select(list(FAMILY_SCHEMA))
         .cast(FAMILY_SCHEMA)
         .sort("acct", "family")
@@ -252,3 +282,105 @@ def family_pairs(families: pl.DataFrame, max_clique: int) -> pl.DataFrame:
         .rename({"acct": "a"})
     )
     return pairs.sort("a", "b")
+
+
+BANK_SCHEMA = pl.Schema(
+    {"acct": pl.UInt32(), "bank": pl.UInt32(), "family": pl.Int64(), "n_accounts": pl.UInt32(), "idf": pl.Float64()}
+)
+
+
+def pair_communities(a: pl.Series, b: pl.Series, resolution: float, seed: int) -> pl.DataFrame:
+    """Communities of the unweighted account graph of pairs (a, b): acct, comp (its smallest acct).
+
+    Leiden with the CPM objective: a group stays one community while its pairs make up more than
+    `resolution` of its account pairs, so two dense groups joined by a few chance pairs (a handful of
+    accounts that use two families of both) stay apart, where connected components would chain them.
+    Seeded and order-independent (pairs sorted). Only accounts in at least one pair are listed.
+    """
+    schema = {"acct": pl.UInt32, "comp": pl.UInt32}
+    if a.len() == 0:
+        return pl.DataFrame(schema=schema)
+    pairs = pl.DataFrame({"a": a.cast(pl.UInt32), "b": b.cast(pl.UInt32)}).unique().sort("a", "b")
+    aa, bb = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+    u, inv = np.unique(np.concatenate([aa, bb]), return_inverse=True)
+    graph = ig.Graph(n=u.size, edges=np.column_stack([inv[: aa.size], inv[aa.size :]]).astype(np.int64))
+    ig.set_random_number_generator(random.Random(seed))
+    try:
+        part = graph.community_leiden(objective_function="CPM", resolution=resolution, n_iterations=-1)
+    finally:
+        ig.set_random_number_generator(random)
+    comp = np.asarray(part.membership, np.int64)
+    smallest = np.full(comp.max() + 1, np.iinfo(np.uint32).max, np.uint32)
+    np.minimum.at(smallest, comp, u.astype(np.uint32))
+    return pl.DataFrame({"acct": u, "comp": smallest[comp]}, schema=schema)
+
+
+def prompt_banks(families: pl.DataFrame, core_pairs: pl.DataFrame, settings: LinkageSettings) -> pl.DataFrame:
+    """Bank members and the bank families each uses: (acct, bank, family, n_accounts, idf) (BANK_SCHEMA).
+
+    `families`: `prompt_families` (FAMILY_SCHEMA); `core_pairs`: (a, b) account pairs the pairwise rule
+    links. A bank is named by the smallest acct of its core.
+
+    * only bank-style uses count: an account's use of a family with at most `family_max_uses` distinct
+      prompts (a bank member draws each of its prompts once or a few times, paraphrased; a CI job or an
+      app user repeats its template hundreds of times, and a template's cloud of near-duplicates meets
+      bank paraphrases by chance, so the same family may hold both);
+    * a family belongs to the core (`pair_communities`) holding at least `bank_family_share` of its users;
+    * a member uses at least `bank_min_shared` of a bank's families, and they hold at least
+      `bank_min_share` of its distinct prompts: a reseller relaying thousands of prompts meets two bank
+      families by chance (a chance paraphrase within `family_max_distance` bits), a member's prompts are
+      the bank's;
+    * a bank has at least `bank_min_families` families and `bank_min_accounts` members, and its median
+      member uses at most `bank_max_coverage` of them: each member draws a small subset of a large set,
+      where a popular app's or a key-leak operator's few templates are used by everyone.
+    """
+    comp = pair_communities(core_pairs["a"], core_pairs["b"], settings.bank_resolution, settings.bank_seed)
+    if comp.is_empty():
+        return pl.DataFrame(schema=BANK_SCHEMA)
+    families = families.filter(pl.col("uses") <= settings.family_max_uses)
+    # Each family goes to the core that holds most of its users (ties: the smaller core), if enough of them.
+    owner = (
+        families.join(comp, on="acct")
+        .group_by("family", "comp")
+        .agg(pl.len().alias("__k"), pl.col("n_accounts").first())
+        .filter(pl.col("__k") >= settings.bank_family_share * pl.col("n_accounts").cast(pl.Float64))
+        .sort("family", "__k", "comp", descending=[False, True, False])
+        .unique("family", keep="first", maintain_order=True)
+        .select("family", pl.col("comp").alias("bank"))
+        .with_columns(pl.len().over("bank").alias("__F"))
+        .filter(pl.col("__F") >= settings.bank_min_families)
+    )
+    uses = families.join(owner, on="family").with_columns(
+        pl.len().over("acct", "bank").alias("__hits"),
+        pl.col("uses").sum().over("acct", "bank").alias("__in"),
+    )
+    members = uses.filter(
+        pl.col("__hits") >= settings.bank_min_shared,
+        pl.col("__in").cast(pl.Float64) >= settings.bank_min_share * pl.col("acct_hashes").cast(pl.Float64),
+    )
+    per = members.group_by("bank", "acct").agg((pl.len() / pl.col("__F").first()).alias("__cov"))
+    banks = (
+        per.group_by("bank")
+        .agg(pl.len().alias("__m"), pl.col("__cov").median().alias("__cov"))
+        .filter(pl.col("__m") >= settings.bank_min_accounts, pl.col("__cov") <= settings.bank_max_coverage)
+        .select("bank")
+    )
+    return members.join(banks, on="bank").select(list(BANK_SCHEMA)).cast(BANK_SCHEMA).sort("bank", "acct", "family")
+
+
+def bank_pairs(members: pl.DataFrame, max_clique: int) -> pl.DataFrame:
+    """Pairs of members of one bank sharing at least one of its families (each used by at most
+    `max_clique` accounts): (a, b, bank, n_shared, idf_sum), a < b."""
+    small = members.filter(pl.col("n_accounts") <= max_clique).select("acct", "bank", "family", "idf")
+    schema = {"a": pl.UInt32, "b": pl.UInt32, "bank": pl.UInt32, "n_shared": pl.UInt32, "idf_sum": pl.Float64}
+    if small.is_empty():
+        return pl.DataFrame(schema=schema)
+    return (
+        small.join(small.select("bank", "family", pl.col("acct").alias("b")), on=["bank", "family"])
+        .filter(pl.col("acct") < pl.col("b"))
+        .group_by("acct", "b", "bank")
+        .agg(pl.len().cast(pl.UInt32).alias("n_shared"), pl.col("idf").sum().alias("idf_sum"))
+        .rename({"acct": "a"})
+        .select(list(schema))
+        .sort("a", "b", "bank")
+    )

@@ -31,7 +31,7 @@ import polars as pl
 from farmhunt.core.contract import ip_prefix
 from farmhunt.core.values import canonical_email, email_pattern
 from farmhunt.core.world import World
-from farmhunt.engine.polars.families import family_pairs, read_families
+from farmhunt.engine.polars.families import bank_pairs, family_pairs, prompt_banks, read_families
 from farmhunt.engine.polars.features import account_utc_offset
 from farmhunt.engine.polars.streams import STREAM_SIGNALS, stream_values
 from farmhunt.engine.polars.templates import account_templates
@@ -301,16 +301,26 @@ def sync_edges(
 
 
 def family_edges(families: pl.DataFrame, accounts: pl.LazyFrame, settings: LinkageSettings) -> pl.LazyFrame:
-    """Bank-style content edges: account pairs sharing at least `family_min_shared` specific prompt families
-    (each used by at most `family_max_accounts` accounts; wider ones link nobody), weighted by the
-    shared families' specificity (idf).
+    """Content edges from specific prompt families: `prompt_family` and `family_bank` (src, dst, signal, weight).
+
+    * `prompt_family`, pairwise: two accounts sharing at least `family_min_shared` specific prompt
+      families (each used by at most `family_max_accounts` accounts; wider ones link nobody), and at most
+      `family_max_overlap` of the smaller one's families, weighted by the shared families' specificity (idf).
+      Only bank-style uses count (at most `family_max_uses` distinct prompts of the family each).
+    * `family_bank`, by the bank: two members of one prompt bank (`families.prompt_banks`: a large set
+      of families that the pairwise-linked accounts co-use; a member uses `bank_min_shared` of them)
+      sharing at least one of its families, where the pairwise rule does not link them. This links a
+      bank's low-volume members, who use only 2-4 of its families; a popular app's users share a small
+      set of families, never a bank.
 
     `families`: `families.prompt_families` (acct, family, n_accounts, idf); `accounts`: acct -> account_id.
     """
-    if "prompt_family" not in settings.signals or families.is_empty():
+    if not {"prompt_family", "family_bank"} & set(settings.signals) or families.is_empty():
         return pl.LazyFrame(schema=EDGE_SCHEMA)
-    # Bank-style sharing only: a few of many families. Pairs sharing (nearly) all their families are a
-    # popular app's users, a CI fleet's or a lab's own jobs: templates, not a bank.
+    # Bank-style sharing only: a few paraphrases of each of a few of many families. A family used with
+    # many distinct near-duplicates is a template (prompt_template links it); pairs sharing (nearly) all
+    # their families are a popular app's users, a CI fleet's or a lab's own jobs: templates, not a bank.
+    families = families.filter(pl.col("uses") <= settings.family_max_uses)
     breadth = families.group_by("acct").agg(pl.len().alias("__b"))
     pairs = (
         family_pairs(families, settings.family_max_accounts)
@@ -320,18 +330,34 @@ def family_edges(families: pl.DataFrame, accounts: pl.LazyFrame, settings: Linka
             pl.col("n_shared") >= settings.family_min_shared,
             pl.col("n_shared") <= settings.family_max_overlap * pl.min_horizontal("__ba", "__bb"),
         )
+        .select("a", "b", "idf_sum", pl.lit("prompt_family").alias("signal"))
     )
+    parts = [pairs] if "prompt_family" in settings.signals else []
+    if "family_bank" in settings.signals:
+        members = prompt_banks(families, pairs, settings)
+        banked = (
+            bank_pairs(members, settings.family_max_accounts)
+            .join(pairs.select("a", "b"), on=["a", "b"], how="anti")
+            .group_by("a", "b")
+            .agg(pl.col("idf_sum").sum())
+            .select("a", "b", "idf_sum", pl.lit("family_bank").alias("signal"))
+        )
+        parts.append(banked)
+    if not parts:
+        return pl.LazyFrame(schema=EDGE_SCHEMA)
     ids = accounts.collect()
-    w = settings.weights["prompt_family"] * (pl.col("idf_sum") / settings.family_idf_target).clip(0.0, 1.0)
+    base = pl.col("signal").replace_strict(settings.weights, default=0.0, return_dtype=pl.Float64)
+    w = base * (pl.col("idf_sum") / settings.family_idf_target).clip(0.0, 1.0)
     named = (
-        pairs.lazy()
+        pl.concat(parts)
+        .lazy()
         .join(ids.lazy().rename({"acct": "a", "account_id": "x"}), on="a")
         .join(ids.lazy().rename({"acct": "b", "account_id": "y"}), on="b")
     )
     return named.select(
         pl.min_horizontal("x", "y").alias("src"),
         pl.max_horizontal("x", "y").alias("dst"),
-        pl.lit("prompt_family").alias("signal"),
+        "signal",
         w.round(9).alias("weight"),
     )
 

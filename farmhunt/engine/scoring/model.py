@@ -161,6 +161,7 @@ def cluster_aggregates(
             _diurnal().alias("diurnal"),
             (pl.col("tie_device") | pl.col("tie_phone")).alias("tie_device_phone"),
             (pl.col("tie_email_pattern") | pl.col("tie_email_canonical")).alias("tie_email"),
+            (pl.col("tie_prompt_family") | pl.col("tie_family_bank")).alias("tie_content"),
         )
     )
     org_top = (
@@ -177,6 +178,7 @@ def cluster_aggregates(
         *[pl.col(f"tie_{r}").mean().alias(f"tie_{r}") for r in t.ties],
         pl.col("tie_device_phone").mean(),
         pl.col("tie_email").mean(),
+        pl.col("tie_content").mean(),
         pl.col("key_rotation").mean(),
         pl.col("diurnal").mean(),
         pl.col("n_requests").sum().alias("requests"),

@@ -24,11 +24,18 @@ FAMILIES: tuple[str, ...] = ("distillation_farm", "reseller_pool", "card_testing
 #: Every family a signal can belong to: the fraud families, benign explanations, and coordination.
 ALL_FAMILIES: tuple[str, ...] = (*FAMILIES, "benign_org", "shared")
 #: Cluster aggregates computed in `model.cluster_aggregates` besides the listed medians, means and ties.
-DERIVED_COLUMNS: tuple[str, ...] = ("tie_device_phone", "tie_email", "key_rotation", "diurnal", "org_top_share")
+DERIVED_COLUMNS: tuple[str, ...] = (
+    "tie_device_phone",
+    "tie_email",
+    "tie_content",
+    "key_rotation",
+    "diurnal",
+    "org_top_share",
+)
 #: Baselines computed in `model.baselines` besides the listed active and paying columns.
 DERIVED_BASELINES: tuple[str, ...] = ("key_rotation", "diurnal")
 #: Derived aggregates one account cannot show on its own (an account-level signal may not read them).
-_CLUSTER_ONLY = ("tie_device_phone", "tie_email", "diurnal", "org_top_share")
+_CLUSTER_ONLY = ("tie_device_phone", "tie_email", "tie_content", "diurnal", "org_top_share")
 
 
 @dataclass(frozen=True)
