@@ -302,7 +302,9 @@ def pair_communities(a: pl.Series, b: pl.Series, resolution: float, seed: int) -
         return pl.DataFrame(schema=schema)
     pairs = pl.DataFrame({"a": a.cast(pl.UInt32), "b": b.cast(pl.UInt32)}).unique().sort("a", "b")
     aa, bb = pairs["a"].to_numpy(), pairs["b"].to_numpy()
-    u, inv = np.unique(np.concatenate([aa, bb]), return_inverse=True)
+    both = np.concatenate([aa, bb])
+    u = _distinct(both)
+    inv = np.searchsorted(u, both)
     graph = ig.Graph(n=u.size, edges=np.column_stack([inv[: aa.size], inv[aa.size :]]).astype(np.int64))
     ig.set_random_number_generator(random.Random(seed))
     try:
