@@ -42,32 +42,44 @@ DETECT_CASES = [
     (signal.SIGINT, "load done", 0.9),
     (signal.SIGTERM, "load done", 0.2),
     (signal.SIGTERM, "store done", 0.1),
-    (signal.SIGINT, "linkage done", 0.5),
+    (signal.SIGINT, "linkage done", 0.05),  # tiny: communities to results take well under a second
 ]
+
+
+#: On a loaded machine the test process can be scheduled late, so the signal may land after the
+#: child finished (tiny detects in about two seconds): such an attempt is not "mid-run" and is tried
+#: again, at most this many times; every attempt that is mid-run must pass every check.
+ATTEMPTS = 3
+COMPLETE = "interrupted after the output was complete"
 
 
 @pytest.mark.parametrize("sig,after,delay", DETECT_CASES, ids=[f"{s.name}-{a}-{d}" for s, a, d in DETECT_CASES])
 def test_detect_interrupted(sig: signal.Signals, after: str, delay: float, tmp_path: Path) -> None:
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    p = subprocess.Popen(
-        [sys.executable, "-m", "farmhunt", "detect", str(TINY), "--out", "out"],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT)},
-    )
-    seen = []
-    for line in p.stderr:  # type: ignore[union-attr]
-        seen.append(line)
-        if after in line:
-            break
-    assert p.poll() is None, "".join(seen)[-2000:]
-    time.sleep(delay)
-    p.send_signal(sig)
-    out, rest = p.communicate(timeout=120)
-    _check(p, "".join(seen) + rest, sig, cwd)
+    for attempt in range(ATTEMPTS):
+        cwd = tmp_path / f"cwd{attempt}"
+        cwd.mkdir()
+        p = subprocess.Popen(
+            [sys.executable, "-m", "farmhunt", "detect", str(TINY), "--out", "out"],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(ROOT)},
+        )
+        seen = []
+        for line in p.stderr:  # type: ignore[union-attr]
+            seen.append(line)
+            if after in line:
+                break
+        assert p.poll() is None, "".join(seen)[-2000:]
+        time.sleep(delay)
+        p.send_signal(sig)
+        out, rest = p.communicate(timeout=120)
+        err = "".join(seen) + rest
+        if COMPLETE in err and attempt + 1 < ATTEMPTS:
+            continue  # the signal came after the run had finished: not mid-run, try again
+        _check(p, err, sig, cwd)
+        return
 
 
 @pytest.mark.parametrize("sig,delay", [(signal.SIGINT, 0.0), (signal.SIGINT, 0.5), (signal.SIGTERM, 0.3)])
