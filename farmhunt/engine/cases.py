@@ -13,7 +13,9 @@ the connected components of those pairs (union-find over a small cluster graph).
 already fall with how many accounts share a value, and values shared by a large part of the world
 make no edges at all, so a common value does not link pieces; weak signals (an email domain, a /24)
 belong to no channel. One channel alone is not enough: two operators can share a cloud relay or a
-public prompt bank, and they rarely share both.
+public prompt bank, and they rarely share both. A farm cut into thousands of pieces (seed scale) is
+grouped by *operator communities* as well (`community_support`): the same rule, measured between a
+piece and the rest of its modularity community.
 
 A flagged account outside any flagged cluster is a case of its own, unless `lone_min_channels` lets
 it join the one case its edges tie it to. The queue is ranked by risk, then size, then case id;
