@@ -10,17 +10,31 @@ import typer
 
 def cached_results(world: Path, cache: Path | None):
     """Detect `world`, or reuse `cache/<world name>` when it was computed from this very world (same
-    manifest hash); new results are written there."""
+    manifest hash) with the same farmhunt version and detection settings; new results are written there.
+
+    (A cache of another build used to be reused as long as the world matched: results without a column
+    the current scoring reads then failed deep inside rescoring. Detection code changed without a
+    version or settings change still needs a new cache directory.)"""
+    import json
+
+    from farmhunt import __version__
+    from farmhunt.core.tomlconfig import to_dict
     from farmhunt.core.world import manifest_sha256
     from farmhunt.engine.pipeline import detect_path
     from farmhunt.engine.results import load_results
+    from farmhunt.engine.settings import DetectSettings
 
     if cache is None:
         return detect_path(world)
     target = cache / world.name
     if target.is_dir():
         res = load_results(target)
-        if res.run.get("world", {}).get("manifest_sha256") == manifest_sha256(world):
+        settings = json.loads(json.dumps(to_dict(DetectSettings())))
+        if (
+            res.run.get("world", {}).get("manifest_sha256") == manifest_sha256(world)
+            and res.run.get("farmhunt_version") == __version__
+            and res.run.get("settings") == settings
+        ):
             return res
     cache.mkdir(parents=True, exist_ok=True)
     return detect_path(world, target)
