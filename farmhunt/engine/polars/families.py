@@ -105,6 +105,13 @@ def _distinct(a: np.ndarray) -> np.ndarray:
     return s[np.concatenate(([True], s[1:] != s[:-1]))] if s.size else s
 
 
+def _codes(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(`_distinct(a)`, the index of each value of `a` in it): `np.unique(a, return_inverse=True)`
+    without numpy's hash path."""
+    u = _distinct(a)
+    return u, np.searchsorted(u, a)
+
+
 def _lowest(m: np.ndarray, cap: int) -> np.ndarray:
     """The `cap` smallest of the distinct values `m` (all of them when there are no more than `cap`)."""
     return m if m.size <= cap else np.partition(m, cap - 1)[:cap]
@@ -176,9 +183,7 @@ def _merge(label: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
 
     Components are found on the small graph of the labels the pairs touch, not on all hashes.
     """
-    both = np.concatenate([i, j])
-    u = _distinct(both)
-    inv = np.searchsorted(u, both)
+    u, inv = _codes(np.concatenate([i, j]))
     g = coo_matrix((np.ones(i.size, np.int8), (inv[: i.size], inv[i.size :])), shape=(u.size, u.size))
     _, comp = connected_components(g, directed=False)
     smallest = np.full(comp.max() + 1, np.iinfo(np.int64).max, np.int64)
@@ -302,9 +307,7 @@ def pair_communities(a: pl.Series, b: pl.Series, resolution: float, seed: int) -
         return pl.DataFrame(schema=schema)
     pairs = pl.DataFrame({"a": a.cast(pl.UInt32), "b": b.cast(pl.UInt32)}).unique().sort("a", "b")
     aa, bb = pairs["a"].to_numpy(), pairs["b"].to_numpy()
-    both = np.concatenate([aa, bb])
-    u = _distinct(both)
-    inv = np.searchsorted(u, both)
+    u, inv = _codes(np.concatenate([aa, bb]))
     graph = ig.Graph(n=u.size, edges=np.column_stack([inv[: aa.size], inv[aa.size :]]).astype(np.int64))
     ig.set_random_number_generator(random.Random(seed))
     try:
