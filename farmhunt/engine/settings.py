@@ -270,6 +270,8 @@ class ScoringSettings:
     #: A member of a flagged cluster is flagged with it only if its own behaviour scores at least this
     #: share of the cluster's, whatever its degree (see `scoring.model.peripheral_members`).
     peripheral_share: float = ranged(0.25, 0.0, 1.0)
+    #: Requests' worth of population baseline a member's own request shares are shrunk toward (0: none).
+    member_prior_requests: float = ranged(20.0, 0.0, 1e9)
     isolation_trees: int = ranged(200, 1, 100_000)
     seed: int = ranged(42, 0, 2**32 - 1)
     evidence_top: int = ranged(8, 1, 1_000)  # evidence rows kept per cluster

@@ -14,7 +14,7 @@ HUMAN = {"templated_share": 0.0, "night_share": 0.02, "output_input_ratio": 0.4,
 ZEROS = {"hosting_share": 0.0, "requests_per_active_day": 5.0, "topic_entropy": 0.2, "chargeback_rate": 0.0,
          "n_keys_revoked": 0, "decline_rate": 0.0, "micro_payment_share": 0.0, "second_stream": 0,
          "declined_small_auth": 0.0, "tested_card_spent": 0.0, "multi_country_cards": 0.0,
-         "foreign_chargeback_rate": 0.0}
+         "foreign_chargeback_rate": 0.0, "n_requests": 500}
 
 
 def _cluster(kind_flagged: bool = True) -> pl.DataFrame:
@@ -67,3 +67,41 @@ def test_members_own_expensive_benign_evidence_counts_against_its_own_behaviour(
     victims = features.with_columns(pl.lit(1).alias("second_stream"))
     out = dict(peripheral_members(victims, membership, abuse, {}, ScoringSettings()).iter_rows())
     assert out == {"f0": False, "f1": False, "lab": False}
+
+
+def test_few_requests_are_weak_evidence_of_the_clusters_behaviour() -> None:
+    # A human who shares a residential relay IP with a farm: 11 requests, 3 of them at night and 6 on
+    # capability topics. Measured on so few requests the shares look a little like the farm's; shrunk
+    # toward the population baseline by n / (n + member_prior_requests) they do not, and the account is
+    # judged alone. The same shares over 300 requests are real behaviour and keep the member flagged.
+    noisy = {**HUMAN, "night_share": 0.27, "capability_share": 0.55, "output_input_ratio": 3.5,
+             "top_model_share": 0.9, "family_breadth": 8.0}
+    rows = [("f0", FARM, 500), ("few", noisy, 11), ("many", noisy, 300)]
+    features = pl.DataFrame([{"account_id": a, **r, **ZEROS, "n_requests": n} for a, r, n in rows])
+    membership = pl.DataFrame({"account_id": ["f0", "few", "many"], "cluster_id": [7, 7, 7]})
+    out = dict(peripheral_members(features, membership, _cluster(), {}, ScoringSettings()).iter_rows())
+    assert out == {"f0": False, "few": True, "many": False}
+    # Without the shrinkage (prior 0) the few requests count in full, as they did before.
+    out = dict(peripheral_members(features, membership, _cluster(), {}, ScoringSettings(member_prior_requests=0))
+               .iter_rows())
+    assert out == {"f0": False, "few": False, "many": False}
+
+
+def test_few_requests_tied_in_by_the_farms_prompt_content_count_in_full() -> None:
+    # The same 11-request member, tied to the farm by paraphrases of its prompt bank: those few requests
+    # are the operator's own, so they are not shrunk and the member stays flagged. Tied only by a
+    # residential relay IP it is judged alone.
+    noisy = {**HUMAN, "night_share": 0.27, "capability_share": 0.55, "output_input_ratio": 3.5,
+             "top_model_share": 0.9, "family_breadth": 8.0}
+    features = pl.DataFrame([{"account_id": a, **r, **ZEROS, "n_requests": n}
+                             for a, r, n in [("f0", FARM, 500), ("few", noisy, 11)]])
+    membership = pl.DataFrame({"account_id": ["f0", "few"], "cluster_id": [7, 7]})
+
+    def judged(reasons: list[str]) -> dict:
+        edges = pl.DataFrame({"src": ["f0"], "dst": ["few"], "weight": [1.0], "reasons": [reasons]})
+        return dict(peripheral_members(features, membership, _cluster(), {}, ScoringSettings(), edges=edges)
+                    .iter_rows())
+
+    assert judged(["prompt_family"]) == {"f0": False, "few": False}
+    assert judged(["family_bank", "request_ip"]) == {"f0": False, "few": False}
+    assert judged(["request_ip"]) == {"f0": False, "few": True}

@@ -301,6 +301,8 @@ def _member_benign(signals: tuple[Signal, ...]) -> list[Signal]:
 
 #: Ties that put a member on an operator's infrastructure (relay IPs, prompt templates).
 _RELAY_REASONS = ("request_ip", "prompt_template", "stream_relay", "stream_template")
+#: Ties by the operator's prompt content: sharing its prompt bank is the farm's behaviour itself.
+_CONTENT_REASONS = ("prompt_family", "family_bank", "prompt_template")
 _ENDS_SCHEMA = pl.Schema({"account_id": pl.String(), "reasons": pl.List(pl.String)})
 
 
@@ -327,10 +329,29 @@ def peripheral_members(
     signals = (table or DEFAULT_TABLE).signals
     relay = pl.col("reasons").list.set_intersection(pl.lit(list(_RELAY_REASONS), pl.List(pl.String))).list.len() > 0
     ends = _internal_ends(membership, edges) if edges is not None else pl.DataFrame(schema=_ENDS_SCHEMA)
-    relay_ties = ends.group_by("account_id").agg(relay.any().alias("relay_tie"))
+    content = pl.col("reasons").list.set_intersection(pl.lit(list(_CONTENT_REASONS), pl.List(pl.String))).list.len() > 0
+    relay_ties = ends.group_by("account_id").agg(relay.any().alias("relay_tie"), content.any().alias("content_tie"))
     score = {f: ordered_sum([s.weight * _strength(s, base) for s in _behaviour(f, signals)]) for f in FAMILIES}
     kind_score = pl.coalesce([pl.when(pl.col("predicted_kind") == f).then(score[f]) for f in FAMILIES])
     flagged = clusters.filter("flagged").select("cluster_id", "predicted_kind", kind_score.alias("cluster_behaviour"))
+    # A member's request shares are measured on its own few requests: shrunk toward the population
+    # baseline by n / (n + prior) (empirical Bayes), so 11 requests with 3 at night are not "flat 24/7".
+    # Not for a member tied in by the cluster's prompt content: those few requests are the operator's
+    # (the cluster's medians pool all members' requests and are not shrunk either).
+    shares = set((table or DEFAULT_TABLE).request_shares)
+    n = pl.col("n_requests").fill_null(0).cast(pl.Float64)
+    weight = (
+        pl.when(pl.col("content_tie").fill_null(False)).then(1.0).otherwise(n / (n + settings.member_prior_requests))
+        if settings.member_prior_requests > 0 and "n_requests" in features.columns
+        else pl.lit(1.0)
+    )
+    member = {
+        f: ordered_sum(
+            [s.weight * _strength(s, base) * (weight if s.column in shares else 1.0) for s in _behaviour(f, signals)]
+        )
+        for f in FAMILIES
+    }
+    kind_score = pl.coalesce([pl.when(pl.col("predicted_kind") == f).then(member[f]) for f in FAMILIES])
     mem = (
         membership.join(flagged, on="cluster_id")
         .join(features.with_columns(_key_rotation()), on="account_id", how="left")

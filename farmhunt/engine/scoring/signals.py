@@ -75,6 +75,9 @@ class SignalTable:
     ties: tuple[str, ...]  # linkage reasons read as tie_<reason>
     baseline_active: tuple[str, ...]  # baselines: median and p95 over accounts with requests
     baseline_paying: tuple[str, ...]  # baselines: mean and p95 over accounts with payments
+    #: Per-request shares and ratios (of `baseline_active`): one member's are shrunk toward the baseline
+    #: by its request count when it is judged against its cluster (`model.peripheral_members`).
+    request_shares: tuple[str, ...] = ()
 
     @property
     def account_signals(self) -> tuple[Signal, ...]:
@@ -140,7 +143,10 @@ def parse_signal_table(data: dict[str, Any]) -> SignalTable:
     for k in sorted(_TOP - set(data)):
         raise ConfigError(f"missing key '{k}'")
     agg = _table(data["aggregates"], "aggregates", {"median", "mean", "ties"})
-    bas = _table(data["baselines"], "baselines", {"active", "paying"})
+    raw_bas = data["baselines"]
+    shares = raw_bas.get("shares", []) if isinstance(raw_bas, dict) else []
+    bas = _table({k: v for k, v in raw_bas.items() if k != "shares"} if isinstance(raw_bas, dict) else raw_bas,
+                 "baselines", {"active", "paying"})
     acc = _table(data["account"], "account", {"bias", "anomaly_weight", "weights"})
     ties = _names(agg["ties"], "aggregates.ties")
     bad = [t for t in ties if t not in LINK_REASONS]
@@ -157,7 +163,11 @@ def parse_signal_table(data: dict[str, Any]) -> SignalTable:
         ties=ties,
         baseline_active=_names(bas["active"], "baselines.active"),
         baseline_paying=_names(bas["paying"], "baselines.paying"),
+        request_shares=_names(shares, "baselines.shares"),
     )
+    stray = [c for c in table.request_shares if c not in table.baseline_active]
+    if stray:
+        raise ConfigError(f"'baselines.shares': {stray[0]!r} is not listed in 'baselines.active'")
     columns, baselines = set(table.columns()), set(table.baseline_names())
     sigs: list[Signal] = []
     for i, raw in enumerate(data["signal"]):
