@@ -110,9 +110,16 @@ class FeatureSettings:
     small_payment_usd: float = ranged(5.0, 0.0, 1e6)
     #: Days from signup to first request that make an account established (`benign.established_payer`).
     established_days: float = ranged(30.0, 0.0, 3650.0)
+    #: `family_depth` counts an account's prompt families from none at this share of its prompts in
+    #: families (a heavy user's chance near-copies; 0.17 at seed scale) to all at `family_share_high`
+    #: (a bank member's: 0.5-0.8, and at least 0.45 for nine in ten content-farm members of the sweep).
+    family_share_low: float = ranged(0.15, 0.0, 1.0)
+    family_share_high: float = ranged(0.35, 0.0, 1.0)
     streams: StreamSettings = field(default_factory=StreamSettings)
 
     def validate(self) -> None:
+        if self.family_share_high <= self.family_share_low:
+            raise ConfigError("'features.family_share_high' must be above 'features.family_share_low'")
         unknown = sorted(set(self.capability_topics) - set(TOPICS))
         if unknown:
             raise ConfigError(

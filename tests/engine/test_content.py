@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import polars as pl
+import pytest
 
 from farmhunt.engine.polars.families import _mix, _unmix, components, distinct_hashes, hash_families, prompt_families
 from farmhunt.engine.polars.linkage import family_edges
@@ -265,3 +266,24 @@ def test_template_style_use_of_a_family_makes_no_content_edge():
     ends = lambda e: set(e["src"]) | set(e["dst"])  # noqa: E731
     assert "c9" not in ends(family_edges(fam, ids, s).collect())
     assert "c9" in ends(family_edges(fam, ids, dataclasses.replace(s, family_max_uses=1000)).collect())
+
+
+def test_family_depth_discounts_a_heavy_users_chance_near_copies():
+    # A heavy benign user: 170 distinct prompts, 29 of them near-copies of other people's in 28 families
+    # (a share of 0.17, what a million accounts produce by chance). A bank member: 12 families holding
+    # 40 of its 50 prompts. Breadth alone ranks the heavy user first; depth counts its families not at all.
+    from farmhunt.engine.polars.families import FAMILY_SCHEMA, family_breadth
+    from farmhunt.engine.polars.features import family_depth
+
+    rows = [(0, f, 1 + (f == 0), 170) for f in range(28)] + [(1, 100 + f, 4 if f < 4 else 3, 50) for f in range(12)]
+    fam = pl.DataFrame(
+        {"acct": [r[0] for r in rows], "family": [r[1] for r in rows], "n_accounts": [5] * len(rows),
+         "idf": [3.0] * len(rows), "uses": [r[2] for r in rows], "acct_hashes": [r[3] for r in rows]},
+        schema=FAMILY_SCHEMA,
+    )
+    per = family_breadth(fam).sort("acct")
+    assert per["family_breadth"].to_list() == [28.0, 12.0]
+    assert per["family_share"].round(3).to_list() == [round(29 / 170, 3), round(40 / 50, 3)]
+    depth = per.with_columns(family_depth(0.15, 0.35))["family_depth"].to_list()
+    assert depth[0] == pytest.approx(28 * (29 / 170 - 0.15) / 0.2) and depth[0] < 3.0
+    assert depth[1] == 12.0

@@ -171,9 +171,9 @@ def test_settings_toml_overrides_and_errors(tmp_path: Path) -> None:
 
 def test_member_on_one_edge_without_the_clusters_behaviour_is_peripheral() -> None:
     farm = {"templated_share": 0.9, "night_share": 0.25, "output_input_ratio": 6.0, "capability_share": 0.95,
-            "top_model_share": 1.0, "template_breadth": 60.0, "family_breadth": 30.0}
+            "top_model_share": 1.0, "template_breadth": 60.0, "family_breadth": 30.0, "family_depth": 30.0}
     human = {"templated_share": 0.0, "night_share": 0.02, "output_input_ratio": 0.4, "capability_share": 0.1,
-             "top_model_share": 0.6, "template_breadth": 0.0, "family_breadth": 0.0}
+             "top_model_share": 0.6, "template_breadth": 0.0, "family_breadth": 0.0, "family_depth": 0.0}
     ids = ["f0", "f1", "f2", "f3", "lone_farm", "neighbour"]
     rows = [farm] * 5 + [human]
     zeros = {"hosting_share": 0.0, "requests_per_active_day": 5.0, "topic_entropy": 0.2, "chargeback_rate": 0.0,

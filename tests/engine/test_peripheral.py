@@ -8,9 +8,9 @@ from farmhunt.engine.scoring.model import peripheral_members
 from farmhunt.engine.settings import ScoringSettings
 
 FARM = {"templated_share": 0.9, "night_share": 0.25, "output_input_ratio": 6.0, "capability_share": 0.95,
-        "top_model_share": 1.0, "template_breadth": 60.0, "family_breadth": 30.0}
+        "top_model_share": 1.0, "template_breadth": 60.0, "family_breadth": 30.0, "family_depth": 30.0}
 HUMAN = {"templated_share": 0.0, "night_share": 0.02, "output_input_ratio": 0.4, "capability_share": 0.1,
-         "top_model_share": 0.6, "template_breadth": 0.0, "family_breadth": 0.0}
+         "top_model_share": 0.6, "template_breadth": 0.0, "family_breadth": 0.0, "family_depth": 0.0}
 ZEROS = {"hosting_share": 0.0, "requests_per_active_day": 5.0, "topic_entropy": 0.2, "chargeback_rate": 0.0,
          "n_keys_revoked": 0, "decline_rate": 0.0, "micro_payment_share": 0.0, "second_stream": 0,
          "declined_small_auth": 0.0, "tested_card_spent": 0.0, "multi_country_cards": 0.0,
@@ -75,7 +75,7 @@ def test_few_requests_are_weak_evidence_of_the_clusters_behaviour() -> None:
     # toward the population baseline by n / (n + member_prior_requests) they do not, and the account is
     # judged alone. The same shares over 300 requests are real behaviour and keep the member flagged.
     noisy = {**HUMAN, "night_share": 0.27, "capability_share": 0.55, "output_input_ratio": 3.5,
-             "top_model_share": 0.9, "family_breadth": 8.0}
+             "top_model_share": 0.9, "family_breadth": 8.0, "family_depth": 8.0}
     rows = [("f0", FARM, 500), ("few", noisy, 11), ("many", noisy, 300)]
     features = pl.DataFrame([{"account_id": a, **r, **ZEROS, "n_requests": n} for a, r, n in rows])
     membership = pl.DataFrame({"account_id": ["f0", "few", "many"], "cluster_id": [7, 7, 7]})
@@ -92,7 +92,7 @@ def test_few_requests_tied_in_by_the_farms_prompt_content_count_in_full() -> Non
     # are the operator's own, so they are not shrunk and the member stays flagged. Tied only by a
     # residential relay IP it is judged alone.
     noisy = {**HUMAN, "night_share": 0.27, "capability_share": 0.55, "output_input_ratio": 3.5,
-             "top_model_share": 0.9, "family_breadth": 8.0}
+             "top_model_share": 0.9, "family_breadth": 8.0, "family_depth": 8.0}
     features = pl.DataFrame([{"account_id": a, **r, **ZEROS, "n_requests": n}
                              for a, r, n in [("f0", FARM, 500), ("few", noisy, 11)]])
     membership = pl.DataFrame({"account_id": ["f0", "few"], "cluster_id": [7, 7]})

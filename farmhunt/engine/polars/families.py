@@ -266,8 +266,12 @@ def read_families(store_path: Path) -> pl.DataFrame:
 
 
 def family_breadth(families: pl.DataFrame) -> pl.DataFrame:
-    """Per account: `family_breadth`, how many specific prompt families it uses (acct, family_breadth)."""
-    return families.group_by("acct").agg(pl.len().cast(pl.Float64).alias("family_breadth"))
+    """Per account: `family_breadth`, how many specific prompt families it uses, and `family_share`, the
+    share of its distinct prompts (of the sample) that fall in them (acct, family_breadth, family_share)."""
+    return families.group_by("acct").agg(
+        pl.len().cast(pl.Float64).alias("family_breadth"),
+        (pl.col("uses").sum() / pl.col("acct_hashes").first().clip(1)).clip(0.0, 1.0).alias("family_share"),
+    )
 
 
 def family_pairs(families: pl.DataFrame, max_clique: int) -> pl.DataFrame:

@@ -164,6 +164,16 @@ def request_features(
     return store.with_account_id(joined)
 
 
+def family_depth(low: float, high: float) -> pl.Expr:
+    """`family_depth`: `family_breadth` counted as far as those families hold a real share of the account's
+    prompts (0 at `family_share` <= `low`, in full at >= `high`). A heavy user meets other people's
+    near-copies by chance in proportion to its volume (hundreds of prompts, dozens in families, a small
+    share); a bank member's prompts are mostly paraphrases of the bank."""
+    share = pl.col("family_share").fill_null(0.0)
+    ramp = ((share - low) / max(high - low, 1e-9)).clip(0.0, 1.0)
+    return (pl.col("family_breadth").fill_null(0.0) * ramp).cast(pl.Float64).round(9).alias("family_depth")
+
+
 def _entropy_expr() -> pl.Expr:
     p = pl.col("n") / pl.col("n").sum()
     return -(p * p.log()).sum()
@@ -291,6 +301,7 @@ def account_features(
         "templated_share",
         "template_breadth",
         "family_breadth",
+        "family_share",
         "prepaid_virtual_share",
         "decline_rate",
         "chargeback_rate",
@@ -305,6 +316,7 @@ def account_features(
     feats = feats.with_columns(
         (pl.col("second_stream_requests").fill_null(0) / pl.col("n_requests").clip(1)).alias("second_stream_share"),
         tenure_days(),
+        family_depth(settings.family_share_low, settings.family_share_high),
     )
     feats = feats.with_columns(
         pl.col("clean_payer_share").fill_null(0.0), established_payer(settings.established_days)
