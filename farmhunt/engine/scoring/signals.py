@@ -145,8 +145,11 @@ def parse_signal_table(data: dict[str, Any]) -> SignalTable:
     agg = _table(data["aggregates"], "aggregates", {"median", "mean", "ties"})
     raw_bas = data["baselines"]
     shares = raw_bas.get("shares", []) if isinstance(raw_bas, dict) else []
-    bas = _table({k: v for k, v in raw_bas.items() if k != "shares"} if isinstance(raw_bas, dict) else raw_bas,
-                 "baselines", {"active", "paying"})
+    bas = _table(
+        {k: v for k, v in raw_bas.items() if k != "shares"} if isinstance(raw_bas, dict) else raw_bas,
+        "baselines",
+        {"active", "paying"},
+    )
     acc = _table(data["account"], "account", {"bias", "anomaly_weight", "weights"})
     ties = _names(agg["ties"], "aggregates.ties")
     bad = [t for t in ties if t not in LINK_REASONS]
