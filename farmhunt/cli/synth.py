@@ -25,11 +25,17 @@ def synth(
         "--preset/--config ignored).",
     ),
     first: int = typer.Option(0, "--first", help="With --sweep: index of the first world."),
+    bank_mix: bool = typer.Option(
+        True,
+        "--bank-mix/--no-bank-mix",
+        help="With --sweep: other fraud designs draw from paraphrased prompt banks too "
+        "(--no-bank-mix: the sweep worlds of earlier builds).",
+    ),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty --out directory that is not a world."),
 ) -> None:
     """Generate a synthetic provider world with labelled fraud rings and benign look-alikes."""
     if sweep is not None:
-        _sweep(sweep, out, seed or 0, fmt, first, quiet, config)
+        _sweep(sweep, out, seed or 0, fmt, first, quiet, config, bank_mix)
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -90,7 +96,9 @@ def synth(
     out_console.print(f"{summary['rows']['requests']:,} requests in {secs:.1f}s ({rate:,.0f} rows/s)")
 
 
-def _sweep(n: int, out: Path, seed: int, fmt: str, first: int, quiet: bool, config: Path | None) -> None:
+def _sweep(
+    n: int, out: Path, seed: int, fmt: str, first: int, quiet: bool, config: Path | None, bank_mix: bool = True
+) -> None:
     """`farmhunt synth --sweep N`: N scenario worlds into OUT/world-XXX, one summary line each."""
     from rich.console import Console
 
@@ -112,5 +120,5 @@ def _sweep(n: int, out: Path, seed: int, fmt: str, first: int, quiet: bool, conf
             f"{len(s['rings'])} rings, {secs:.1f}s"
         )
 
-    write_sweep(n, out, seed, fmt, first, report)
+    write_sweep(n, out, seed, fmt, first, report, bank_mix)
     console.print(f"{n} sweep worlds (seed {seed}) in {time.perf_counter() - t:.1f}s")

@@ -335,6 +335,12 @@ def operator_groups(
             .select("cluster_a", "cluster_b", "channels")
         ]
     group = _components(index, links, hubs)
+    absorbed = _absorb_strays(group, flagged, members, edges, s)
+    if absorbed.height:
+        group = group.join(absorbed.select("group", "into"), on="group", how="left").select(
+            "cluster_id", pl.coalesce("into", "group").alias("group")
+        )
+        links.append(absorbed.select(pl.col("group").alias("cluster_a"), "channels"))
     tied = pl.concat(
         [
             *[x.select(pl.col("cluster_a").alias("cluster_id"), "channels") for x in links],
@@ -346,6 +352,57 @@ def operator_groups(
     )
     return group.join(channels, on="group", how="left").with_columns(
         pl.col("channels").fill_null(pl.lit([], pl.List(pl.String)))
+    )
+
+
+def _absorb_strays(
+    group: pl.DataFrame, flagged: pl.DataFrame, members: pl.DataFrame, edges: pl.DataFrame, s: CaseSettings
+) -> pl.DataFrame:
+    """Small groups that join one much larger group: group, into (the larger group), channels.
+
+    A very large farm leaves stray pieces of a few accounts whose ties run to many of its clusters, a
+    few edges to each, so no single cluster and no community supports them. Measured against a whole
+    group, the pairwise rule applies: `min_channels` channels each touch `min_accounts` and `min_share`
+    of the stray's members. Only groups of at most `absorb_max_size` accounts join, only a group at
+    least `absorb_ratio` times larger (and of the same kind, with `same_kind`): the one with the most
+    channels, then the most edge weight. A group that takes strays is never itself absorbed, and a stray
+    joins one group only, so no two large groups are ever chained through it.
+    """
+    schema = {"group": pl.Int64, "into": pl.Int64, "channels": pl.List(pl.String)}
+    if s.absorb_max_size <= 0 or group.height < 2:
+        return pl.DataFrame(schema=schema)
+    sized = group.join(flagged.select(pl.col("cluster_id").cast(pl.Int64), "size", "kind"), on="cluster_id")
+    lead = sized.sort(["group", "size", "cluster_id"], descending=[False, True, False])
+    per = lead.group_by("group", maintain_order=True).agg(pl.col("size").sum(), pl.col("kind").first())
+    if per.filter(pl.col("size") <= s.absorb_max_size).is_empty():
+        return pl.DataFrame(schema=schema)
+    g_members = members.join(group, on="cluster_id").select("account_id", pl.col("group").alias("cluster_id"))
+    pairs = cluster_links(g_members, per.rename({"group": "cluster_id"}), edges, s)
+    both = pl.concat(
+        [
+            pairs.select(pl.col("cluster_a").alias("group"), pl.col("cluster_b").alias("into"), "channels", "weight"),
+            pairs.select(pl.col("cluster_b").alias("group"), pl.col("cluster_a").alias("into"), "channels", "weight"),
+        ]
+    )
+    small = per.select("group", pl.col("size").alias("n"), pl.col("kind").alias("k"))
+    big = per.select(pl.col("group").alias("into"), pl.col("size").alias("m"), pl.col("kind").alias("kk"))
+    cand = (
+        both.join(small, on="group")
+        .join(big, on="into")
+        .filter(pl.col("n") <= s.absorb_max_size, pl.col("m") >= s.absorb_ratio * pl.col("n"))
+    )
+    if s.same_kind:
+        cand = cand.filter(pl.col("k").eq_missing(pl.col("kk")))
+    takers = cand.select(pl.col("into").alias("group")).unique()
+    # Tied to several large groups (often pieces of one farm): the most channels, then the most weight.
+    return (
+        cand.join(takers, on="group", how="anti")
+        .with_columns(pl.col("channels").list.len().alias("n_channels"))
+        .sort(["group", "n_channels", "weight", "into"], descending=[False, True, True, False])
+        .unique("group", keep="first", maintain_order=True)
+        .select(list(schema))
+        .cast(schema)
+        .sort("group")
     )
 
 

@@ -333,6 +333,10 @@ class CaseSettings:
     communities: bool = True
     community_seed: int = ranged(42, 0, 2**32 - 1)
     community_iterations: int = ranged(2, -1, 1_000)  # Leiden passes (-1: until stable)
+    #: A group of flagged clusters of at most this many accounts joins the one group at least
+    #: `absorb_ratio` times its size that the pairwise rule ties it to (`cases._absorb_strays`); 0: never.
+    absorb_max_size: int = ranged(50, 0, 10**9)
+    absorb_ratio: float = ranged(10.0, 1.0, 1e9)
 
     def validate(self) -> None:
         bad = sorted(k for k, v in self.channels.items() if v not in CASE_CHANNELS)

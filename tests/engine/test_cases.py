@@ -328,3 +328,35 @@ def test_a_farm_cut_into_many_sparse_pieces_becomes_one_case_and_a_neighbour_sha
     # deterministic, whatever the row order
     again = build_cases(accounts.reverse(), clusters.reverse(), evidence, edges.reverse())
     assert again[0].equals(cases) and again[1].equals(account_case)
+
+
+def test_a_stray_piece_tied_to_a_large_case_in_two_channels_joins_it_and_never_chains_two_cases() -> None:
+    # Two operators of 30 pieces each, every piece tied to the next by shared devices and synchronized
+    # activity (two cases). Stray piece s: three of its five members share a device with, and are
+    # synchronized with, members of *different* pieces of f (no single piece supports it). Stray t: tied
+    # to f by relay IPs only (one channel). Stray u: tied to both operators in two channels, more to g.
+    accounts, clusters = _pieces({"f": 30, "g": 30, "s": 1, "t": 1, "u": 1})
+    pairs = []
+    for op in ("f", "g"):
+        for k in range(29):
+            pairs += [(f"{op}{k}_{i}", f"{op}{k + 1}_{i}", ["device", "sync"]) for i in range(2)]
+    pairs += [(f"s0_{i}", f"f{3 * i}_4", ["device"]) for i in range(3)]
+    pairs += [(f"s0_{i}", f"f{3 * i + 1}_4", ["sync"]) for i in range(3)]
+    pairs += [(f"t0_{i}", f"f{i}_3", ["request_ip"]) for i in range(5)]
+    pairs += [(f"u0_{i}", f"f{5 + i}_4", ["card"]) for i in range(2)] + [(f"u0_{i}", f"f{9 + i}_4", ["sync"]) for i in range(2)]
+    pairs += [(f"u0_{i}", f"g{i}_4", ["card", "sync"]) for i in range(5)]
+    edges = _edges(pairs).unique(["src", "dst"], keep="first").sort("src", "dst")
+    evidence = clusters.select("cluster_id", pl.lit(1).alias("rank"), pl.lit("t").alias("text"))
+    off, off_case = build_cases(accounts, clusters, evidence, edges, CaseSettings(absorb_max_size=0))
+    assert len({_case_of(off_case)[f"s0_{i}"] for i in range(5)} | {_case_of(off_case)["f0_0"]}) == 2
+    cases, account_case = build_cases(accounts, clusters, evidence, edges)
+    by = _case_of(account_case)
+    assert by["s0_0"] == by["f0_0"]  # absorbed, and its case lists the stray's cluster
+    assert by["t0_0"] != by["f0_0"]  # one channel is not enough
+    assert by["u0_0"] == by["g0_0"] != by["f0_0"]  # the better-supported case; f and g stay apart
+    assert cases.height == off.height - 2
+    f_case = cases.filter(pl.col("case_id") == by["f0_0"]).row(0, named=True)
+    assert f_case["n_clusters"] == 31 and f_case["size"] == 155
+    # a stray larger than absorb_max_size stays a case of its own
+    kept, kept_case = build_cases(accounts, clusters, evidence, edges, CaseSettings(absorb_max_size=4))
+    assert _case_of(kept_case)["s0_0"] != _case_of(kept_case)["f0_0"] and kept.height == off.height
