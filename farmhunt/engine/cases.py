@@ -368,7 +368,7 @@ def _absorb_strays(
     channels, then the most edge weight. A group that takes strays is never itself absorbed, and a stray
     joins one group only, so no two large groups are ever chained through it.
     """
-    schema = {"group": pl.Int64, "into": pl.Int64, "channels": pl.List(pl.String)}
+    schema = pl.Schema({"group": pl.Int64(), "into": pl.Int64(), "channels": pl.List(pl.String())})
     if s.absorb_max_size <= 0 or group.height < 2:
         return pl.DataFrame(schema=schema)
     sized = group.join(flagged.select(pl.col("cluster_id").cast(pl.Int64), "size", "kind"), on="cluster_id")
