@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import random
 
 import igraph as ig
 import numpy as np
@@ -36,6 +35,7 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from farmhunt.engine.leiden import seeded_leiden
 from farmhunt.engine.settings import CaseSettings
 
 CASE_SCHEMA = pl.Schema(
@@ -179,16 +179,14 @@ def _modularity(nodes: pl.Series, edges: pl.DataFrame, initial: np.ndarray, seed
         pl.col("weight").cast(pl.Float64),
     ).sort("s", "d")
     graph = ig.Graph(n=nodes.len(), edges=np.column_stack([coded["s"].to_numpy(), coded["d"].to_numpy()]))
-    ig.set_random_number_generator(random.Random(seed))
-    try:
-        part = graph.community_leiden(
-            objective_function="modularity",
-            weights=np.ascontiguousarray(coded["weight"].to_numpy()),
-            initial_membership=[int(x) for x in initial],
-            n_iterations=n_iterations,
-        )
-    finally:
-        ig.set_random_number_generator(random)
+    part = seeded_leiden(
+        graph,
+        seed,
+        objective_function="modularity",
+        weights=np.ascontiguousarray(coded["weight"].to_numpy()),
+        initial_membership=[int(x) for x in initial],
+        n_iterations=n_iterations,
+    )
     return np.asarray(part.membership, dtype=np.int64)
 
 

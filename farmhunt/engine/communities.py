@@ -9,12 +9,12 @@ the two sides' sizes) never merges two groups: clusters do not chain into giants
 from __future__ import annotations
 
 import hashlib
-import random
 
 import igraph as ig
 import numpy as np
 import polars as pl
 
+from farmhunt.engine.leiden import seeded_leiden
 from farmhunt.engine.settings import CommunitySettings
 
 #: Edge weights are rounded to 9 decimals: summed as integers in these units they add up exactly.
@@ -49,16 +49,14 @@ def leiden(edges: pl.DataFrame, settings: CommunitySettings) -> pl.DataFrame:
     # From numpy: igraph reads an (m, 2) int64 array through a memoryview and the weights as one
     # vector; Python tuples of 35M edges cost ~130 bytes an edge more than the 24 of the arrays.
     graph = ig.Graph(n=nodes.len(), edges=np.column_stack([s, d]))
-    ig.set_random_number_generator(random.Random(settings.seed))
-    try:
-        part = graph.community_leiden(
-            objective_function=settings.objective,
-            weights=weight,
-            resolution=settings.resolution,
-            n_iterations=settings.n_iterations,
-        )
-    finally:
-        ig.set_random_number_generator(random)
+    part = seeded_leiden(
+        graph,
+        settings.seed,
+        objective_function=settings.objective,
+        weights=weight,
+        resolution=settings.resolution,
+        n_iterations=settings.n_iterations,
+    )
     member = pl.DataFrame({"account_id": nodes, "community": part.membership})
     groups = (
         member.group_by("community")

@@ -37,7 +37,6 @@ bounds time and memory.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterable
 from itertools import combinations
 from pathlib import Path
@@ -48,6 +47,7 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from farmhunt.engine.leiden import seeded_leiden
 from farmhunt.engine.settings import LinkageSettings, TemplateSettings
 
 #: acct uses family (n_accounts accounts use it, idf = log(N / n_accounts)) with `uses` of its distinct
@@ -313,11 +313,7 @@ def pair_communities(a: pl.Series, b: pl.Series, resolution: float, seed: int) -
     aa, bb = pairs["a"].to_numpy(), pairs["b"].to_numpy()
     u, inv = _codes(np.concatenate([aa, bb]))
     graph = ig.Graph(n=u.size, edges=np.column_stack([inv[: aa.size], inv[aa.size :]]).astype(np.int64))
-    ig.set_random_number_generator(random.Random(seed))
-    try:
-        part = graph.community_leiden(objective_function="CPM", resolution=resolution, n_iterations=-1)
-    finally:
-        ig.set_random_number_generator(random)
+    part = seeded_leiden(graph, seed, objective_function="CPM", resolution=resolution, n_iterations=-1)
     comp = np.asarray(part.membership, np.int64)
     smallest = np.full(comp.max() + 1, np.iinfo(np.uint32).max, np.uint32)
     np.minimum.at(smallest, comp, u.astype(np.uint32))
