@@ -336,6 +336,8 @@ def peripheral_members(
     flagged = clusters.filter("flagged").select("cluster_id", "predicted_kind", kind_score.alias("cluster_behaviour"))
     # A member's request shares are measured on its own few requests: shrunk toward the population
     # baseline by n / (n + prior) (empirical Bayes), so 11 requests with 3 at night are not "flat 24/7".
+    # Done on the strength (its ramp starts at the baseline, so scaling it is shrinking the share, up to
+    # the clip at full strength).
     # Not for a member tied in by the cluster's prompt content: those few requests are the operator's
     # (the cluster's medians pool all members' requests and are not shrunk either).
     shares = set((table or DEFAULT_TABLE).request_shares)
