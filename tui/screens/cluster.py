@@ -6,8 +6,6 @@ bulk decisions; the queries are in `tui.data.group` and `tui.data.charts`."""
 
 from __future__ import annotations
 
-import asyncio
-
 import polars as pl
 from textual import on, work
 from textual.app import ComposeResult
@@ -297,8 +295,8 @@ class GroupScreen(CaseScreen):
 
     @work(group="population", exit_on_error=False)
     async def add_population(self, hours: pl.DataFrame) -> None:
-        pop = await asyncio.to_thread(self.app.data.population_hours)
-        if self.is_attached:
+        pop = await self.population_hours()
+        if self.is_attached and pop is not None:
             self.query_one("#hours-chart", HourChart).show(hours, pop, "members")
 
     @work(group="graph", exit_on_error=False)
