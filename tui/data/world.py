@@ -6,7 +6,8 @@ table (accounts, payments, API keys, prompts, ASNs) once, with text columns as p
 answers every question with in-memory filters (milliseconds). Requests (up to hundreds of millions of
 rows) are never held: one account's come from its part of the request store. What needs every request
 (which accounts used an IP or a key, hour-of-day and daily counts per account, the population's hours)
-is the request index (`tui.data.index`), built part by part.
+is the request index (`tui.data.index`), built part by part; who used which IP or key comes from the
+store's users files (range reads), or, for a store written before them, from the index too.
 
 All of that loads in a background thread (`warm`), in small steps that wait while a screen is asking
 (`tui.data.priority`). No screen waits for it: until a table is in memory a question about it is a lazy
@@ -29,7 +30,7 @@ from polars.exceptions import PanicException
 from farmhunt.core.contract import TABLES
 from farmhunt.core.timezones import utc_offset
 from farmhunt.core.world import World, as_strings
-from farmhunt.engine.store import LOOKUPS, STORE_SCHEMA, RequestStore, part_of
+from farmhunt.engine.store import LOOKUPS, STORE_SCHEMA, USERS, USERS_SCHEMA, RequestStore, part_of
 from tui.data.common import full_hours, ip_int
 from tui.data.index import RequestIndex
 from tui.data.priority import Priority
@@ -48,7 +49,11 @@ class WorldTables:
         self._tables: dict[str, Any] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._index = RequestIndex(store) if store is not None else None
+        #: Who used which IP and key, from the store's users files (None: a store written before them,
+        #: the request index builds those pairs instead).
+        self._users = {c: store.users(c) for c in USERS} if store is not None else {}
+        pairs = any(u is None for u in self._users.values())
+        self._index = RequestIndex(store, pairs=pairs) if store is not None else None
 
     # ------------------------------------------------------------------ loading once
     def once(self, key: str, build: Callable[[], Any], wait: bool = True) -> Any:
@@ -217,10 +222,41 @@ class WorldTables:
         """The request index is completely built."""
         return self._index is not None and self._index.complete()
 
-    def users_of(self, column: str, codes: pl.Series) -> pl.DataFrame:
-        """(column, acct) pairs of the requests whose `column` ("ip" or "key_id") has one of these codes,
-        sorted (the request index: built parts from memory, the others scanned)."""
-        return self.index.users(column, codes)
+    def ip_users(self, lo: int, hi: int) -> pl.DataFrame:
+        """(ip_num, acct) pairs of the requests from an IPv4 address numbered in [lo, hi], sorted: a range
+        read of the store's users file (a few row groups), or for an older store the request index
+        (built parts from memory, the others scanned)."""
+        if hi < lo or hi < 0:
+            return pl.DataFrame(schema=USERS_SCHEMA["ip"])
+        lo = max(lo, 0)
+        users = self._users.get("ip")
+        if users is not None:
+            return users.filter(pl.col("ip_num").is_between(lo, hi)).collect()
+        codes = (
+            self.lookup_frame("ip")
+            .filter(pl.col("ip_num").is_between(lo, hi))
+            .select(pl.col("code").alias("ip"), pl.col("ip_num").cast(pl.UInt32))
+            .collect()
+        )
+        pairs = self.index.users("ip", codes["ip"]).join(codes, on="ip")
+        return pairs.select("ip_num", "acct").sort("ip_num", "acct")
+
+    def key_users(self, codes: pl.Series) -> pl.DataFrame:
+        """(key_id, acct) pairs of the requests with one of these key codes, sorted: a range read of the
+        store's users file, or for an older store the request index."""
+        users = self._users.get("key_id")
+        if users is None:
+            return self.index.users("key_id", codes)
+        codes = codes.cast(pl.UInt64)
+        if codes.is_empty():
+            return pl.DataFrame(schema=USERS_SCHEMA["key_id"])
+        # (the range lets the reader skip row groups by their statistics; is_in alone does not)
+        lo, hi = codes.min(), codes.max()
+        return (
+            users.filter(pl.col("key_id").is_between(lo, hi), pl.col("key_id").is_in(codes.implode()))
+            .collect()
+            .sort("key_id", "acct")
+        )
 
     def counts_of(self, ids: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Requests of these accounts by local hour (acct, hour, n) and by day (acct, day, n): the request
