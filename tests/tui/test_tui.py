@@ -23,12 +23,14 @@ import pytest
 from farmhunt.cli import main
 from farmhunt.core.errors import InputError
 from tests.tui.support import (
+    BIG_CASE,
     CARD_CID,
     FARM_CID,
     LONE_ID,
     MULTI_CASE,
     POOL_CID,
     TEAM_CID,
+    make_big_case_results,
     make_fake_results,
     make_multi_cluster_results,
     make_world,
@@ -1064,3 +1066,51 @@ async def test_a_long_table_shows_its_first_rows_at_once_and_gets_every_row(fake
         for _ in range(10):
             await pilot.pause()
         assert t.row_count == 3
+
+
+# ---------------------------------------------------------------------------------------------- a very large case
+@sync
+async def test_a_case_of_10000_accounts_paints_its_header_and_riskiest_members_within_a_second(
+    tmp_path: Path,
+) -> None:
+    """An operator community of 10,000 accounts in 500 clusters: the header and the first page of members
+    (riskiest first) show within a second; the evidence and clusters tables fill after that first paint,
+    and the activity charts and linkage graph only when their tab is opened."""
+    import time
+
+    from tui.data import MEMBER_LIMIT, Target
+
+    world, results = make_big_case_results(tmp_path / "big")
+    data = CaseData(results, world)
+    app = make_app(data, tmp_path / "d.sqlite")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        t0 = time.perf_counter()
+        assert app.navigate(Target("case", BIG_CASE))
+        while True:
+            members = app.screen.query("#members-table")
+            if members and members.first().row_count and not members.first().loading:
+                break
+            assert time.perf_counter() - t0 < 30
+            await asyncio.sleep(0.005)
+        first_paint = time.perf_counter() - t0
+        screen = app.screen
+        rows = rows_of(app, "members-table")
+        assert rows[0][1] == "big_00000" and rows[0][2] == "0.99"  # riskiest first, then by id
+        risks = [float(r[2]) for r in rows]
+        assert risks == sorted(risks, reverse=True)
+        summary = str(screen.query_one("#summary").render())
+        assert "10,000 accounts" in summary and "500 clusters" in summary and f"riskiest {MEMBER_LIMIT:,}" in summary
+        assert table(app, "evidence-table").row_count == 0  # not yet: after the first paint
+        assert first_paint < 1.0, f"first paint after {first_paint:.2f} s"
+        await settle(pilot)
+        assert table(app, "members-table").row_count == MEMBER_LIMIT
+        ev = table(app, "evidence-table")
+        assert ev.row_count >= 200 and ev.get_row_at(0)[2].plain == "cluster 9000000 reason 1"
+        clusters = rows_of(app, "clusters-table")
+        assert len(clusters) == 500 and clusters[0][:2] == ("1", "9000000")
+        assert screen._lazy_started == set()  # activity and graph wait for their tab
+        await pilot.press("6")
+        await settle(pilot)
+        assert screen._lazy_started == {"graph"}
+        assert "Cluster 9000000" in str(screen.query_one("#graph-text").render())
