@@ -1114,3 +1114,17 @@ async def test_a_case_of_10000_accounts_paints_its_header_and_riskiest_members_w
         await settle(pilot)
         assert screen._lazy_started == {"graph"}
         assert "Cluster 9000000" in str(screen.query_one("#graph-text").render())
+
+
+def test_the_background_load_reads_a_table_in_slices_as_one_read(fake_results: Path, monkeypatch) -> None:
+    """World tables load a slice at a time (a pause between slices): the same rows, in the same order."""
+    import tui.data.world
+
+    monkeypatch.setattr(tui.data.world, "LOAD_SLICE", 100)
+    data = CaseData(fake_results)
+    pauses = []
+    data.tables.load_in_slices("accounts", lambda: pauses.append(1))
+    got = data.tables.table("accounts")
+    want = data.tables._file("accounts").collect()
+    assert got.height == want.height > 300 and got.equals(want)
+    assert len(pauses) == -(-want.height // 100) - 1
