@@ -113,6 +113,13 @@ def _add_rows(
     if getattr(table, "_fill_generation", None) != generation or not table.is_attached:
         return
     rows, keys = cells(start, n)
+    if rows and height == 1:
+        # Widen the columns for these rows now: the table measures new rows when it is next idle, and a
+        # frame painted before that stays cached at the old widths (its line cache is keyed by the table's
+        # update count, which that measuring does not change): the members showed "acct_00", "jake.".
+        for i, column in enumerate(table.ordered_columns):
+            if column.auto_width:
+                column.content_width = max(column.content_width, max(line[i].cell_len for line in rows))
     for line, k in zip(rows, keys, strict=True):
         table.add_row(*line, key=k, height=height)
     if start + n < total:
