@@ -76,6 +76,7 @@ class FarmhuntApp(App[None]):
         #: Screens Escape left, most recent last (`]` / ctrl+right reopens them).
         self.forward: list[Target] = []
         self._warming = False
+        self._warm_thread: threading.Thread | None = None
 
     def on_mount(self) -> None:
         # Import every screen now, at start-up, so that the first case, pivot or account opens at once.
@@ -93,7 +94,13 @@ class FarmhuntApp(App[None]):
         screen calls this after its first paint)."""
         if not self._warming:
             self._warming = True
-            threading.Thread(target=self.data.warm, name="farmhunt-warm", daemon=True).start()
+            self._warm_thread = threading.Thread(target=self.data.warm, name="farmhunt-warm", daemon=True)
+            self._warm_thread.start()
+
+    def warming(self) -> bool:
+        """The background load is running."""
+        t = self._warm_thread
+        return t is not None and t.is_alive()
 
     # ------------------------------------------------------------------ navigation
     def navigate(self, target: Target, *, history: bool = False) -> bool:

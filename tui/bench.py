@@ -3,13 +3,20 @@
 
     python -m tui.bench RESULTS [--world WORLD] [--size 120x40] [--cases ID,ID] [--first-pass-only]
 
+Each case (default: the top-ranked case and the largest one) is opened with every screen reached from
+it (case, back to the queue, its first cluster, an account, pivots on a card, a device, a /24, an IP and
+a prompt template, three searches) three times, every cached answer forgotten in between: "[cold]"
+before the background load starts (nothing in memory: every question from the files), "[during]"
+while it runs ("during: ..." says how far it was at the keypress), "[after]" once it is done
+(`--first-pass-only`: not this one). "case (first paint)" is the case screen's members shown with its
+header; for a large case (thousands of accounts, a thousand clusters) that is the large-case figure.
+
 Prints one line per screen: "shown" is the wall-clock time until the screen's first table holds its data,
-"filled" until every tab of it has loaded (the rest loads in workers while the first tab is in use), "cpu"
-the process's CPU seconds (all threads, the background load's included) from the keypress to "shown":
-on a loaded machine the wall clock is several times that; "load" the machine's 1-minute load average
-then. The first pass starts the background load (world tables, request index) as the queue shows and
-opens every screen while it runs ("during: ..." says how far it was at the keypress); the second pass,
-on the next case, runs after it is done.
+"filled" until every tab of it has loaded (the rest loads in workers while the first tab is in use; a
+large case's activity and graph load when their tab is opened), "cpu" the process's CPU seconds (all
+threads, the background load's included) from the keypress to "shown": on a loaded machine the wall
+clock is several times that; "load" the machine's 1-minute load average then; and at the end the
+process's peak memory.
 Decisions go to a temporary SQLite file (nothing is written beside RESULTS). The load average is printed
 with the figures: on a shared machine they swing with it.
 """
@@ -40,6 +47,7 @@ async def _until(pilot, ready: Callable[[], bool], t0: float) -> float:
 
 async def _idle(pilot, t0: float) -> float:
     """Seconds from `t0` until no worker runs any more (every tab filled)."""
+    await pilot.pause()  # (a screen starts its other tabs' workers after its first paint)
     # (not counting the workers that add the population's hours once the request index is built)
     while any(w.is_running and w.group != "population" for w in pilot.app.workers):
         if time.perf_counter() - t0 > TIMEOUT:
@@ -63,6 +71,25 @@ def _rows(app, selector: str, left=None) -> Callable[[], bool]:
     return ready
 
 
+def _clear_caches(data) -> None:
+    """Forget every cached answer of `data` (lru_caches of its queries; tables loaded stay loaded), so
+    that the same screens can be timed again in another state of the background load."""
+    for name in dir(type(data)):
+        fn = getattr(type(data), name, None)
+        if callable(getattr(fn, "cache_clear", None)):
+            fn.cache_clear()
+
+
+def default_cases(data) -> tuple[str, ...]:
+    """The top-ranked case and the largest one (the large-case first paint)."""
+    cases = data.cases.sort("rank")
+    if cases.is_empty():
+        return ()
+    top = str(cases["case_id"][0])
+    largest = str(cases.sort(["size", "rank"], descending=[True, False])["case_id"][0])
+    return (top,) if largest == top else (top, largest)
+
+
 async def run(
     results: Path,
     world: Path | None,
@@ -70,9 +97,10 @@ async def run(
     warm_pass: bool = True,
     case_ids: tuple[str, ...] = (),
 ) -> list[tuple[str, float, float, str]]:
-    """Open every screen (start, then a first pass on the top case, nothing cached, while the world tables
-    and the request index load in the background; then, once they are loaded, a second pass on the next
-    case) and return (screen, shown s, filled s, what)."""
+    """Open every screen of each case (default: the top-ranked and the largest) three times, each time
+    with nothing cached: "cold" before the background load starts (nothing in memory: every question
+    from the files), "during" while it runs, "after" once it is done; return (screen, shown s, filled s,
+    what)."""
     from tui.app import FarmhuntApp
     from tui.data import CaseData
     from tui.decisions import DecisionStore
@@ -83,37 +111,44 @@ async def run(
     t_data = time.perf_counter() - t0
     db = Path(tempfile.mkdtemp(prefix="farmhunt-bench-")) / "decisions.sqlite"
     app = FarmhuntApp(data, DecisionStore(db, who="bench"))
+    app._warming = True  # the bench starts the background load itself, after the cold pass
+    # Meanwhile a chart waiting for the population's hours waits as it does during the load, instead of
+    # counting them itself (which would build the request index during the cold pass).
+    app.warming = lambda: True  # type: ignore[method-assign]
+    ids = case_ids or default_cases(data)
+    by_id = {r["case_id"]: r for r in data.cases.iter_rows(named=True)}
+    cases = [by_id[c] for c in ids if c in by_id]
     async with app.run_test(size=size) as pilot:
         shown = await _until(pilot, _rows(app, "#queue"), t0)
         out.append(("start + queue", shown, await _idle(pilot, t0), f"results read in {t_data:.2f} s"))
-        if hasattr(app, "start_warm"):
-            app.start_warm()  # now, not after the queue's timer: the first pass is timed during the load
+        for case in cases:
+            await _pass(pilot, data, case, out, " [cold]")
+            _clear_caches(data)
+        del app.warming  # the app's own again
+        app._warming = False
         t_warm = time.perf_counter()
-        cases = data.cases.sort("rank")
-        if case_ids:  # the cases asked for, in that order (e.g. the largest), instead of the top two
-            order = {c: i for i, c in enumerate(case_ids)}
-            cases = cases.filter(cases["case_id"].is_in(list(case_ids)))
-            cases = cases.with_columns(cases["case_id"].replace_strict(order).alias("_o")).sort("_o")
-        await _pass(pilot, data, cases.row(0, named=True), out, "")
+        app.start_warm()
+        warm = app._warm_thread
+        assert warm is not None
+        for case in cases:
+            await _pass(pilot, data, case, out, " [during]")
+            _clear_caches(data)
         if not warm_pass:
             return out
         t = time.perf_counter()
-        if hasattr(data, "warm"):  # (the console before tui/data/ had no background load: bench it too)
-            await asyncio.to_thread(data.warm)
-            index = _index_figures(data)
-        else:
-            await asyncio.to_thread(data.population_hours)
-            index = "none (console without tui.data.world)"
+        await asyncio.to_thread(warm.join)
         out.append(
             (
                 "(background load done)",
                 time.perf_counter() - t,
                 float("nan"),
-                f"{time.perf_counter() - t_warm:.1f} s after it started · {index}",
+                f"{time.perf_counter() - t_warm:.1f} s after it started · {_index_figures(data)}",
             )
         )
-        if cases.height > 1:
-            await _pass(pilot, data, cases.row(1, named=True), out, " (warm)")
+        _clear_caches(data)
+        for case in cases:
+            await _pass(pilot, data, case, out, " [after]")
+            _clear_caches(data)
     return out
 
 
@@ -137,7 +172,7 @@ async def _pass(pilot, data, case: dict, out: list, tag: str) -> None:
         app.pop_screen()
     await pilot.pause()
     await visit(
-        "case",
+        "case (first paint)",
         lambda: app.navigate(Target("case", case["case_id"])),
         "#members-table",
         f"{case['case_id']}: {case['size']:,} accounts, {case['n_clusters']} cluster(s)",
@@ -228,8 +263,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("results", type=Path)
     p.add_argument("--world", type=Path, default=None)
     p.add_argument("--size", default="120x40", help="terminal size, COLSxROWS")
-    p.add_argument("--first-pass-only", action="store_true", help="skip the pass after the background load")
-    p.add_argument("--cases", default="", help="case ids to open (first pass, pass after the load), comma-separated")
+    p.add_argument("--first-pass-only", action="store_true", help="skip the passes after the background load")
+    p.add_argument(
+        "--cases", default="", help="case ids to open (default: the top-ranked and the largest), comma-separated"
+    )
     a = p.parse_args(argv)
     w, h = (int(x) for x in a.size.split("x"))
     before = os.getloadavg()

@@ -17,11 +17,19 @@ The copy is split into parts by ranges of `acct`, so one account's requests are 
 console reads one part to page through an account. Code -> text lookups for the columns an
 investigator reads (model, topic, ip, key_id) are kept beside the parts. Codes are only compared
 within one store: readers go from text to code through these lookups, never by hashing again.
+
+Beside them, *who used what* (`USERS`, written by `write_users` once the parts are written): every
+distinct (request IP, account) pair as (ip_num, acct), ip_num the IPv4 address as a number (the contract
+allows IPv4 only), and every distinct (key code, acct) pair, each file sorted by the value in row groups
+of `USERS_ROW_GROUP` rows with min/max statistics. A numeric IPv4 makes a CIDR network one contiguous
+range, so the console's pivot on an IP or a network (and on a key) is a range read of a row group or a
+few, never a scan of the parts. Stores written before these files have none (`RequestStore.users` is None).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +61,14 @@ STORE_SCHEMA = pl.Schema(
 #: What `RequestStore.requests_of` returns: the contract's request columns but the user agent.
 _DECODED = pl.Schema({c: t for c, t in REQUESTS.columns.items() if c != "user_agent"})
 INDEX_FILE = "store.json"
+#: Who used which request IP and which key: file of each (see module doc).
+USERS = {"ip": "users_ip.parquet", "key_id": "users_key_id.parquet"}
+USERS_SCHEMA = {
+    "ip": pl.Schema({"ip_num": pl.UInt32(), "acct": pl.UInt32()}),
+    "key_id": pl.Schema({"key_id": pl.UInt64(), "acct": pl.UInt32()}),
+}
+#: Rows per row group of the users files: a pivot on one value reads one group (about 100 KB) or two.
+USERS_ROW_GROUP = 16_384
 _HASH_SEED = 0x5EED
 
 
@@ -125,6 +141,12 @@ class RequestStore:
         """code -> text of one of the LOOKUPS columns."""
         return pl.scan_parquet(self.path / f"lookup_{column}.parquet")
 
+    def users(self, column: str) -> pl.LazyFrame | None:
+        """Who used `column` ("ip": ip_num, acct; "key_id": key_id, acct; see module doc), sorted by the
+        value; None for a store written before these files."""
+        f = self.path / USERS[column]
+        return pl.scan_parquet(f, schema=USERS_SCHEMA[column]) if f.exists() else None
+
     def requests_of(self, account_ids: Sequence[str], columns: Sequence[str] | None = None) -> pl.DataFrame:
         """The requests of these accounts in time order, text decoded (no user agent).
 
@@ -165,6 +187,42 @@ class RequestStore:
         codes = self.lookup(column).filter(pl.col("text") == text).select("code").collect().to_series()
         accts = self.scan().filter(pl.col(column).is_in(codes.implode())).select("acct").head(limit).unique()
         return accts.join(self.accounts(), on="acct").select("account_id").collect().to_series().sort()
+
+
+def ip_number(text: pl.Expr) -> pl.Expr:
+    """IPv4 text -> the address as a number (UInt32; null when not an IPv4 address)."""
+    parts = text.str.split_exact(".", 3)
+    n = [parts.struct.field(f"field_{i}").cast(pl.Int64, strict=False) for i in range(4)]
+    num = n[0] * 16_777_216 + n[1] * 65_536 + n[2] * 256 + n[3]
+    return num.cast(pl.UInt32, strict=False)
+
+
+def write_users(path: Path, bounds: tuple[int, ...], ip_lookup: pl.DataFrame, row_group: int = USERS_ROW_GROUP) -> None:
+    """Write the store's users files (module doc) from its parts at `path` (one part in memory at a time:
+    its `acct`, `ip` and `key_id` columns) and its IP lookup (code, text). Every account's requests are in
+    one part, so each part's distinct pairs are distinct in the whole store; the files are sorted by every
+    column, so the same requests give the same bytes whichever engine wrote the parts."""
+    order = ip_lookup.select("code", ip_number(pl.col("text")).alias("ip_num")).sort("code")
+    codes = order["code"]
+    nums = order["ip_num"]
+    ips: list[pl.DataFrame] = []
+    keys: list[pl.DataFrame] = []
+    for i in range(len(bounds) - 1):
+        part = pl.scan_parquet(path / f"part-{i:04d}.parquet", schema=STORE_SCHEMA).select("acct", "ip", "key_id")
+        ip, key = pl.collect_all([part.select("ip", "acct").unique(), part.select("key_id", "acct").unique()])
+        # code -> ip_num by binary search in the sorted lookup (no hash table of every IP per part)
+        pos = codes.search_sorted(ip["ip"]).clip(0, max(codes.len() - 1, 0))
+        num = nums.gather(pos).zip_with(codes.gather(pos) == ip["ip"], pl.Series([None], dtype=pl.UInt32))
+        ips.append(pl.DataFrame({"ip_num": num, "acct": ip["acct"]}))
+        keys.append(key)
+    for column, frames in (("ip", ips), ("key_id", keys)):
+        schema = USERS_SCHEMA[column]
+        table = pl.concat(frames).cast(dict(schema)) if frames else pl.DataFrame(schema=schema)  # type: ignore[arg-type]
+        table = table.drop_nulls().sort(list(schema))
+        f = path / USERS[column]
+        tmp = f.with_name(f".{f.name}.tmp-{os.getpid()}")
+        table.write_parquet(tmp, row_group_size=row_group, statistics=True)
+        os.replace(tmp, f)
 
 
 def open_store(path: str | Path) -> RequestStore | None:

@@ -13,7 +13,7 @@ from farmhunt.core.contract import REQUESTS
 from farmhunt.core.validate import ContractError
 from farmhunt.core.world import load_world
 from farmhunt.engine.polars.request_store import build_store
-from farmhunt.engine.store import STORE_SCHEMA, codes_of, open_store
+from farmhunt.engine.store import STORE_SCHEMA, USERS, codes_of, ip_number, open_store, write_users
 
 from tests.paths import TINY as FIXTURE
 DECODED = [c for c in REQUESTS.columns if c != "user_agent"]
@@ -135,3 +135,43 @@ def test_csv_world_gives_the_same_store(world, tmp_path: Path) -> None:
     from_parquet = build_store(world, tmp_path / "s_pq")
     key = ["acct", "ts", "prompt_hash"]
     assert from_csv.scan().sort(key).collect().equals(from_parquet.scan().sort(key).collect())
+
+
+def test_users_files_hold_every_distinct_pair_sorted_by_the_value(store, tmp_path: Path) -> None:
+    """Who used each request IP and key: exactly the distinct (IP number, account) and (key, account)
+    pairs of the requests, sorted, in row groups whose statistics let a range read skip the others; the
+    same parts give the same bytes."""
+    import pyarrow.parquet as pq
+
+    nums = store.lookup("ip").select(pl.col("code").alias("ip"), ip_number(pl.col("text")).alias("ip_num"))
+    scan = store.scan()
+    ip = scan.select("ip", "acct").join(nums, on="ip").select("ip_num", "acct").unique().sort("ip_num", "acct")
+    key = scan.select("key_id", "acct").unique().sort("key_id", "acct")
+    ip, key = ip.collect(), key.collect()
+    assert ip["ip_num"].null_count() == 0 and ip.height > 1_000 and key.height > 1_000
+    assert store.users("ip").collect().equals(ip)
+    assert store.users("key_id").collect().equals(key)
+    copy = Path(shutil.copytree(store.path, tmp_path / "store"))
+    write_users(copy, store.bounds, store.lookup("ip").collect())
+    for f in USERS.values():
+        assert (copy / f).read_bytes() == (store.path / f).read_bytes(), f
+    write_users(copy, store.bounds, store.lookup("ip").collect(), row_group=500)
+    meta = pq.ParquetFile(copy / USERS["ip"]).metadata
+    assert meta.num_row_groups == -(-ip.height // 500) > 3
+    stats = [meta.row_group(i).column(0).statistics for i in range(meta.num_row_groups)]
+    assert all(a.has_min_max and a.max <= b.min for a, b in zip(stats, stats[1:]))
+    small = open_store(copy)
+    assert small is not None and (users := small.users("ip")) is not None
+    lo, hi = int(ip["ip_num"][700]), int(ip["ip_num"][1_400])
+    want = ip.filter(pl.col("ip_num").is_between(lo, hi))
+    assert users.filter(pl.col("ip_num").is_between(lo, hi)).collect().equals(want) and want.height >= 701
+
+
+def test_a_store_without_users_files_opens_and_says_so(store, tmp_path: Path) -> None:
+    """Stores written before the users files: `users` is None (readers fall back to the parts)."""
+    copy = Path(shutil.copytree(store.path, tmp_path / "old"))
+    for f in USERS.values():
+        (copy / f).unlink()
+    old = open_store(copy)
+    assert old is not None and old.users("ip") is None and old.users("key_id") is None
+    assert old.scan().select(pl.len()).collect().item() == store.n_rows

@@ -349,3 +349,66 @@ def make_multi_cluster_results(fake_results: Path, out: Path) -> Path:
     )
     accounts.write_parquet(out / "accounts.parquet")
     return out
+
+
+BIG_CASE = "cbig00001"
+
+
+def make_big_case_results(base: Path, n: int = 10_000, clusters: int = 500) -> tuple[Path, Path]:
+    """(world, results): the small world with `n` more accounts (copies of its own rows under new ids,
+    without requests) and the fake results with one case of those `n` accounts in `clusters` clusters
+    (3 evidence rows each) first in the queue, as detection's operator communities make them."""
+    from farmhunt.core.contract import RESULT_EVIDENCE
+    from farmhunt.engine.cases import CASE_SCHEMA
+    from farmhunt.engine.results import load_results
+
+    base = Path(base)
+    world = make_world(base / "world")
+    acc = pl.read_parquet(world / "accounts.parquet")
+    reps = -(-n // acc.height)
+    extra = (
+        pl.concat([acc] * reps).head(n).with_row_index("i")
+        .with_columns(account_id=pl.format("big_{}", pl.col("i").cast(pl.String).str.zfill(5)),
+                      email=pl.format("big{}@example.org", pl.col("i")))
+        .drop("i")
+    )
+    pl.concat([acc, extra]).write_parquet(world / "accounts.parquet")
+    results = make_fake_results(world, base / "results")
+    r = load_results(results)
+    assert r.cases is not None
+    cids = pl.Series(range(9_000_000, 9_000_000 + clusters), dtype=pl.Int64)
+    members = extra.with_row_index("i").select(
+        "account_id",
+        (pl.lit(9_000_000, pl.Int64) + pl.col("i").cast(pl.Int64) % clusters).alias("cluster_id"),
+        (0.99 - (pl.col("i") % 89).cast(pl.Float64) / 1000).alias("risk"),
+    )
+    accounts = pl.concat(
+        [
+            r.accounts,
+            r.accounts.head(1).drop("account_id", "cluster_id", "risk").join(members, how="cross")
+            .with_columns(flagged=pl.lit(True), predicted_kind=pl.lit("distillation_farm"),
+                          case_id=pl.lit(BIG_CASE), n_requests=pl.lit(0, pl.Int64), spend_usd=pl.lit(0.0)),
+        ],
+        how="diagonal_relaxed",
+    ).select(r.accounts.columns)
+    accounts.write_parquet(results / "accounts.parquet")
+    big = pl.DataFrame({"cluster_id": cids}).with_columns(
+        size=pl.lit(n // clusters, pl.Int64), risk=pl.lit(0.99), predicted_kind=pl.lit("distillation_farm"),
+        flagged=pl.lit(True), requests=pl.lit(0, pl.Int64),
+    )
+    pl.concat([big, r.clusters.select(big.columns)], how="vertical_relaxed").write_parquet(results / "clusters.parquet")
+    ev = pl.DataFrame(
+        [(int(c), k + 1, "shared_cards", 2.0 + k, 1.0, 0.3 - k / 10, f"cluster {int(c)} reason {k + 1}")
+         for c in cids for k in range(3)],
+        schema=RESULT_EVIDENCE.schema, orient="row",
+    )
+    pl.concat([ev, r.evidence.select(ev.columns)]).write_parquet(results / "evidence.parquet")
+    case = pl.DataFrame(
+        [{"case_id": BIG_CASE, "rank": 1, "kind": "distillation_farm", "risk": 0.99, "size": n,
+          "flagged_accounts": n, "n_clusters": clusters, "clusters": cids.to_list(),
+          "top_reason": "an operator of 500 clusters"}],
+        schema=CASE_SCHEMA,
+    )
+    cases = pl.concat([case, r.cases.with_columns((pl.col("rank") + 1).cast(pl.Int32))])
+    cases.write_parquet(results / "cases.parquet")
+    return world, results

@@ -23,12 +23,14 @@ import pytest
 from farmhunt.cli import main
 from farmhunt.core.errors import InputError
 from tests.tui.support import (
+    BIG_CASE,
     CARD_CID,
     FARM_CID,
     LONE_ID,
     MULTI_CASE,
     POOL_CID,
     TEAM_CID,
+    make_big_case_results,
     make_fake_results,
     make_multi_cluster_results,
     make_world,
@@ -762,30 +764,93 @@ def test_a_world_is_not_results(tmp_path: Path, tui_world: Path, capsys) -> None
 
 
 # ---------------------------------------------------------------------------------------------- data layer
-def test_request_index_answers_as_the_store_scan(real_results: Path) -> None:
-    """The request index (built part by part) gives the same IP users, key users and hour counts before,
-    during and after its build as reading the store directly."""
-    data = CaseData(real_results)
-    assert data.store is not None and not data.tables.index_ready()
-    codes = data.tables.lookup("ip")["code"].head(50)
-    keys = data.tables.lookup("key_id")["code"].head(50)
+def without_users(results: Path, out: Path) -> Path:
+    """A copy of `results` as an older build wrote them: a request store without the users files."""
+    import shutil
+
+    from farmhunt.engine.results import STORE_DIR
+    from farmhunt.engine.store import USERS
+
+    shutil.copytree(results, out)
+    for f in USERS.values():
+        (out / STORE_DIR / f).unlink()
+    return out
+
+
+def direct_users(data: CaseData, lo: int, hi: int, keys: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(ip_num, acct) pairs of the requests from IPs numbered in [lo, hi] and (key_id, acct) pairs of
+    these keys, read from every request of the store."""
+    from farmhunt.engine.store import ip_number
+
+    assert data.store is not None
+    nums = data.store.lookup("ip").select(pl.col("code").alias("ip"), ip_number(pl.col("text")).alias("ip_num"))
     scan = data.store.scan()
-    direct_ip = scan.select("ip", "acct").filter(pl.col("ip").is_in(codes.implode())).unique().collect()
-    direct_key = scan.select("key_id", "acct").filter(pl.col("key_id").is_in(keys.implode())).unique().collect()
+    ip = (
+        scan.select("ip", "acct")
+        .join(nums, on="ip")
+        .filter(pl.col("ip_num").is_between(lo, hi))
+        .select("ip_num", "acct")
+        .unique()
+        .sort("ip_num", "acct")
+        .collect()
+    )
+    key = (
+        scan.select("key_id", "acct")
+        .filter(pl.col("key_id").is_in(keys.implode()))
+        .unique()
+        .sort("key_id", "acct")
+        .collect()
+    )
+    return ip, key
+
+
+def a_network(data: CaseData) -> tuple[int, int]:
+    """The /8 network holding the most distinct request IPs, as a range of numbers."""
+    from farmhunt.engine.store import ip_number
+
+    assert data.store is not None
+    nums = data.store.lookup("ip").select((ip_number(pl.col("text")) // 2**24).alias("net")).collect()
+    net = int(nums.group_by("net").len().sort("len", "net", descending=[True, False])["net"][0])
+    return net * 2**24, (net + 1) * 2**24 - 1
+
+
+@pytest.fixture(scope="session")
+def legacy_results(real_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return without_users(real_results, tmp_path_factory.mktemp("tui") / "legacy")
+
+
+@pytest.mark.parametrize("which", ["users files", "older store"])
+def test_request_index_answers_as_the_store_scan(
+    which: str, real_results: Path, legacy_results: Path
+) -> None:
+    """IP users (an exact IP and a /16), key users and hour counts, before, during and after the request
+    index's build, equal reading every request of the store; with the store's users files the index
+    builds only the counts."""
+    data = CaseData(real_results if which == "users files" else legacy_results)
+    assert data.store is not None and not data.tables.index_ready()
+    keys = data.tables.lookup("key_id")["code"].head(50)
+    lo, hi = a_network(data)
+    ip_net, direct_key = direct_users(data, lo, hi, keys)
+    one = int(ip_net["ip_num"][0])
+    ip_one = ip_net.filter(pl.col("ip_num") == one)
+    assert ip_net.height > ip_one.height > 0 and direct_key.height > 0
     ids = data.case_member_ids(data.cases["case_id"][0])
     direct = data.requests_of(pl.Series(ids), ()).collect()
     index = data.tables.index
     seen = []
     while True:
-        assert data.tables.users_of("ip", codes).equals(direct_ip.sort("ip", "acct"))
-        assert data.tables.users_of("key_id", keys).equals(direct_key.sort("key_id", "acct"))
+        assert data.tables.ip_users(lo, hi).equals(ip_net)
+        assert data.tables.ip_users(one, one).equals(ip_one)
+        assert data.tables.key_users(keys).equals(direct_key)
         hours, days = data.tables.counts_of(ids)
         assert int(hours["n"].sum()) == direct.height == int(days["n"].sum())
         seen.append(index.progress())
         if not index.step():
             break
-    assert len(seen) == 4 * len(data.store.part_files()) + 1  # every step, one at a time
-    assert data.tables.index_ready() and data.tables.users_of("ip", codes).height > 0
+    passes = 2 if which == "users files" else 4
+    assert len(seen) == passes * len(data.store.part_files()) + 1  # every step, one at a time
+    assert seen[0].startswith("hours" if which == "users files" else "IPs")
+    assert data.tables.index_ready()
     act = data.activity_of(ids)
     assert int(act["hours"]["n"].sum()) == direct.height == int(act["daily"]["n"].sum())
     pop = data.population_hours()
@@ -863,17 +928,29 @@ async def open_every_screen(data: CaseData, db: Path) -> dict[str, list]:
     return seen
 
 
+@pytest.fixture(scope="session")
+def parted_legacy(parted_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return without_users(parted_results, tmp_path_factory.mktemp("tui") / "parted-legacy")
+
+
+@pytest.mark.parametrize("which", ["users files", "older store"])
 @sync
 async def test_screens_opened_during_the_background_load_show_what_they_show_after_it(
-    parted_results: Path, tmp_path: Path
+    which: str, parted_results: Path, parted_legacy: Path, tmp_path: Path
 ) -> None:
-    """Nothing in memory yet and the request index part built (IPs of every part, keys of one, no counts):
-    every screen shows exactly what it shows once the load is done."""
-    during = CaseData(parted_results)
+    """Nothing in memory yet and the request index part built (with the store's users files: the hours
+    of one part; an older store: IPs of every part, keys of one, no counts): every screen shows exactly
+    what it shows once the load is done."""
+    results = parted_results if which == "users files" else parted_legacy
+    during = CaseData(results)
     assert during.store is not None and len(during.store.part_files()) >= 3
-    for _ in range(len(during.store.part_files()) + 1):
+    if which == "users files":
         assert during.tables.index.step()
-    assert during.tables.index.complete("ip") and not during.tables.index.complete("key_id")
+        assert not during.tables.index.complete("hours")
+    else:
+        for _ in range(len(during.store.part_files()) + 1):
+            assert during.tables.index.step()
+        assert during.tables.index.complete("ip") and not during.tables.index.complete("key_id")
     assert during.population_hours(wait=False) is None
     # (the charts' wait for the population's hours would finish the load: held back, compared below)
     finish = during.tables.population_hours
@@ -882,7 +959,7 @@ async def test_screens_opened_during_the_background_load_show_what_they_show_aft
     assert not during.tables.loaded("accounts") and not during.tables.index_ready()  # still "during"
     during.tables.population_hours = finish  # type: ignore[method-assign]
 
-    after = CaseData(parted_results)
+    after = CaseData(results)
     after.warm()
     assert after.tables.index_ready() and after.tables.loaded("accounts")
     seen_after = await open_every_screen(after, tmp_path / "b.sqlite")
@@ -897,24 +974,29 @@ async def test_screens_opened_during_the_background_load_show_what_they_show_aft
     assert during.population_hours().equals(after.population_hours())
 
 
-def test_questions_during_a_running_background_load_are_exact(parted_results: Path) -> None:
+@pytest.mark.parametrize("which", ["users files", "older store"])
+def test_questions_during_a_running_background_load_are_exact(
+    which: str, parted_results: Path, parted_legacy: Path
+) -> None:
     """The background load running in its thread while questions are asked: every answer equals a
     direct read of the store."""
     import threading
     import time
 
-    data = CaseData(parted_results)
+    data = CaseData(parted_results if which == "users files" else parted_legacy)
     assert data.store is not None
-    codes = data.store.lookup("ip").collect()["code"].head(40)
-    direct = data.store.scan().select("ip", "acct").filter(pl.col("ip").is_in(codes.implode())).unique().collect()
+    lo, hi = a_network(data)
+    keys = data.store.lookup("key_id").collect()["code"].head(40)
+    direct, direct_key = direct_users(data, lo, hi, keys)
+    assert direct.height and direct_key.height
     ids = data.case_member_ids(data.cases["case_id"][0])
     n = data.requests_of(pl.Series(ids), ()).collect().height
     warm = threading.Thread(target=data.warm)
     warm.start()
     checks = 0
     while warm.is_alive() or checks < 3:
-        got = data.foreground(lambda: data.tables.users_of("ip", codes))
-        assert got.equals(direct.sort("ip", "acct"))
+        assert data.foreground(lambda: data.tables.ip_users(lo, hi)).equals(direct)
+        assert data.foreground(lambda: data.tables.key_users(keys)).equals(direct_key)
         hours, days = data.tables.counts_of(ids)
         assert int(hours["n"].sum()) == n == int(days["n"].sum())
         checks += 1
@@ -984,3 +1066,88 @@ async def test_a_long_table_shows_its_first_rows_at_once_and_gets_every_row(fake
         for _ in range(10):
             await pilot.pause()
         assert t.row_count == 3
+
+
+# ---------------------------------------------------------------------------------------------- a very large case
+@sync
+async def test_a_case_of_10000_accounts_paints_its_header_and_riskiest_members_within_a_second(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """An operator community of 10,000 accounts in 500 clusters: the header and the first page of members
+    (riskiest first) show within a second; the evidence and clusters tables fill after that first paint,
+    and the activity charts and linkage graph only when their tab is opened."""
+    import time
+
+    from tui.data import MEMBER_LIMIT, Target
+
+    import tui.screens.cluster
+
+    world, results = make_big_case_results(tmp_path / "big")
+    data = CaseData(results, world)
+    app = make_app(data, tmp_path / "d.sqlite")
+    members_when_evidence: list[int] = []  # the members shown when the evidence table is filled
+    show_evidence = tui.screens.cluster.GroupScreen.show_evidence
+
+    def recording(screen) -> None:
+        members_when_evidence.append(screen.query_one("#members-table").row_count)
+        show_evidence(screen)
+
+    monkeypatch.setattr(tui.screens.cluster.GroupScreen, "show_evidence", recording)
+
+    async def first_paint() -> tuple[float, float]:
+        """Wall and process CPU seconds from the navigation to the members on screen."""
+        t0, c0 = time.perf_counter(), time.process_time()
+        assert app.navigate(Target("case", BIG_CASE))
+        while True:
+            members = app.screen.query("#members-table")
+            if members and members.first().row_count and not members.first().loading:
+                return time.perf_counter() - t0, time.process_time() - c0
+            assert time.perf_counter() - t0 < 30
+            await asyncio.sleep(0.005)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        # Twice, nothing cached the second time either: the wall clock of a shared machine swings with
+        # other processes, so the better of two (and each one's CPU seconds) must be under a second.
+        wall, cpu = await first_paint()
+        await settle(pilot)
+        app.action_back()
+        await settle(pilot)
+        for name in dir(CaseData):
+            getattr(getattr(CaseData, name), "cache_clear", lambda: None)()
+        wall2, cpu2 = await first_paint()
+        screen = app.screen
+        rows = rows_of(app, "members-table")
+        assert rows[0][1] == "big_00000" and rows[0][2] == "0.99"  # riskiest first, then by id
+        risks = [float(r[2]) for r in rows]
+        assert risks == sorted(risks, reverse=True)
+        summary = str(screen.query_one("#summary").render())
+        assert "10,000 accounts" in summary and "500 clusters" in summary and f"riskiest {MEMBER_LIMIT:,}" in summary
+        print(f"first paint {wall:.2f} s ({cpu:.2f} s CPU), again {wall2:.2f} s ({cpu2:.2f} s CPU)")
+        assert min(wall, wall2) < 1.0 and max(cpu, cpu2) < 1.0, (wall, cpu, wall2, cpu2)
+        await settle(pilot)
+        assert table(app, "members-table").row_count == MEMBER_LIMIT
+        assert members_when_evidence and min(members_when_evidence) >= 200  # the evidence after the members
+        ev = table(app, "evidence-table")
+        assert ev.row_count >= 200 and ev.get_row_at(0)[2].plain == "cluster 9000000 reason 1"
+        clusters = rows_of(app, "clusters-table")
+        assert len(clusters) == 500 and clusters[0][:2] == ("1", "9000000")
+        assert screen._lazy_started == set()  # activity and graph wait for their tab
+        await pilot.press("6")
+        await settle(pilot)
+        assert screen._lazy_started == {"graph"}
+        assert "Cluster 9000000" in str(screen.query_one("#graph-text").render())
+
+
+def test_the_background_load_reads_a_table_in_slices_as_one_read(fake_results: Path, monkeypatch) -> None:
+    """World tables load a slice at a time (a pause between slices): the same rows, in the same order."""
+    import tui.data.world
+
+    monkeypatch.setattr(tui.data.world, "LOAD_SLICE", 100)
+    data = CaseData(fake_results)
+    pauses = []
+    data.tables.load_in_slices("accounts", lambda: pauses.append(1))
+    got = data.tables.table("accounts")
+    want = data.tables._file("accounts").collect()
+    assert got.height == want.height > 300 and got.equals(want)
+    assert len(pauses) == -(-want.height // 100) - 1

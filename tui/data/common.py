@@ -156,6 +156,20 @@ def ip_int(text: pl.Expr) -> pl.Expr:
     return n[0] * 16_777_216 + n[1] * 65_536 + n[2] * 256 + n[3]
 
 
+def ip_text(num: pl.Expr) -> pl.Expr:
+    """An IPv4 address's number -> its text (dotted quad, as the contract writes it: no leading zeros)."""
+    n = num.cast(pl.Int64)
+    return pl.format("{}.{}.{}.{}", n // 16_777_216, n // 65_536 % 256, n // 256 % 256, n % 256)
+
+
+def ip_address_number(text: str) -> int:
+    """An IPv4 address's number; -1 (matches nothing) when `text` is not one."""
+    try:
+        return int(ipaddress.IPv4Address(text))
+    except ValueError:
+        return -1
+
+
 def parse_network(q: str) -> ipaddress.IPv4Network | None:
     """A CIDR network ("143.41.114.0/24"), else None."""
     if "/" not in q:

@@ -1,11 +1,13 @@
 """The request index: what needs every request, built part by part of the request store in small steps.
 
-It holds which accounts used each request IP and each API key (code, acct pairs) and every account's
-requests by UTC hour of day and by day. It is built in the background, a step at a time (one part's IP
-pairs, key pairs, hour counts or day counts: 0.1-0.5 s of CPU each at seed scale), the IP pairs of
-every part first because an IP pivot needs them all. Every question is answered exactly at
-any moment: from the index for the parts already done, and by reading the store for the parts that are
-not (one filtered column scan, or the asked accounts' own parts), so no screen waits for the whole pass.
+It holds every account's requests by UTC hour of day and by day, and, for a store written before the
+store's users files (`farmhunt.engine.store.USERS`: who used each IP and key, sorted by the value, read
+by a range read instead), which accounts used each request IP and each API key (code, acct pairs). It
+is built in the background, a step at a time (one part's IP pairs, key pairs, hour counts or day
+counts: 0.1-0.5 s of CPU each at seed scale), the IP pairs of every part first because an IP pivot
+needs them all. Every question is answered exactly at any moment: from the index for the parts
+already done, and by reading the store for the parts that are not (one filtered column scan, or the
+asked accounts' own parts), so no screen waits for the whole pass.
 
 Hours are kept in UTC; the local hour (the account's declared country's offset) is applied when asked,
 which keeps the build independent of the world tables.
@@ -49,14 +51,16 @@ def _days(lf: pl.LazyFrame) -> pl.LazyFrame:
 class RequestIndex:
     """The index of one request store, built by `step()` calls (any thread; each step runs once)."""
 
-    def __init__(self, store: RequestStore) -> None:
+    def __init__(self, store: RequestStore, pairs: bool = True) -> None:
+        """`pairs`: build the IP and key passes too (a store without users files)."""
         self.store = store
         self.files = [store.path / f for f in store.part_files()] if store.n_rows else []
         n = len(self.files)
+        self.passes = PASSES if pairs else ("hours", "days")
         self._done: dict[str, list[pl.DataFrame | None]] = {"ip": [None] * n, "key_id": [None] * n}
         self._hours: list[pl.DataFrame | None] = [None] * n
         self._days: list[pl.DataFrame | None] = [None] * n
-        self._todo = [(p, i) for p in PASSES for i in range(n)]
+        self._todo = [(p, i) for p in self.passes for i in range(n)]
         self._running = 0
         self._cond = threading.Condition()
         self._builder = threading.Lock()  # one thread builds at a time (a step holds a part in memory)
@@ -129,11 +133,13 @@ class RequestIndex:
         return self._hours if what == "hours" else self._days if what == "days" else self._done[what]
 
     def progress(self) -> str:
-        """How far the build is, e.g. "IPs 53/53, keys 53/53, hours 12/53, days 0/53"."""
+        """How far the build is, e.g. "IPs 53/53, keys 53/53, hours 12/53, days 0/53" (without the IP and
+        key passes: "hours 12/53, days 0/53")."""
         with self._cond:
-            got = [sum(p is not None for p in self._pass(w)) for w in PASSES]
+            got = [sum(p is not None for p in self._pass(w)) for w in self.passes]
         n = len(self.files)
-        return ", ".join(f"{w} {g}/{n}" for w, g in zip(("IPs", "keys", "hours", "days"), got))
+        names = {"ip": "IPs", "key_id": "keys", "hours": "hours", "days": "days"}
+        return ", ".join(f"{names[w]} {g}/{n}" for w, g in zip(self.passes, got))
 
     # ------------------------------------------------------------------ answers (exact at any moment)
     def users(self, column: str, codes: pl.Series) -> pl.DataFrame:

@@ -19,7 +19,9 @@ from tui.data.common import (
     PIVOT_LIMIT,
     Match,
     Target,
+    ip_address_number,
     ip_int,
+    ip_text,
     looks_like_ip,
     parse_network,
     words,
@@ -51,15 +53,11 @@ class PivotQueries:
             acc.filter(cond).select("account_id", pl.format("signup IP {}", pl.col("signup_ip")).alias("how")).collect()
         )
         if self.store is not None:
-            codes = (
-                self.tables.lookup_frame("ip")
-                .filter(pl.col("text") == exact if exact is not None else pl.col("ip_num").is_between(lo, hi))
-                .select(pl.col("code").alias("ip"), "text")
-                .collect()
-            )
-            users = self.tables.users_of("ip", codes["ip"]).group_by("acct").agg(pl.col("ip").min())
-            req = self.tables.account_ids(users.join(codes, on="ip")).select(
-                "account_id", pl.format("request IP {}", pl.col("text")).alias("how")
+            if exact is not None:
+                lo = hi = ip_address_number(exact)
+            users = self.tables.ip_users(lo, hi).group_by("acct").agg(pl.col("ip_num").min())
+            req = self.tables.account_ids(users).select(
+                "account_id", pl.format("request IP {}", ip_text(pl.col("ip_num"))).alias("how")
             )
         else:
             rcond = pl.col("ip") == exact if exact is not None else ip_int(pl.col("ip")).is_between(lo, hi)
@@ -78,7 +76,7 @@ class PivotQueries:
         owner = self.rows("api_keys", "key_id", key).select("account_id", pl.lit("owns the key").alias("how")).collect()
         if self.store is not None:
             codes = self.tables.lookup_frame("key_id").filter(pl.col("text") == key).select("code").collect()["code"]
-            used = self.tables.account_ids(self.tables.users_of("key_id", codes).select("acct").unique()).select(
+            used = self.tables.account_ids(self.tables.key_users(codes).select("acct").unique()).select(
                 "account_id", pl.lit("requests with the key").alias("how")
             )
         else:

@@ -6,7 +6,8 @@ table (accounts, payments, API keys, prompts, ASNs) once, with text columns as p
 answers every question with in-memory filters (milliseconds). Requests (up to hundreds of millions of
 rows) are never held: one account's come from its part of the request store. What needs every request
 (which accounts used an IP or a key, hour-of-day and daily counts per account, the population's hours)
-is the request index (`tui.data.index`), built part by part.
+is the request index (`tui.data.index`), built part by part; who used which IP or key comes from the
+store's users files (range reads), or, for a store written before them, from the index too.
 
 All of that loads in a background thread (`warm`), in small steps that wait while a screen is asking
 (`tui.data.priority`). No screen waits for it: until a table is in memory a question about it is a lazy
@@ -29,13 +30,15 @@ from polars.exceptions import PanicException
 from farmhunt.core.contract import TABLES
 from farmhunt.core.timezones import utc_offset
 from farmhunt.core.world import World, as_strings
-from farmhunt.engine.store import LOOKUPS, STORE_SCHEMA, RequestStore, part_of
+from farmhunt.engine.store import LOOKUPS, STORE_SCHEMA, USERS, USERS_SCHEMA, RequestStore, part_of
 from tui.data.common import full_hours, ip_int
 from tui.data.index import RequestIndex
 from tui.data.priority import Priority
 
 #: World tables held in memory (everything but requests).
 IN_MEMORY = ("accounts", "payments", "api_keys", "prompts", "asns")
+#: Rows per step when the background load reads a world table.
+LOAD_SLICE = 131_072
 
 
 class WorldTables:
@@ -48,7 +51,11 @@ class WorldTables:
         self._tables: dict[str, Any] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._index = RequestIndex(store) if store is not None else None
+        #: Who used which IP and key, from the store's users files (None: a store written before them,
+        #: the request index builds those pairs instead).
+        self._users = {c: store.users(c) for c in USERS} if store is not None else {}
+        pairs = any(u is None for u in self._users.values())
+        self._index = RequestIndex(store, pairs=pairs) if store is not None else None
 
     # ------------------------------------------------------------------ loading once
     def once(self, key: str, build: Callable[[], Any], wait: bool = True) -> Any:
@@ -101,10 +108,10 @@ class WorldTables:
         """Load every in-memory table, the store's account map and lookups, then build the request index;
         a step at a time, each after the screens' questions (for a background thread)."""
         pause = self.priority.pause
-        steps: list[Callable[[], object]] = [lambda: self.table("accounts")]
+        steps: list[Callable[[], object]] = [lambda: self.load_in_slices("accounts", pause)]
         if self.store is not None:  # (the IP lookup before the other tables: a network pivot filters it)
             steps += [self.acct_map, lambda: self.lookup("ip"), lambda: self.lookup("key_id")]
-        steps += [lambda n=name: self.table(n) for name in IN_MEMORY if name != "accounts"]
+        steps += [lambda n=name: self.load_in_slices(n, pause) for name in IN_MEMORY if name != "accounts"]
         for load in steps:
             pause()
             _retried(load)
@@ -116,6 +123,24 @@ class WorldTables:
                     self.population_hours()
                 except (Exception, PanicException):  # noqa: BLE001 - asked again (and reported) by a screen
                     pass
+
+    def load_in_slices(self, name: str, pause: Callable[[], None]) -> None:
+        """Load world table `name` into memory (as `table` does) a slice of LOAD_SLICE rows at a time,
+        calling `pause()` between slices: at seed scale the accounts table is 0.65 s of CPU in one piece,
+        which a screen's question opened meanwhile would wait behind. The same rows in the same order as
+        one read (a CSV world, which cannot seek, is read in one piece)."""
+        if name in self._tables or name not in self.world:
+            return
+        if self.world.files[name].suffix != ".parquet":
+            self.table(name)
+            return
+        n = self._file(name).select(pl.len()).collect().item()
+        pieces = []
+        for start in range(0, n, LOAD_SLICE):
+            if start:
+                pause()
+            pieces.append(self._file(name).slice(start, LOAD_SLICE).collect())
+        self.once(name, lambda: pl.concat(pieces) if pieces else self._file(name).collect())
 
     def strings(self, name: str, lf: pl.LazyFrame) -> pl.LazyFrame:
         text = [c for c, t in TABLES[name].columns.items() if t == pl.String]
@@ -141,12 +166,13 @@ class WorldTables:
     def _lookup_file(self, column: str) -> pl.LazyFrame:
         assert self.store is not None
         lf = self.store.lookup(column)
-        if column == "ip":
+        if column == "ip" and self._users.get("ip") is None:  # (a network pivot of an older store filters it)
             lf = lf.with_columns(ip_int(pl.col("text")).alias("ip_num"))
         return lf
 
     def lookup(self, column: str) -> pl.DataFrame:
-        """code -> text of a store lookup, in memory (IPs also as their 32-bit number: `ip_num`)."""
+        """code -> text of a store lookup, in memory (for a store without users files, IPs also as their
+        32-bit number: `ip_num`)."""
         return self.once(f"lookup_{column}", lambda: self._lookup_file(column).collect())
 
     def lookup_frame(self, column: str) -> pl.LazyFrame:
@@ -217,10 +243,41 @@ class WorldTables:
         """The request index is completely built."""
         return self._index is not None and self._index.complete()
 
-    def users_of(self, column: str, codes: pl.Series) -> pl.DataFrame:
-        """(column, acct) pairs of the requests whose `column` ("ip" or "key_id") has one of these codes,
-        sorted (the request index: built parts from memory, the others scanned)."""
-        return self.index.users(column, codes)
+    def ip_users(self, lo: int, hi: int) -> pl.DataFrame:
+        """(ip_num, acct) pairs of the requests from an IPv4 address numbered in [lo, hi], sorted: a range
+        read of the store's users file (a few row groups), or for an older store the request index
+        (built parts from memory, the others scanned)."""
+        if hi < lo or hi < 0:
+            return pl.DataFrame(schema=USERS_SCHEMA["ip"])
+        lo = max(lo, 0)
+        users = self._users.get("ip")
+        if users is not None:
+            return users.filter(pl.col("ip_num").is_between(lo, hi)).collect()
+        codes = (
+            self.lookup_frame("ip")
+            .filter(pl.col("ip_num").is_between(lo, hi))
+            .select(pl.col("code").alias("ip"), pl.col("ip_num").cast(pl.UInt32))
+            .collect()
+        )
+        pairs = self.index.users("ip", codes["ip"]).join(codes, on="ip")
+        return pairs.select("ip_num", "acct").sort("ip_num", "acct")
+
+    def key_users(self, codes: pl.Series) -> pl.DataFrame:
+        """(key_id, acct) pairs of the requests with one of these key codes, sorted: a range read of the
+        store's users file, or for an older store the request index."""
+        users = self._users.get("key_id")
+        if users is None:
+            return self.index.users("key_id", codes)
+        codes = codes.cast(pl.UInt64)
+        if codes.is_empty():
+            return pl.DataFrame(schema=USERS_SCHEMA["key_id"])
+        # (the range lets the reader skip row groups by their statistics; is_in alone does not)
+        lo, hi = codes.min(), codes.max()
+        return (
+            users.filter(pl.col("key_id").is_between(lo, hi), pl.col("key_id").is_in(codes.implode()))
+            .collect()
+            .sort("key_id", "acct")
+        )
 
     def counts_of(self, ids: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Requests of these accounts by local hour (acct, hour, n) and by day (acct, day, n): the request

@@ -6,8 +6,6 @@ are in `tui.data.account`. Splitting the tabs into modules would scatter one scr
 
 from __future__ import annotations
 
-import asyncio
-
 import polars as pl
 from textual import on, work
 from textual.app import ComposeResult
@@ -277,8 +275,8 @@ class AccountScreen(CaseScreen):
 
     @work(group="population", exit_on_error=False)
     async def add_population(self, hours: pl.DataFrame) -> None:
-        pop = await asyncio.to_thread(self.app.data.population_hours)
-        if self.is_attached:
+        pop = await self.population_hours()
+        if self.is_attached and pop is not None:
             self.query_one("#account-hours", HourChart).show(hours, pop, "account")
 
     @work(group="payments", exit_on_error=False)

@@ -14,6 +14,8 @@ from tui.safe import printable
 
 #: Seconds before a loading indicator appears (quick answers do not flash one).
 LOADING_DELAY = 0.12
+#: Seconds between looks at whether the background load has counted the population's hours.
+POLL = 0.25
 
 
 def _once_more(fn: Callable[[], Any]) -> Any:
@@ -59,6 +61,21 @@ class CaseScreen(Screen):
             done(result)
             if focus and (self.focused is None or type(self.focused).__name__ in ("Tabs", "ContentTabs")):
                 widgets[0].focus()
+
+    async def population_hours(self) -> Any:
+        """The population's hours (`CaseData.population_hours`) once the background load has counted them,
+        polled without holding a thread: every screen opened during the load waits for them, and a
+        waiting thread each would exhaust the worker threads that screens' questions run on (a pivot
+        waited 19 s for one). Without a background load running, they are computed in a thread."""
+        data = self.app.data
+        while self.is_attached:
+            pop = data.population_hours(wait=False)
+            if pop is not None:
+                return pop
+            if not self.app.warming():
+                return await asyncio.to_thread(data.population_hours)
+            await asyncio.sleep(POLL)
+        return None
 
     def focus_tab(self, tab: str) -> None:
         """Focus the first focusable widget of tab pane `tab` (a table, or a scrollable chart area), so that

@@ -6,8 +6,6 @@ bulk decisions; the queries are in `tui.data.group` and `tui.data.charts`."""
 
 from __future__ import annotations
 
-import asyncio
-
 import polars as pl
 from textual import on, work
 from textual.app import ComposeResult
@@ -45,6 +43,10 @@ CLUSTER_COLUMNS = [
     ("top_evidence", "top evidence"),
 ]
 TABS = ["members", "evidence", "ties", "clusters", "activity", "graph"]
+#: A group of more members loads its activity charts and linkage graph only when their tab is opened:
+#: during the background load a large group's activity reads its members' requests from the store
+#: (about 7 s of CPU for 15,000 accounts), which would slow every screen opened meanwhile.
+EAGER_LIMIT = 2_000
 
 
 class GroupScreen(CaseScreen):
@@ -91,6 +93,7 @@ class GroupScreen(CaseScreen):
         self.multi = len(self.cluster_ids) > 1
         self.cluster_no = {cid: i + 1 for i, cid in enumerate(self.cluster_ids)}
         self.selected: set[str] = set()
+        self._lazy_started: set[str] = set()
 
     @property
     def label(self) -> str:
@@ -121,8 +124,11 @@ class GroupScreen(CaseScreen):
 
     def on_mount(self) -> None:
         self.sub_title = self.label
-        self.update_summary()
-        self.show_evidence()
+        self.update_summary()  # the header, from the results tables (cases, clusters) read at start
+        self.query_one("#members-table", DataTable).focus()
+        self.load_members()  # first paint; the other tabs fill after it (a case may have 1,000 clusters)
+
+    def show_clusters(self) -> None:
         order = pl.DataFrame(
             {"cluster_id": list(self.cluster_ids), "n": list(range(1, len(self.cluster_ids) + 1))},
             schema={"cluster_id": pl.Int64, "n": pl.Int64},
@@ -134,8 +140,31 @@ class GroupScreen(CaseScreen):
             key="cluster_id",
             limits={"top_evidence": max(20, self.app.size.width - 58)},
         )
-        self.query_one("#members-table", DataTable).focus()
-        self.load_members()  # first paint; the other tabs load after it
+
+    def fill_other_tabs(self) -> None:
+        """After the members' first paint: the evidence and clusters tables, then the slower tabs in
+        workers (ties, activity, graph)."""
+        if not self.is_attached:
+            return
+        self.show_evidence()
+        self.show_clusters()
+        self.load_ties()
+        if len(self.ids) <= EAGER_LIMIT:
+            self.load_activity()
+            self.load_graph()
+        elif (active := self._active()) in ("activity", "graph"):  # opened before the members showed
+            self._lazy_started.add(active)
+            (self.load_activity if active == "activity" else self.load_graph)()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """A large group's activity and graph load when their tab is first opened."""
+        if len(self.ids) <= EAGER_LIMIT or not getattr(self, "_loaded", False):
+            return
+        pane = event.pane.id
+        if pane in ("activity", "graph") and pane not in self._lazy_started:
+            self._lazy_started.add(pane)
+            (self.load_activity if pane == "activity" else self.load_graph)()
 
     def on_screen_resume(self) -> None:
         if getattr(self, "_loaded", False):  # back from a decision or an account: statuses may have changed
@@ -247,9 +276,7 @@ class GroupScreen(CaseScreen):
         await self.load([table], fetch, show, focus=first)
         if first:
             self._loaded = True
-            self.load_ties()
-            self.load_activity()
-            self.load_graph()
+            self.call_after_refresh(self.fill_other_tabs)  # once the members are painted
 
     @work(group="ties", exit_on_error=False)
     async def load_ties(self) -> None:
@@ -297,8 +324,8 @@ class GroupScreen(CaseScreen):
 
     @work(group="population", exit_on_error=False)
     async def add_population(self, hours: pl.DataFrame) -> None:
-        pop = await asyncio.to_thread(self.app.data.population_hours)
-        if self.is_attached:
+        pop = await self.population_hours()
+        if self.is_attached and pop is not None:
             self.query_one("#hours-chart", HourChart).show(hours, pop, "members")
 
     @work(group="graph", exit_on_error=False)

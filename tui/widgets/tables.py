@@ -68,7 +68,8 @@ def fill_table(
 
     The first CHUNK rows (or `first`, e.g. to reach the cursor) are added at once, the others a chunk
     after each refresh: a 2,000-row table costs the UI thread about a second of cell measuring, and
-    its first rows show without waiting for that."""
+    its first rows show without waiting for that. Cells are made a chunk at a time too (a case of a
+    thousand clusters has ten thousand evidence rows)."""
     table.clear(columns=True)
     widths = widths or {}
     limits = limits or {}
@@ -77,31 +78,49 @@ def fill_table(
     num = {c for c, _ in columns if c in df.columns and _numeric(df.schema[c]) and not c.endswith("_id")}
     if style is None:  # read only the columns shown (a members frame has twenty)
         df = df.select(list(dict.fromkeys(c for c in [*(c for c, _ in columns), key] if c and c in df.columns)))
-    rows = []
-    keys = []
-    for i, row in enumerate(df.iter_rows(named=True)):
-        st = style(row) if style else None
-        cells = []
-        for col, _ in columns:
-            text = fmt(row.get(col), col)
-            if limits.get(col) and len(text) > limits[col]:
-                text = text[: limits[col] - 1] + "…"
-            cells.append(Text(text, style=st or "", justify="right" if col in num else "left"))
-        rows.append(cells)
-        keys.append(str(row[key]) if key else str(i))
+
+    def cells(start: int, n: int) -> tuple[list[list[Text]], list[str]]:
+        """The cells and row keys of rows [start, start + n)."""
+        rows, keys = [], []
+        for i, row in enumerate(df.slice(start, n).iter_rows(named=True), start):
+            st = style(row) if style else None
+            line = []
+            for col, _ in columns:
+                text = fmt(row.get(col), col)
+                if limits.get(col) and len(text) > limits[col]:
+                    text = text[: limits[col] - 1] + "…"
+                line.append(Text(text, style=st or "", justify="right" if col in num else "left"))
+            rows.append(line)
+            keys.append(str(row[key]) if key else str(i))
+        return rows, keys
+
     generation = getattr(table, "_fill_generation", 0) + 1
     table._fill_generation = generation  # type: ignore[attr-defined]
-    _add_rows(table, rows, keys, None if wrap else 1, generation, max(CHUNK, first or 0))
+    _add_rows(table, cells, df.height, 0, None if wrap else 1, generation, max(CHUNK, first or 0))
 
 
 def _add_rows(
-    table: DataTable, rows: list[list[Text]], keys: list[str], height: int | None, generation: int, n: int
+    table: DataTable,
+    cells: Callable[[int, int], tuple[list[list[Text]], list[str]]],
+    total: int,
+    start: int,
+    height: int | None,
+    generation: int,
+    n: int,
 ) -> None:
-    """Add the first `n` rows now and the rest CHUNK at a time after each refresh (unless the table has
-    been filled again meanwhile)."""
+    """Add rows [start, start + n) now and the rest CHUNK at a time after each refresh (unless the table
+    has been filled again meanwhile)."""
     if getattr(table, "_fill_generation", None) != generation or not table.is_attached:
         return
-    for cells, k in zip(rows[:n], keys[:n], strict=True):
-        table.add_row(*cells, key=k, height=height)
-    if len(rows) > n:
-        table.call_after_refresh(_add_rows, table, rows[n:], keys[n:], height, generation, CHUNK)
+    rows, keys = cells(start, n)
+    if rows and height == 1:
+        # Widen the columns for these rows now: the table measures new rows when it is next idle, and a
+        # frame painted before that stays cached at the old widths (its line cache is keyed by the table's
+        # update count, which that measuring does not change): the members showed "acct_00", "jake.".
+        for i, column in enumerate(table.ordered_columns):
+            if column.auto_width:
+                column.content_width = max(column.content_width, max(line[i].cell_len for line in rows))
+    for line, k in zip(rows, keys, strict=True):
+        table.add_row(*line, key=k, height=height)
+    if start + n < total:
+        table.call_after_refresh(_add_rows, table, cells, total, start + n, height, generation, CHUNK)

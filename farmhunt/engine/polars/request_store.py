@@ -5,6 +5,9 @@ pass checks the table: empty, nulls in required columns, account, key and ASN id
 and the contract's value domains (`REQUESTS.domains`, the time window): text domains on each batch's
 distinct values, numbers vectorised over the batch.
 
+Once the parts are written, `write_users` adds who used each request IP and each key (a pass over
+three integer columns of each part).
+
 Interruption (SIGINT/SIGTERM, `farmhunt.core.interrupt`) reaches the main thread only; the writer
 thread is always joined before the Parquet writers are closed, so a signal never closes a writer that
 another thread is still writing (which crashed the process before).
@@ -28,7 +31,16 @@ import pyarrow.parquet as pq
 from farmhunt.core.contract import REQUESTS, Domain, PolarsType, latest_plausible_time
 from farmhunt.core.validate import ContractError, Problem, cast_to_contract
 from farmhunt.core.world import World
-from farmhunt.engine.store import CODED, INDEX_FILE, LOOKUPS, STORE_SCHEMA, RequestStore, part_of, text_code
+from farmhunt.engine.store import (
+    CODED,
+    INDEX_FILE,
+    LOOKUPS,
+    STORE_SCHEMA,
+    RequestStore,
+    part_of,
+    text_code,
+    write_users,
+)
 
 _EXAMPLES = 5
 
@@ -322,6 +334,7 @@ def build_store(
     for c in LOOKUPS:
         # Sorted by code in small row groups: readers looking up a few codes skip most of the file.
         lookups[c].table().sort("code").write_parquet(out / f"lookup_{c}.parquet", row_group_size=65_536)
+    write_users(out, bounds, lookups["ip"].table())
     ts_range = (min(t[0] for t in spans), max(t[1] for t in spans)) if spans else (0, 0)
     (out / INDEX_FILE).write_text(
         json.dumps({"rows": rows, "bounds": list(bounds), "ts_range": list(ts_range), "source": str(src)})

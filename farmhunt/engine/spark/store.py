@@ -15,7 +15,9 @@ The driver never reads the request table. Two Spark stages:
    groups, as `farmhunt.engine.polars.request_store.build_store` writes from a local copy.
 
 The driver then merges the checks (a `ContractError` naming the file, columns and examples, as for
-a local world), writes the lookups (sorted by code) and `store.json`. `--out` must be on a file
+a local world), writes the lookups (sorted by code), the users files (`write_users`, the polars
+engine's function: it reads three integer columns of each written part on the driver, one part at a
+time) and `store.json`. `--out` must be on a file
 system the executors share with the driver (they write the parts there), as for any Spark run.
 """
 
@@ -45,7 +47,15 @@ from farmhunt.engine.polars.request_store import (
     index_accounts,
 )
 from farmhunt.engine.spark.world import UrlWorld, from_spark, java_cause
-from farmhunt.engine.store import INDEX_FILE, LOOKUPS, STORE_SCHEMA, RequestStore, part_of, text_code
+from farmhunt.engine.store import (
+    INDEX_FILE,
+    LOOKUPS,
+    STORE_SCHEMA,
+    RequestStore,
+    part_of,
+    text_code,
+    write_users,
+)
 
 SIDE_DIR = "_spark"
 _UNSIGNED = [c for c, t in STORE_SCHEMA.items() if t in (pl.UInt64, pl.UInt32)]
@@ -289,11 +299,14 @@ def build_url_store(
     for i in range(len(bounds) - 1):
         if not (out / f"part-{i:04d}.parquet").exists():  # every part exists, so readers never miss a file
             pq.write_table(empty, out / f"part-{i:04d}.parquet")
+    merged: dict[str, pl.DataFrame] = {}
     for c in LOOKUPS:
         files = sorted(side.glob(f"lookup_{c}-*.parquet"))
         frames = [pl.read_parquet(f) for f in files] or [pl.DataFrame(schema={"code": pl.UInt64, "text": pl.String})]
         table = pl.concat(frames).sort("code", "text").unique("code", keep="first", maintain_order=True)
         table.write_parquet(out / f"lookup_{c}.parquet", row_group_size=65_536)
+        merged[c] = table
+    write_users(out, bounds, merged["ip"])
     for f in side.iterdir():
         f.unlink()
     side.rmdir()
