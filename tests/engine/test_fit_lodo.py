@@ -17,11 +17,12 @@ from synth.estimate import scale_to_requests
 from synth.generate import generate
 from synth.presets import load_config
 
-#: design left out of the fit -> recall floor on its accounts (both measured 1.00 on this build). Fitted on
-#: this one small world, other designs left out are not caught: account_takeover 0.09, key_leak 0.0,
-#: mega_farm 0.0, content_farm 0.0, spread_card_testing 0.0, reseller_pool 0.61 (their family's evidence
-#: then rests on one or no other ring); the sweep's leave-one-design-out over 18 worlds is the real
-#: figure (README "Generalisation").
+#: design left out of the fit -> recall floor on its accounts (measured 1.000 and 0.947 on the build of
+#: session 6, whose sweep worlds draw paraphrase banks in every farm design; 1.00 and 1.00 before). Fitted
+#: on this one small world, other designs left out were not caught before banks (account_takeover 0.09,
+#: key_leak 0.0, mega_farm 0.0, content_farm 0.0, spread_card_testing 0.0, reseller_pool 0.61: their
+#: family's evidence then rests on one or no other ring); the sweep's leave-one-design-out over 26
+#: worlds is the real figure (README "Generalisation").
 FLOORS = {"distillation_farm": 0.9, "enterprise_reseller": 0.9}
 
 
