@@ -21,8 +21,8 @@ from synth.presets import load_config
 #: session 6, whose sweep worlds draw paraphrase banks in every farm design; 1.00 and 1.00 before). Fitted
 #: on this one small world, other designs left out were not caught before banks (account_takeover 0.09,
 #: key_leak 0.0, mega_farm 0.0, content_farm 0.0, spread_card_testing 0.0, reseller_pool 0.61: their
-#: family's evidence then rests on one or no other ring); the sweep's leave-one-design-out over 26
-#: worlds is the real figure (README "Generalisation").
+#: family's evidence then rests on one or no other ring); the sweep's leave-one-design-out (fit on 16
+#: worlds, tested on 10) is the real figure (README "Generalisation").
 FLOORS = {"distillation_farm": 0.9, "enterprise_reseller": 0.9}
 
 
