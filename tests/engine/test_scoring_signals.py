@@ -125,3 +125,24 @@ def test_file_error_names_the_file(tmp_path: Path) -> None:
     p.write_text('bias = -1.0\n[aggregates]\nmedian = []\nmean = []\nties = []\n')
     with pytest.raises(ConfigError, match=r"s\.toml: missing key 'account'"):
         load_signal_table(p)
+
+
+def test_request_shares_must_be_active_baselines() -> None:
+    t = default_table()
+    assert "night_share" in t.request_shares and "family_depth" not in t.request_shares
+    assert set(t.request_shares) <= set(t.baseline_active)
+    _bad(lambda d: d["baselines"].__setitem__("shares", ["chargeback_rate"]),
+         r"'baselines.shares': 'chargeback_rate' is not listed in 'baselines.active'")
+    _bad(lambda d: d["baselines"].__setitem__("shares", ["night_share", "night_share"]), r"'baselines.shares'")
+    # optional: a table without the key shrinks nothing
+    data = copy.deepcopy(_shipped())
+    del data["baselines"]["shares"]
+    assert parse_signal_table(data).request_shares == ()
+
+
+def test_family_share_ramp_is_checked() -> None:
+    from farmhunt.engine.settings import FeatureSettings
+
+    with pytest.raises(ConfigError, match=r"'features.family_share_high' must be above"):
+        FeatureSettings(family_share_low=0.4, family_share_high=0.3).validate()
+    FeatureSettings().validate()
