@@ -308,11 +308,15 @@ def atomic_dir(
     prefix = f".{out.name}.tmp-"
     sweep_stale(out.parent, prefix)
     sweep_stale(out.parent, f".{out.name}.old-")
+    tmp: Path | None = None
     try:
-        tmp = _make_temp_dir(out.parent, prefix)
-    except OSError as exc:
-        raise OutputError(f"{option} '{_show(out)}' cannot be created: {exc.strerror or exc}") from exc
-    try:
+        try:
+            # A signal between mkdtemp and the assignment would leave the directory unknown to the
+            # cleanup below: it is held until `tmp` names it.
+            with interrupt.deferred():
+                tmp = _make_temp_dir(out.parent, prefix)
+        except OSError as exc:
+            raise OutputError(f"{option} '{_show(out)}' cannot be created: {exc.strerror or exc}") from exc
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the output is an ordinary directory
         yield tmp
         (tmp / TEMP_MARKER).unlink(missing_ok=True)
@@ -324,7 +328,8 @@ def atomic_dir(
                     f"{now or 'farmhunt'} output: refusing to replace it (choose another directory or pass --force)"
                 )
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     with interrupt.deferred():  # the two renames are never separated by a signal
         old = None
@@ -360,17 +365,20 @@ def atomic_file(
     _mkdir_parent(out, option)
     prefix = f".{out.name}.tmp-"
     sweep_stale(out.parent, prefix)
+    tmp: Path | None = None
     try:
-        fd, name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", dir=out.parent)
-    except OSError as exc:
-        raise OutputError(f"{option} '{_show(out)}' cannot be created: {exc.strerror or exc}") from exc
-    os.close(fd)
-    tmp = Path(name)
-    try:
+        try:
+            with interrupt.deferred():  # (as in `atomic_dir`: the file is named before a signal lands)
+                fd, name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", dir=out.parent)
+                os.close(fd)
+                tmp = Path(name)
+        except OSError as exc:
+            raise OutputError(f"{option} '{_show(out)}' cannot be created: {exc.strerror or exc}") from exc
         tmp.chmod(0o666 & ~_umask())
         yield tmp
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
     with interrupt.deferred():
         os.replace(tmp, out)
@@ -385,8 +393,11 @@ def temp_dir(prefix: str = "farmhunt-") -> Iterator[Path]:
     """
     parent = Path(tempfile.gettempdir())
     sweep_stale(parent, prefix)
-    tmp = _make_temp_dir(parent, prefix)
+    tmp: Path | None = None
     try:
+        with interrupt.deferred():  # (as in `atomic_dir`: the directory is named before a signal lands)
+            tmp = _make_temp_dir(parent, prefix)
         yield tmp
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
