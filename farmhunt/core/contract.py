@@ -305,6 +305,15 @@ RESULT_TABLES: tuple[TableSpec, ...] = (RESULT_ACCOUNTS, RESULT_CLUSTERS, RESULT
 RUN_FILE = "run.json"
 
 
+def ip_number(text: pl.Expr) -> pl.Expr:
+    """IPv4 text -> the address as a number (UInt32; null when not an IPv4 address): a CIDR network is
+    then one range of numbers."""
+    parts = text.str.split_exact(".", 3)
+    n = [parts.struct.field(f"field_{i}").cast(pl.Int64, strict=False) for i in range(4)]
+    num = n[0] * 16_777_216 + n[1] * 65_536 + n[2] * 256 + n[3]
+    return num.cast(pl.UInt32, strict=False)
+
+
 def ip_prefix(ip: pl.Expr) -> pl.Expr:
     """The /24 network of an IPv4 address: its text up to the last dot."""
     return ip.str.replace(r"\.\d+$", "")

@@ -29,7 +29,6 @@ few, never a scan of the parts. Stores written before these files have none (`Re
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,8 @@ from typing import overload
 
 import polars as pl
 
-from farmhunt.core.contract import REQUESTS, ip_prefix
+from farmhunt.core.atomic import atomic_file
+from farmhunt.core.contract import REQUESTS, ip_number, ip_prefix
 
 #: Text columns of the request table stored as 64-bit codes.
 CODED = ("key_id", "model", "ip", "user_agent", "topic")
@@ -189,14 +189,6 @@ class RequestStore:
         return accts.join(self.accounts(), on="acct").select("account_id").collect().to_series().sort()
 
 
-def ip_number(text: pl.Expr) -> pl.Expr:
-    """IPv4 text -> the address as a number (UInt32; null when not an IPv4 address)."""
-    parts = text.str.split_exact(".", 3)
-    n = [parts.struct.field(f"field_{i}").cast(pl.Int64, strict=False) for i in range(4)]
-    num = n[0] * 16_777_216 + n[1] * 65_536 + n[2] * 256 + n[3]
-    return num.cast(pl.UInt32, strict=False)
-
-
 def write_users(path: Path, bounds: tuple[int, ...], ip_lookup: pl.DataFrame, row_group: int = USERS_ROW_GROUP) -> None:
     """Write the store's users files (module doc) from its parts at `path` (one part in memory at a time:
     its `acct`, `ip` and `key_id` columns) and its IP lookup (code, text). Every account's requests are in
@@ -219,10 +211,8 @@ def write_users(path: Path, bounds: tuple[int, ...], ip_lookup: pl.DataFrame, ro
         schema = USERS_SCHEMA[column]
         table = pl.concat(frames).cast(dict(schema)) if frames else pl.DataFrame(schema=schema)  # type: ignore[arg-type]
         table = table.drop_nulls().sort(list(schema))
-        f = path / USERS[column]
-        tmp = f.with_name(f".{f.name}.tmp-{os.getpid()}")
-        table.write_parquet(tmp, row_group_size=row_group, statistics=True)
-        os.replace(tmp, f)
+        with atomic_file(path / USERS[column]) as tmp:
+            table.write_parquet(tmp, row_group_size=row_group, statistics=True)
 
 
 def open_store(path: str | Path) -> RequestStore | None:

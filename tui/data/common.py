@@ -149,13 +149,6 @@ def looks_like_world(p: Path) -> bool:
     return (p / "accounts.parquet").exists() and (p / "requests.parquet").exists() and not (p / "run.json").exists()
 
 
-def ip_int(text: pl.Expr) -> pl.Expr:
-    """IPv4 text -> its 32-bit number (null when not an IPv4 address)."""
-    parts = text.str.split_exact(".", 3)
-    n = [parts.struct.field(f"field_{i}").cast(pl.Int64, strict=False) for i in range(4)]
-    return n[0] * 16_777_216 + n[1] * 65_536 + n[2] * 256 + n[3]
-
-
 def ip_text(num: pl.Expr) -> pl.Expr:
     """An IPv4 address's number -> its text (dotted quad, as the contract writes it: no leading zeros)."""
     n = num.cast(pl.Int64)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from farmhunt.core.contract import ip_number
 from farmhunt.core.values import canonical_email, email_pattern
 from tui.data.common import (
     CLUSTER_ONLY,
@@ -20,7 +21,6 @@ from tui.data.common import (
     Match,
     Target,
     ip_address_number,
-    ip_int,
     ip_text,
     looks_like_ip,
     parse_network,
@@ -60,7 +60,7 @@ class PivotQueries:
                 "account_id", pl.format("request IP {}", ip_text(pl.col("ip_num"))).alias("how")
             )
         else:
-            rcond = pl.col("ip") == exact if exact is not None else ip_int(pl.col("ip")).is_between(lo, hi)
+            rcond = pl.col("ip") == exact if exact is not None else ip_number(pl.col("ip")).is_between(lo, hi)
             req = (
                 self.world["requests"]
                 .select("account_id", "ip")

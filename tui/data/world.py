@@ -27,11 +27,11 @@ from typing import Any
 import polars as pl
 from polars.exceptions import PanicException
 
-from farmhunt.core.contract import TABLES
+from farmhunt.core.contract import TABLES, ip_number
 from farmhunt.core.timezones import utc_offset
 from farmhunt.core.world import World, as_strings
 from farmhunt.engine.store import LOOKUPS, STORE_SCHEMA, USERS, USERS_SCHEMA, RequestStore, part_of
-from tui.data.common import full_hours, ip_int
+from tui.data.common import full_hours
 from tui.data.index import RequestIndex
 from tui.data.priority import Priority
 
@@ -91,7 +91,7 @@ class WorldTables:
         lf = self.strings(name, self.world.native(name))
         if name == "accounts":
             lf = lf.with_columns(
-                pl.col("email").str.to_lowercase().alias("_email_lc"), ip_int(pl.col("signup_ip")).alias("_ip_num")
+                pl.col("email").str.to_lowercase().alias("_email_lc"), ip_number(pl.col("signup_ip")).alias("_ip_num")
             )
         return lf
 
@@ -167,7 +167,7 @@ class WorldTables:
         assert self.store is not None
         lf = self.store.lookup(column)
         if column == "ip" and self._users.get("ip") is None:  # (a network pivot of an older store filters it)
-            lf = lf.with_columns(ip_int(pl.col("text")).alias("ip_num"))
+            lf = lf.with_columns(ip_number(pl.col("text")).alias("ip_num"))
         return lf
 
     def lookup(self, column: str) -> pl.DataFrame:
