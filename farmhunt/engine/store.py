@@ -29,6 +29,7 @@ few, never a scan of the parts. Stores written before these files have none (`Re
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,6 @@ from typing import overload
 
 import polars as pl
 
-from farmhunt.core.atomic import atomic_file
 from farmhunt.core.contract import REQUESTS, ip_number, ip_prefix
 
 #: Text columns of the request table stored as 64-bit codes.
@@ -211,8 +211,12 @@ def write_users(path: Path, bounds: tuple[int, ...], ip_lookup: pl.DataFrame, ro
         schema = USERS_SCHEMA[column]
         table = pl.concat(frames).cast(dict(schema)) if frames else pl.DataFrame(schema=schema)  # type: ignore[arg-type]
         table = table.drop_nulls().sort(list(schema))
-        with atomic_file(path / USERS[column]) as tmp:
-            table.write_parquet(tmp, row_group_size=row_group, statistics=True)
+        # (inside the run's temporary output already: a plain rename, not `atomic_file`, which would
+        # report the file as committed output if a signal came later)
+        f = path / USERS[column]
+        tmp = f.with_name(f".{f.name}.tmp-{os.getpid()}")
+        table.write_parquet(tmp, row_group_size=row_group, statistics=True)
+        os.replace(tmp, f)
 
 
 def open_store(path: str | Path) -> RequestStore | None:
