@@ -12,7 +12,7 @@ from farmhunt.engine.polars.families import _mix, _unmix, components, distinct_h
 from farmhunt.engine.polars.linkage import family_edges
 from farmhunt.engine.scoring.model import gated_contributions
 from farmhunt.engine.scoring.signals import Signal
-from farmhunt.engine.settings import LinkageSettings, TemplateSettings
+from farmhunt.engine.settings import LinkageSettings, ScoringSettings, TemplateSettings
 
 
 def _flip(rng: np.random.Generator, h: int, k: int) -> int:
@@ -287,3 +287,29 @@ def test_family_depth_discounts_a_heavy_users_chance_near_copies():
     depth = per.with_columns(family_depth(0.15, 0.35))["family_depth"].to_list()
     assert depth[0] == pytest.approx(28 * (29 / 170 - 0.15) / 0.2) and depth[0] < 3.0
     assert depth[1] == 12.0
+
+
+def test_drawing_from_one_prompt_bank_is_a_farms_behaviour_not_mere_coordination():
+    # A camouflaged content farm's cluster (sweep world, measured): office hours, ordinary output,
+    # capability topics, and most members tied by one prompt bank. Without the bank signal its only
+    # behaviour is the capability topics, which gate the shared-content evidence to half: not flagged.
+    # Bank ties are the farm's own behaviour (no benign cluster of the sweep's test worlds, the
+    # validation worlds or seed scale has any), so the same cluster is flagged with them and not without.
+    from farmhunt.engine.scoring.model import score_clusters
+    from farmhunt.engine.scoring.signals import default_table
+
+    t = default_table()
+    row = {s.column: 0.0 for s in t.signals} | {
+        "cluster_id": 1, "capability_share": 0.87, "top_model_share": 0.76, "office_hours_share": 0.76,
+        "output_input_ratio": 1.1, "diurnal": 0.84, "tie_content": 0.89, "tie_prompt_family": 0.79,
+        "tie_family_bank": 0.68, "family_depth": 1.2,
+    }
+    base = {"capability_share": 0.6, "top_model_share": 0.8, "output_input_ratio_hi": 3.5, "office_hours_share_hi": 0.89}
+    agg = pl.DataFrame([row, row | {"cluster_id": 2, "tie_family_bank": 0.0}])
+    clusters, evidence = score_clusters(agg, base, ScoringSettings())
+    flagged = dict(clusters.select("cluster_id", "flagged").iter_rows())
+    assert flagged == {1: True, 2: False}
+    assert clusters.filter(pl.col("cluster_id") == 1)["predicted_kind"].item() == "distillation_farm"
+    bank = evidence.filter(pl.col("cluster_id") == 1, pl.col("signal") == "bank_paraphrases")
+    assert bank["contribution"].item() == pytest.approx(2.0)  # at full strength from 60% of members
+    assert "prompt bank" in bank["text"].item()

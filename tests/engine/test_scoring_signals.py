@@ -22,9 +22,9 @@ def _shipped() -> dict:
 def test_shipped_table_values() -> None:
     t = default_table()
     names = [s.name for s in t.signals]
-    assert len(names) == 36 and names[0] == "synchronized" and names[28] == "shared_stream_templates"
+    assert len(names) == 37 and names[0] == "synchronized" and names[28] == "shared_stream_templates"
     assert names[29:33] == ["declined_small_auths", "tested_cards_spent", "multi_country_cards", "foreign_chargebacks"]
-    assert names[33:] == ["established_payer", "batch_window", "everyday_topics"]
+    assert names[33:] == ["established_payer", "batch_window", "everyday_topics", "bank_paraphrases"]
     assert t.bias == -4.2 and t.account.bias == -5.0 and t.account.anomaly_weight == 1.5
     by = {s.name: s for s in t.signals}
     assert by["declined_payments"].weight == 3.0 and by["declined_payments"].low == "decline_rate_hi"
