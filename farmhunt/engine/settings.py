@@ -277,6 +277,11 @@ class ScoringSettings:
     #: A member of a flagged cluster is flagged with it only if its own behaviour scores at least this
     #: share of the cluster's, whatever its degree (see `scoring.model.peripheral_members`).
     peripheral_share: float = ranged(0.25, 0.0, 1.0)
+    #: ... unless it shows another fraud family's behaviour on its own at least this strongly (log-odds,
+    #: after its own expensive benign evidence; 1e9: off): e.g. a reseller inside a distillation cluster.
+    member_other_family_score: float = ranged(2.0, 0.0, 1e9)
+    #: Payments' worth of population baseline the per-payment shares of such a member are shrunk toward.
+    member_prior_payments: float = ranged(3.0, 0.0, 1e9)
     #: Requests' worth of population baseline a member's own request shares are shrunk toward (0: none).
     member_prior_requests: float = ranged(20.0, 0.0, 1e9)
     isolation_trees: int = ranged(200, 1, 100_000)

@@ -105,3 +105,26 @@ def test_few_requests_tied_in_by_the_farms_prompt_content_count_in_full() -> Non
     assert judged(["prompt_family"]) == {"f0": False, "few": False}
     assert judged(["family_bank", "request_ip"]) == {"f0": False, "few": False}
     assert judged(["request_ip"]) == {"f0": False, "few": True}
+
+
+def test_member_showing_another_fraud_familys_behaviour_stays_flagged() -> None:
+    # A reseller account inside a distillation operator's cluster (it relays the operator's prompts, so
+    # it shares its prompt families) shows little of the farm's behaviour but a reseller's on its own:
+    # relay volume from hosting networks, many end users' topics, rotated keys and disputed stolen cards
+    # over a dozen payments. It stays flagged with the cluster. A human with one disputed payment on a
+    # foreign card shows the same rates on a single payment: shrunk by its payment count, that is weak
+    # evidence and it is judged alone (without the shrinkage it would not be).
+    reseller = {**HUMAN, **ZEROS, "requests_per_active_day": 300.0, "hosting_share": 0.8, "topic_entropy": 0.95,
+                "chargeback_rate": 0.3, "foreign_chargeback_rate": 0.3, "n_keys_revoked": 4, "n_payments": 12}
+    disputed = {**HUMAN, **ZEROS, "chargeback_rate": 1.0, "foreign_chargeback_rate": 1.0, "n_payments": 1}
+    farm = {**FARM, **ZEROS, "n_payments": 3}
+    features = pl.DataFrame([{"account_id": a, **r} for a, r in [("f0", farm), ("r", reseller), ("h", disputed)]])
+    membership = pl.DataFrame({"account_id": ["f0", "r", "h"], "cluster_id": [7, 7, 7]})
+
+    def judged(**kw: float) -> dict:
+        return dict(peripheral_members(features, membership, _cluster(), {}, ScoringSettings(**kw)).iter_rows())
+
+    assert judged() == {"f0": False, "r": False, "h": True}
+    assert judged(member_prior_payments=0) == {"f0": False, "r": False, "h": False}
+    # The rule is the setting: off (1e9), the reseller is judged against the farm's behaviour and alone.
+    assert judged(member_other_family_score=1e9) == {"f0": False, "r": True, "h": True}

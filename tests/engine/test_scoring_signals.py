@@ -146,3 +146,15 @@ def test_family_share_ramp_is_checked() -> None:
     with pytest.raises(ConfigError, match=r"'features.family_share_high' must be above"):
         FeatureSettings(family_share_low=0.4, family_share_high=0.3).validate()
     FeatureSettings().validate()
+
+
+def test_payment_shares_must_be_mean_aggregates() -> None:
+    t = default_table()
+    assert "chargeback_rate" in t.payment_shares and "declined_small_auth" not in t.payment_shares
+    assert set(t.payment_shares) <= set(t.mean)
+    _bad(lambda d: d["baselines"].__setitem__("payment_shares", ["night_share"]),
+         r"'baselines.payment_shares': 'night_share' is not listed in 'aggregates.mean'")
+    _bad(lambda d: d["baselines"].__setitem__("payment_shares", "decline_rate"), r"'baselines.payment_shares'")
+    data = copy.deepcopy(_shipped())
+    del data["baselines"]["payment_shares"]
+    assert parse_signal_table(data).payment_shares == ()

@@ -342,17 +342,26 @@ def peripheral_members(
     # (the cluster's medians pool all members' requests and are not shrunk either).
     shares = set((table or DEFAULT_TABLE).request_shares)
     n = pl.col("n_requests").fill_null(0).cast(pl.Float64)
-    weight = (
-        pl.when(pl.col("content_tie").fill_null(False)).then(1.0).otherwise(n / (n + settings.member_prior_requests))
+    shrink = (
+        n / (n + settings.member_prior_requests)
         if settings.member_prior_requests > 0 and "n_requests" in features.columns
         else pl.lit(1.0)
     )
-    member = {
-        f: ordered_sum(
-            [s.weight * _strength(s, base) * (weight if s.column in shares else 1.0) for s in _behaviour(f, signals)]
-        )
-        for f in FAMILIES
-    }
+    pay_shares = set((table or DEFAULT_TABLE).payment_shares)
+    m = pl.col("n_payments").fill_null(0).cast(pl.Float64)
+    pay_shrink = (
+        m / (m + settings.member_prior_payments)
+        if settings.member_prior_payments > 0 and "n_payments" in features.columns
+        else pl.lit(1.0)
+    )
+
+    def own(f: str, weight: pl.Expr, pay: pl.Expr | None = None) -> pl.Expr:
+        def w(s: Signal) -> pl.Expr | float:
+            return weight if s.column in shares else pay if pay is not None and s.column in pay_shares else 1.0
+
+        return ordered_sum([s.weight * _strength(s, base) * w(s) for s in _behaviour(f, signals)])
+
+    member = {f: own(f, pl.when(pl.col("content_tie").fill_null(False)).then(1.0).otherwise(shrink)) for f in FAMILIES}
     kind_score = pl.coalesce([pl.when(pl.col("predicted_kind") == f).then(member[f]) for f in FAMILIES])
     mem = (
         membership.join(flagged, on="cluster_id")
@@ -363,20 +372,35 @@ def peripheral_members(
     # card) counts against its own behaviour, as it counts against a cluster's; cheap evidence does not.
     # Not for victims of key abuse: the owner of a leaked key is an established customer by definition.
     own_benign = [s for s in _member_benign(signals) if s.column in mem.columns]
+    benign = pl.sum_horizontal([s.weight * _strength(s, base) for s in own_benign]) if own_benign else pl.lit(0.0)
     if own_benign:
-        benign = pl.sum_horizontal([s.weight * _strength(s, base) for s in own_benign])
         kind_score = (
             pl.when(pl.col("predicted_kind") == "key_abuse").then(kind_score).otherwise((kind_score + benign).clip(0.0))
         )
     # Victims of one operator (key_abuse) show it by their own second stream (their behaviour score) or,
     # when their stream went unseen, by sending traffic through the operator's relays or templates.
     relayed_victim = (pl.col("predicted_kind") == "key_abuse") & pl.col("relay_tie").fill_null(False)
+    # A member that shows another fraud family's behaviour on its own, strongly, is that abuse inside the
+    # cluster: resellers relaying a distillation operator's prompts share its prompt families, and their
+    # traffic (many end users' topics, relay volume, stolen cards) is a reseller's, not a farm's.
+    # (Its few requests are its own there, not the operator's: shrunk whatever its ties; so are its payments.)
+    other = _other_family({f: own(f, shrink, pay_shrink) for f in FAMILIES}, benign)
     return mem.select(
         "account_id",
         (
             (kind_score.fill_null(0.0) < settings.peripheral_share * pl.col("cluster_behaviour").fill_null(0.0))
             & ~relayed_victim
+            & (other.fill_null(0.0) < settings.member_other_family_score)
         ).alias("peripheral"),
+    )
+
+
+def _other_family(member: dict[str, pl.Expr], benign: pl.Expr) -> pl.Expr:
+    """A member's best own score (after its expensive benign evidence) over the fraud families other than
+    its cluster's kind, key abuse left out (a second stream is judged on its own, in `streams`)."""
+    fams = [f for f in FAMILIES if f != "key_abuse"]
+    return pl.max_horizontal(
+        [pl.when(pl.col("predicted_kind") != f).then((member[f] + benign).clip(0.0)).otherwise(0.0) for f in fams]
     )
 
 

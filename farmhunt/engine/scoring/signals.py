@@ -78,6 +78,9 @@ class SignalTable:
     #: Per-request shares and ratios (of `baseline_active`): one member's are shrunk toward the baseline
     #: by its request count when it is judged against its cluster (`model.peripheral_members`).
     request_shares: tuple[str, ...] = ()
+    #: Per-payment shares (of `baseline_paying`, or other payment features): shrunk the same way by a member's
+    #: payment count where it is judged on another family's behaviour than its cluster's.
+    payment_shares: tuple[str, ...] = ()
 
     @property
     def account_signals(self) -> tuple[Signal, ...]:
@@ -145,8 +148,11 @@ def parse_signal_table(data: dict[str, Any]) -> SignalTable:
     agg = _table(data["aggregates"], "aggregates", {"median", "mean", "ties"})
     raw_bas = data["baselines"]
     shares = raw_bas.get("shares", []) if isinstance(raw_bas, dict) else []
+    pay_shares = raw_bas.get("payment_shares", []) if isinstance(raw_bas, dict) else []
     bas = _table(
-        {k: v for k, v in raw_bas.items() if k != "shares"} if isinstance(raw_bas, dict) else raw_bas,
+        {k: v for k, v in raw_bas.items() if k not in ("shares", "payment_shares")}
+        if isinstance(raw_bas, dict)
+        else raw_bas,
         "baselines",
         {"active", "paying"},
     )
@@ -167,11 +173,15 @@ def parse_signal_table(data: dict[str, Any]) -> SignalTable:
         baseline_active=_names(bas["active"], "baselines.active"),
         baseline_paying=_names(bas["paying"], "baselines.paying"),
         request_shares=_names(shares, "baselines.shares"),
+        payment_shares=_names(pay_shares, "baselines.payment_shares"),
     )
     stray = [c for c in table.request_shares if c not in table.baseline_active]
     if stray:
         raise ConfigError(f"'baselines.shares': {stray[0]!r} is not listed in 'baselines.active'")
     columns, baselines = set(table.columns()), set(table.baseline_names())
+    stray = [c for c in table.payment_shares if c not in table.mean]
+    if stray:
+        raise ConfigError(f"'baselines.payment_shares': {stray[0]!r} is not listed in 'aggregates.mean'")
     sigs: list[Signal] = []
     for i, raw in enumerate(data["signal"]):
         name = raw.get("name") if isinstance(raw, dict) else None
