@@ -333,6 +333,10 @@ def operator_groups(
             .select("cluster_a", "cluster_b", "channels")
         ]
     group = _components(index, links, hubs)
+    merged = _merge_groups(group, flagged, members, edges, s)
+    if merged.height:
+        links.append(merged)
+        group = _components(index, links, hubs)
     absorbed = _absorb_strays(group, flagged, members, edges, s)
     if absorbed.height:
         group = group.join(absorbed.select("group", "into"), on="group", how="left").select(
@@ -350,6 +354,55 @@ def operator_groups(
     )
     return group.join(channels, on="group", how="left").with_columns(
         pl.col("channels").fill_null(pl.lit([], pl.List(pl.String)))
+    )
+
+
+def _merge_groups(
+    group: pl.DataFrame, flagged: pl.DataFrame, members: pl.DataFrame, edges: pl.DataFrame, s: CaseSettings
+) -> pl.DataFrame:
+    """Pairs of large groups that are one farm: cluster_a, cluster_b (the groups' ids), channels.
+
+    A farm of 25,000 accounts can come out of the modularity pass as two communities, and so two cases,
+    although most of its members share instruments and network exits across the split. Two groups of
+    more than `absorb_max_size` accounts (of the same kind, with `same_kind`) are merged when
+    `min_channels` channels each touch at least `merge_share` of the members of *both*: two operators'
+    cases meet through chance ties (a synchronized pair, a shared proxy exit) on a few percent of their
+    members, one farm's halves on most of them. One pass, no chaining through a third group's strays.
+    """
+    schema = pl.Schema({"cluster_a": pl.Int64(), "cluster_b": pl.Int64(), "channels": pl.List(pl.String())})
+    if s.merge_share >= 1.0 or group.height < 2:
+        return pl.DataFrame(schema=schema)
+    sized = group.join(flagged.select(pl.col("cluster_id").cast(pl.Int64), "size", "kind"), on="cluster_id")
+    lead = sized.sort(["group", "size", "cluster_id"], descending=[False, True, False])
+    per = lead.group_by("group", maintain_order=True).agg(pl.col("size").sum(), pl.col("kind").first())
+    large = per.filter(pl.col("size") > s.absorb_max_size)
+    if large.height < 2:
+        return pl.DataFrame(schema=schema)
+    g_members = (
+        members.join(group, on="cluster_id")
+        .join(large.select("group"), on="group")
+        .select("account_id", pl.col("group").alias("cluster_id"))
+    )
+    e = _cross_edges(g_members, edges, s)
+    if e.is_empty():
+        return pl.DataFrame(schema=schema)
+    sz = large.select(pl.col("group").alias("a"), pl.col("size").cast(pl.Float64).alias("size_a"), "kind")
+    pairs = (
+        e.group_by("a", "b", "channel")
+        .agg(pl.col("ua").n_unique().alias("ta"), pl.col("ub").n_unique().alias("tb"))
+        .join(sz, on="a")
+        .join(sz.rename({"a": "b", "size_a": "size_b", "kind": "kind_b"}), on="b")
+        .filter(pl.col("ta") >= s.merge_share * pl.col("size_a"), pl.col("tb") >= s.merge_share * pl.col("size_b"))
+    )
+    if s.same_kind:
+        pairs = pairs.filter(pl.col("kind").eq_missing(pl.col("kind_b")))
+    return (
+        pairs.group_by("a", "b")
+        .agg(pl.col("channel").sort().alias("channels"))
+        .filter(pl.col("channels").list.len() >= s.min_channels)
+        .select(pl.col("a").alias("cluster_a"), pl.col("b").alias("cluster_b"), "channels")
+        .cast(schema)
+        .sort("cluster_a", "cluster_b")
     )
 
 

@@ -360,3 +360,33 @@ def test_a_stray_piece_tied_to_a_large_case_in_two_channels_joins_it_and_never_c
     # a stray larger than absorb_max_size stays a case of its own
     kept, kept_case = build_cases(accounts, clusters, evidence, edges, CaseSettings(absorb_max_size=4))
     assert _case_of(kept_case)["s0_0"] != _case_of(kept_case)["f0_0"] and kept.height == off.height
+
+
+def test_two_large_groups_sharing_instruments_and_exits_on_most_members_are_one_case() -> None:
+    # One farm's two halves f and h (12 pieces of 5 each, each half chained by devices and synchronized
+    # activity) and another operator g. Four of every five f members share a card and a relay IP with an
+    # h member, spread so that no pair of pieces is supported (one edge per pair of pieces): only the
+    # halves as wholes share a signature, on 80% of each. g meets f through chance ties (a card and
+    # synchronized activity) on 3 of its 60 members, and stays apart.
+    accounts, clusters = _pieces({"f": 12, "h": 12, "g": 12})
+    pairs = []
+    for op in ("f", "h", "g"):
+        for k in range(11):
+            pairs += [(f"{op}{k}_{i}", f"{op}{k + 1}_{i}", ["device", "sync"]) for i in range(2)]
+    pairs += [(f"f{k}_{i}", f"h{(k + 3 * i) % 12}_{i}", ["card", "request_ip"]) for k in range(12) for i in range(4)]
+    pairs += [(f"g{k}_4", f"f{k}_4", ["card", "sync"]) for k in range(3)]
+    edges = _edges(pairs).unique(["src", "dst"], keep="first").sort("src", "dst")
+    evidence = clusters.select("cluster_id", pl.lit(1).alias("rank"), pl.lit("t").alias("text"))
+    base = {"communities": False, "absorb_max_size": 20}
+    off, off_case = build_cases(accounts, clusters, evidence, edges, CaseSettings(**base, merge_share=1.0))
+    by = _case_of(off_case)
+    assert len({by["f0_0"], by["h0_0"], by["g0_0"]}) == 3 and off.height == 3
+    cases, account_case = build_cases(accounts, clusters, evidence, edges, CaseSettings(**base))
+    by = _case_of(account_case)
+    assert by["f0_0"] == by["h11_4"] != by["g0_0"]
+    assert cases.height == 2
+    merged = cases.filter(pl.col("case_id") == by["f0_0"]).row(0, named=True)
+    assert merged["n_clusters"] == 24 and merged["size"] == 120
+    assert "cards/devices/phones" in merged["top_reason"] and "network exits" in merged["top_reason"]
+    # at a bar above the 80% the halves share, they stay two cases
+    assert build_cases(accounts, clusters, evidence, edges, CaseSettings(**base, merge_share=0.85))[0].height == 3
