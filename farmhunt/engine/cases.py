@@ -476,6 +476,11 @@ def build_cases(
     fc = clusters.filter(pl.col("flagged")).select(
         pl.col("cluster_id").cast(pl.Int64), "risk", pl.col("predicted_kind").alias("kind")
     )
+    if "host_cluster_id" in accounts.columns:
+        # An associate (scoring.associates) is in its host cluster's case, as the host's member it was judged.
+        accounts = accounts.with_columns(
+            pl.coalesce("host_cluster_id", pl.col("cluster_id").cast(pl.Int64)).alias("cluster_id")
+        )
     in_cluster = accounts.join(fc.select("cluster_id"), on="cluster_id", how="semi")
     lone = accounts.join(fc.select("cluster_id"), on="cluster_id", how="anti").filter(pl.col("flagged"))
     per_cluster = (

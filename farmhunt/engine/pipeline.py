@@ -109,9 +109,9 @@ def _detect(
             membership = map_to_previous(membership, previous.accounts)
         metrics = graph_metrics(membership, edges)
     with timer.stage("scoring"):
-        scoring = ScoringModel(s.scoring)
+        scoring = ScoringModel(s.scoring, channels=s.cases.channels)
         if model is not None:
-            scoring = ScoringModel(s.scoring, model.table, frozen_baselines=model.baselines)
+            scoring = ScoringModel(s.scoring, model.table, frozen_baselines=model.baselines, channels=s.cases.channels)
         scoring.fit(features)
         orgs = world["accounts"].select("account_id", "org_id").collect()
         aggregates = scoring.aggregate(features, membership, edges, orgs).join(metrics, on="cluster_id", how="left")

@@ -30,7 +30,7 @@ from farmhunt.engine.ties import TIE_SCHEMA
 
 #: Columns of accounts.parquet that detection derived from the features (not features themselves).
 DERIVED_ACCOUNT_COLUMNS = frozenset(
-    {"cluster_id", "case_id", "risk", "flagged", "predicted_kind", "account_risk", "anomaly"}
+    {"cluster_id", "host_cluster_id", "case_id", "risk", "flagged", "predicted_kind", "account_risk", "anomaly"}
 )
 
 

@@ -282,6 +282,9 @@ class ScoringSettings:
     member_other_family_score: float = ranged(2.0, 0.0, 1e9)
     #: Payments' worth of population baseline the per-payment shares of such a member are shrunk toward.
     member_prior_payments: float = ranged(3.0, 0.0, 1e9)
+    #: An account outside flagged clusters tied to members of one by this many case channels (instruments,
+    #: network exits, timing...) is judged as a member of it (`scoring.associates`); 0: never.
+    associate_min_channels: int = ranged(3, 0, 5)
     #: Requests' worth of population baseline a member's own request shares are shrunk toward (0: none).
     member_prior_requests: float = ranged(20.0, 0.0, 1e9)
     isolation_trees: int = ranged(200, 1, 100_000)

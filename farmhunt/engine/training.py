@@ -35,7 +35,7 @@ from farmhunt.engine.scoring.signals import SignalTable, default_table
 from farmhunt.engine.settings import ScoringSettings
 
 #: accounts.parquet columns that are detection's decisions, not features.
-_DECISION = ("cluster_id", "risk", "flagged", "predicted_kind", "anomaly", "account_risk")
+_DECISION = ("cluster_id", "host_cluster_id", "risk", "flagged", "predicted_kind", "anomaly", "account_risk")
 #: clusters.parquet columns that are scores, not aggregates.
 _SCORES = ("risk", "predicted_kind", "flagged")
 

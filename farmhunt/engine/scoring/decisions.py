@@ -14,16 +14,24 @@ def account_decisions(
     lone: pl.DataFrame,
     peripheral: pl.DataFrame,
     s: ScoringSettings,
+    associates: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """accounts.parquet: cluster, risk, flag and kind per account, then its features.
 
-    A peripheral member of a flagged cluster (`model.peripheral_members`) is judged alone.
+    A peripheral member of a flagged cluster (`model.peripheral_members`) is judged alone. An accepted
+    associate (`associates.py`: account_id, host_cluster_id) is decided as a member of its host cluster,
+    whose id it carries in `host_cluster_id` (null for every other account).
     """
     c = clusters.select(
         "cluster_id",
         pl.col("risk").alias("cluster_risk"),
         pl.col("flagged").alias("cluster_flagged"),
         pl.col("predicted_kind").alias("cluster_kind"),
+    )
+    host = (
+        associates.select("account_id", pl.col("host_cluster_id").cast(pl.Int64))
+        if associates is not None
+        else pl.DataFrame(schema={"account_id": pl.String, "host_cluster_id": pl.Int64})
     )
     lone_kind = (
         pl.when(pl.col("second_stream") > 0)  # a leaked key or takeover (engine/polars/streams.py)
@@ -34,7 +42,13 @@ def account_decisions(
     )
     out = (
         features.join(membership, on="account_id", how="left")
-        .join(c, on="cluster_id", how="left")
+        .join(host, on="account_id", how="left")
+        .with_columns(pl.coalesce("host_cluster_id", pl.col("cluster_id").cast(pl.Int64)).alias("judged_in"))
+        .join(
+            c.with_columns(pl.col("cluster_id").cast(pl.Int64)).rename({"cluster_id": "judged_in"}),
+            on="judged_in",
+            how="left",
+        )
         .join(lone, on="account_id", how="left")
         .join(peripheral, on="account_id", how="left")
         .with_columns(pl.col("peripheral").fill_null(False))
@@ -73,5 +87,6 @@ def account_decisions(
             "cluster_kind",
             "lone_flag",
             "peripheral",
+            "judged_in",
         ),
     ).sort("account_id")

@@ -25,6 +25,7 @@ import polars as pl
 from farmhunt.core.atomic import atomic_file
 from farmhunt.core.errors import ConfigError
 from farmhunt.core.tomlconfig import read_toml
+from farmhunt.engine.scoring.associates import associate_evidence, associates, judged_membership
 from farmhunt.engine.scoring.decisions import account_decisions
 from farmhunt.engine.scoring.model import (
     account_evidence,
@@ -36,7 +37,7 @@ from farmhunt.engine.scoring.model import (
     score_clusters,
 )
 from farmhunt.engine.scoring.signals import SignalTable, default_table
-from farmhunt.engine.settings import ScoringSettings
+from farmhunt.engine.settings import CaseSettings, ScoringSettings
 
 
 @dataclass
@@ -57,6 +58,8 @@ class ScoringModel:
     table: SignalTable = field(default_factory=default_table)
     #: Frozen baselines (from a saved model); None fits them on each world.
     frozen_baselines: dict[str, float] | None = None
+    #: Linkage reason -> case channel, for associates (`associates.py`); None: the default channels.
+    channels: dict[str, str] | None = None
     baselines_: dict[str, float] | None = None
     anomaly_: np.ndarray | None = None
 
@@ -79,10 +82,23 @@ class ScoringModel:
         base, s, t = self.baselines_, self.settings, self.table
         clusters, evidence = score_clusters(aggregates, base, s, table=t)
         lone = account_risk(features, base, s, table=t, anomaly=self.anomaly_)
-        peripheral = peripheral_members(features, membership, clusters, base, s, table=t, edges=edges)
-        accounts = account_decisions(features, membership, clusters, lone, peripheral, s)
+        channels = self.channels if self.channels is not None else CaseSettings().channels
+        assoc = associates(membership, clusters, edges, channels, s.associate_min_channels)
+        judged = peripheral_members(
+            features, judged_membership(membership, assoc), clusters, base, s, table=t, edges=edges
+        )
+        # An associate is flagged with its host cluster when it passes as a member there; else it is
+        # an account of its own cluster like any other.
+        accepted = assoc.join(judged.filter(~pl.col("peripheral")), on="account_id", how="semi")
+        peripheral = judged.join(assoc, on="account_id", how="anti")
+        accounts = account_decisions(features, membership, clusters, lone, peripheral, s, accepted)
         alone = _judged_alone(membership, clusters, lone, peripheral, s.flag_threshold)
-        acc_ev = account_evidence(features, lone, alone, base, s, table=t)
+        acc_ev = pl.concat(
+            [
+                account_evidence(features, lone, alone, base, s, table=t),
+                associate_evidence(accepted, clusters, s.associate_min_channels),
+            ]
+        ).sort("account_id", "rank")
         clusters = clusters.with_columns(pl.col("size").cast(pl.Int64)).sort(
             ["risk", "cluster_id"], descending=[True, False]
         )
