@@ -128,3 +128,26 @@ def test_member_showing_another_fraud_familys_behaviour_stays_flagged() -> None:
     assert judged(member_prior_payments=0) == {"f0": False, "r": False, "h": False}
     # The rule is the setting: off (1e9), the reseller is judged against the farm's behaviour and alone.
     assert judged(member_other_family_score=1e9) == {"f0": False, "r": True, "h": True}
+
+
+def test_member_paying_with_a_card_another_member_tested_stays_with_a_card_testing_cluster() -> None:
+    # Spread card testing: testers try cards with small authorisations, other accounts of the ring spend
+    # the cards that worked. A spender shows none of the testers' declines; tied to a tester by the card
+    # itself it stays flagged, tied by a shared device only it is judged alone (the cards are the abuse).
+    tester = {**HUMAN, **ZEROS, "decline_rate": 0.8, "micro_payment_share": 0.8, "declined_small_auth": 1.0,
+              "n_payments": 5}
+    spender = {**HUMAN, **ZEROS, "n_payments": 2}
+    features = pl.DataFrame([{"account_id": a, **r} for a, r in [("t0", tester), ("t1", tester), ("s", spender)]])
+    membership = pl.DataFrame({"account_id": ["t0", "t1", "s"], "cluster_id": [7, 7, 7]})
+    carding = _cluster().with_columns(
+        pl.lit("card_testing").alias("predicted_kind"), pl.lit(0.8).alias("decline_rate"),
+        pl.lit(0.8).alias("micro_payment_share"), pl.lit(1.0).alias("declined_small_auth"),
+    )
+
+    def judged(reasons: list[str]) -> dict:
+        edges = pl.DataFrame({"src": ["s", "t0"], "dst": ["t0", "t1"], "weight": [1.0, 1.0],
+                              "reasons": [reasons, ["device"]]})
+        return dict(peripheral_members(features, membership, carding, {}, ScoringSettings(), edges=edges).iter_rows())
+
+    assert judged(["card"]) == {"t0": False, "t1": False, "s": False}
+    assert judged(["device"]) == {"t0": False, "t1": False, "s": True}

@@ -330,7 +330,10 @@ def peripheral_members(
     relay = pl.col("reasons").list.set_intersection(pl.lit(list(_RELAY_REASONS), pl.List(pl.String))).list.len() > 0
     ends = _internal_ends(membership, edges) if edges is not None else pl.DataFrame(schema=_ENDS_SCHEMA)
     content = pl.col("reasons").list.set_intersection(pl.lit(list(_CONTENT_REASONS), pl.List(pl.String))).list.len() > 0
-    relay_ties = ends.group_by("account_id").agg(relay.any().alias("relay_tie"), content.any().alias("content_tie"))
+    card = pl.col("reasons").list.contains("card")
+    relay_ties = ends.group_by("account_id").agg(
+        relay.any().alias("relay_tie"), content.any().alias("content_tie"), card.any().alias("card_tie")
+    )
     score = {f: ordered_sum([s.weight * _strength(s, base) for s in _behaviour(f, signals)]) for f in FAMILIES}
     kind_score = pl.coalesce([pl.when(pl.col("predicted_kind") == f).then(score[f]) for f in FAMILIES])
     flagged = clusters.filter("flagged").select("cluster_id", "predicted_kind", kind_score.alias("cluster_behaviour"))
@@ -380,6 +383,9 @@ def peripheral_members(
     # Victims of one operator (key_abuse) show it by their own second stream (their behaviour score) or,
     # when their stream went unseen, by sending traffic through the operator's relays or templates.
     relayed_victim = (pl.col("predicted_kind") == "key_abuse") & pl.col("relay_tie").fill_null(False)
+    # In a card-testing cluster the cards are the abuse: a member paying with a card another member tried
+    # (a tested card passed on) is part of it, whatever its own few payments show.
+    carded = (pl.col("predicted_kind") == "card_testing") & pl.col("card_tie").fill_null(False)
     # A member that shows another fraud family's behaviour on its own, strongly, is that abuse inside the
     # cluster: resellers relaying a distillation operator's prompts share its prompt families, and their
     # traffic (many end users' topics, relay volume, stolen cards) is a reseller's, not a farm's.
@@ -390,6 +396,7 @@ def peripheral_members(
         (
             (kind_score.fill_null(0.0) < settings.peripheral_share * pl.col("cluster_behaviour").fill_null(0.0))
             & ~relayed_victim
+            & ~carded
             & (other.fill_null(0.0) < settings.member_other_family_score)
         ).alias("peripheral"),
     )
