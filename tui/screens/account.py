@@ -198,6 +198,11 @@ class AccountScreen(CaseScreen):
                 ("signup /24", a.get("signup_net"), "cidr"),
                 ("case", a.get("result.case_id"), "case"),
                 ("cluster", a.get("result.cluster_id"), "cluster"),
+                *(
+                    [("judged with cluster", a["result.host_cluster_id"], "cluster")]
+                    if a.get("result.host_cluster_id") is not None
+                    else []
+                ),
                 ("risk", a.get("result.risk"), None),
                 ("flagged", a.get("result.flagged"), None),
                 ("predicted kind", words(a.get("result.predicted_kind")), None),
