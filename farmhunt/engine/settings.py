@@ -345,10 +345,11 @@ class CaseSettings:
     #: `absorb_ratio` times its size that the pairwise rule ties it to (`cases._absorb_strays`); 0: never.
     absorb_max_size: int = ranged(50, 0, 10**9)
     absorb_ratio: float = ranged(10.0, 1.0, 1e9)
-    #: Two groups of more than `absorb_max_size` accounts each (one farm split between two operator
-    #: communities) are one case when `min_channels` channels each touch at least this share of *both*
-    #: groups' members (`cases._merge_groups`); a share no chance tie between two operators reaches. 1: never.
+    #: A group of more than `merge_min_size` accounts (part of a farm split between operator communities)
+    #: joins a larger one when `min_channels` channels each touch at least `merge_share` of *its* members
+    #: (`cases._merge_groups`); a share no chance tie between two operators reaches. 1: never.
     merge_share: float = ranged(0.5, 0.0, 1.0)
+    merge_min_size: int = ranged(50, 1, 10**9)
 
     def validate(self) -> None:
         bad = sorted(k for k, v in self.channels.items() if v not in CASE_CHANNELS)

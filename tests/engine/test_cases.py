@@ -367,7 +367,8 @@ def test_two_large_groups_sharing_instruments_and_exits_on_most_members_are_one_
     # activity) and another operator g. Four of every five f members share a card and a relay IP with an
     # h member, spread so that no pair of pieces is supported (one edge per pair of pieces): only the
     # halves as wholes share a signature, on 80% of each. g meets f through chance ties (a card and
-    # synchronized activity) on 3 of its 60 members, and stays apart.
+    # synchronized activity) on 3 of its 60 members, and stays apart. A group that others join is never
+    # merged itself: a part tied to h as strongly as h is to f still joins only h, never chains into f.
     accounts, clusters = _pieces({"f": 12, "h": 12, "g": 12})
     pairs = []
     for op in ("f", "h", "g"):
@@ -377,7 +378,7 @@ def test_two_large_groups_sharing_instruments_and_exits_on_most_members_are_one_
     pairs += [(f"g{k}_4", f"f{k}_4", ["card", "sync"]) for k in range(3)]
     edges = _edges(pairs).unique(["src", "dst"], keep="first").sort("src", "dst")
     evidence = clusters.select("cluster_id", pl.lit(1).alias("rank"), pl.lit("t").alias("text"))
-    base = {"communities": False, "absorb_max_size": 20}
+    base = {"communities": False, "absorb_max_size": 20, "merge_min_size": 20}
     off, off_case = build_cases(accounts, clusters, evidence, edges, CaseSettings(**base, merge_share=1.0))
     by = _case_of(off_case)
     assert len({by["f0_0"], by["h0_0"], by["g0_0"]}) == 3 and off.height == 3
@@ -390,3 +391,24 @@ def test_two_large_groups_sharing_instruments_and_exits_on_most_members_are_one_
     assert "cards/devices/phones" in merged["top_reason"] and "network exits" in merged["top_reason"]
     # at a bar above the 80% the halves share, they stay two cases
     assert build_cases(accounts, clusters, evidence, edges, CaseSettings(**base, merge_share=0.85))[0].height == 3
+
+
+def test_a_group_others_join_is_measured_again_before_it_merges() -> None:
+    # Three equal parts f, h, k: k is tied to h as h is to f (80% of members, cards and relay IPs). In the
+    # first round k joins h, and h, which k joined, does not move; the second round measures h+k as one
+    # group, and f, the smaller now, has 80% of its members tied to it: one case, every merge measured.
+    accounts, clusters = _pieces({"f": 12, "h": 12, "k": 12})
+    pairs = []
+    for op in ("f", "h", "k"):
+        for j in range(11):
+            pairs += [(f"{op}{j}_{i}", f"{op}{j + 1}_{i}", ["device", "sync"]) for i in range(2)]
+    for a, b in (("f", "h"), ("h", "k")):
+        pairs += [(f"{a}{j}_{i}", f"{b}{(j + 3 * i) % 12}_{i}", ["card", "request_ip"]) for j in range(12) for i in range(4)]
+    edges = _edges(pairs).unique(["src", "dst"], keep="first").sort("src", "dst")
+    evidence = clusters.select("cluster_id", pl.lit(1).alias("rank"), pl.lit("t").alias("text"))
+    s = {"communities": False, "absorb_max_size": 20, "merge_min_size": 20}
+    cases, account_case = build_cases(accounts, clusters, evidence, edges, CaseSettings(**s))
+    by = _case_of(account_case)
+    assert by["h0_0"] == by["k0_0"] == by["f0_0"] and cases.height == 1
+    # above the 80% the parts share, nothing merges
+    assert build_cases(accounts, clusters, evidence, edges, CaseSettings(**s, merge_share=0.85))[0].height == 3
