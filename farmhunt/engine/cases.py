@@ -421,15 +421,24 @@ def _merge_groups(
         .agg(pl.col("channel").sort().alias("channels"), pl.col("t").sum().alias("t"))
         .filter(pl.col("channels").list.len() >= s.min_channels)
     )
-    takers = cand.select(pl.col("into").alias("g")).unique()
     return (
-        cand.join(takers, on="g", how="anti")
-        .with_columns(pl.col("channels").list.len().alias("k"))
-        .sort(["g", "k", "t", "into"], descending=[False, True, True, False])
-        .unique("g", keep="first", maintain_order=True)
+        _best_target(cand, "g", "t")
         .select(pl.col("g").alias("cluster_a"), pl.col("into").alias("cluster_b"), "channels")
         .cast(schema)
         .sort("cluster_a", "cluster_b")
+    )
+
+
+def _best_target(cand: pl.DataFrame, key: str, then: str) -> pl.DataFrame:
+    """One row per `key` of `cand` (key, into, channels, `then`): a group others join (an `into`) stays
+    where it is; the rest take the target with the most channels, then the largest `then`, then the
+    smallest id."""
+    takers = cand.select(pl.col("into").alias(key)).unique()
+    return (
+        cand.join(takers, on=key, how="anti")
+        .with_columns(pl.col("channels").list.len().alias("n_channels"))
+        .sort([key, "n_channels", then, "into"], descending=[False, True, True, False])
+        .unique(key, keep="first", maintain_order=True)
     )
 
 
@@ -471,17 +480,8 @@ def _absorb_strays(
     )
     if s.same_kind:
         cand = cand.filter(pl.col("k").eq_missing(pl.col("kk")))
-    takers = cand.select(pl.col("into").alias("group")).unique()
     # Tied to several large groups (often pieces of one farm): the most channels, then the most weight.
-    return (
-        cand.join(takers, on="group", how="anti")
-        .with_columns(pl.col("channels").list.len().alias("n_channels"))
-        .sort(["group", "n_channels", "weight", "into"], descending=[False, True, True, False])
-        .unique("group", keep="first", maintain_order=True)
-        .select(list(schema))
-        .cast(schema)
-        .sort("group")
-    )
+    return _best_target(cand, "group", "weight").select(list(schema)).cast(schema).sort("group")
 
 
 def build_cases(

@@ -362,22 +362,32 @@ def test_a_stray_piece_tied_to_a_large_case_in_two_channels_joins_it_and_never_c
     assert _case_of(kept_case)["s0_0"] != _case_of(kept_case)["f0_0"] and kept.height == off.height
 
 
+def _parts(
+    ops: tuple[str, ...], spread: tuple[tuple[str, str], ...]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[tuple[str, str, list[str]]]]:
+    """Operators' parts of 12 pieces of 5, each chained by devices and synchronized activity; for each
+    (a, b) in `spread`, four of every five a members share a card and a relay IP with a b member, one
+    edge per pair of pieces. Returns accounts, clusters, evidence and the pairs (to add more)."""
+    accounts, clusters = _pieces(dict.fromkeys(ops, 12))
+    pairs = []
+    for op in ops:
+        for j in range(11):
+            pairs += [(f"{op}{j}_{i}", f"{op}{j + 1}_{i}", ["device", "sync"]) for i in range(2)]
+    for a, b in spread:
+        pairs += [(f"{a}{j}_{i}", f"{b}{(j + 3 * i) % 12}_{i}", ["card", "request_ip"]) for j in range(12) for i in range(4)]
+    evidence = clusters.select("cluster_id", pl.lit(1).alias("rank"), pl.lit("t").alias("text"))
+    return accounts, clusters, evidence, pairs
+
+
 def test_two_large_groups_sharing_instruments_and_exits_on_most_members_are_one_case() -> None:
     # One farm's two halves f and h (12 pieces of 5 each, each half chained by devices and synchronized
     # activity) and another operator g. Four of every five f members share a card and a relay IP with an
     # h member, spread so that no pair of pieces is supported (one edge per pair of pieces): only the
     # halves as wholes share a signature, on 80% of each. g meets f through chance ties (a card and
-    # synchronized activity) on 3 of its 60 members, and stays apart. A group that others join is never
-    # merged itself: a part tied to h as strongly as h is to f still joins only h, never chains into f.
-    accounts, clusters = _pieces({"f": 12, "h": 12, "g": 12})
-    pairs = []
-    for op in ("f", "h", "g"):
-        for k in range(11):
-            pairs += [(f"{op}{k}_{i}", f"{op}{k + 1}_{i}", ["device", "sync"]) for i in range(2)]
-    pairs += [(f"f{k}_{i}", f"h{(k + 3 * i) % 12}_{i}", ["card", "request_ip"]) for k in range(12) for i in range(4)]
+    # synchronized activity) on 3 of its 60 members, and stays apart.
+    accounts, clusters, evidence, pairs = _parts(("f", "h", "g"), (("f", "h"),))
     pairs += [(f"g{k}_4", f"f{k}_4", ["card", "sync"]) for k in range(3)]
     edges = _edges(pairs).unique(["src", "dst"], keep="first").sort("src", "dst")
-    evidence = clusters.select("cluster_id", pl.lit(1).alias("rank"), pl.lit("t").alias("text"))
     base = {"communities": False, "absorb_max_size": 20, "merge_min_size": 20}
     off, off_case = build_cases(accounts, clusters, evidence, edges, CaseSettings(**base, merge_share=1.0))
     by = _case_of(off_case)
@@ -397,15 +407,8 @@ def test_a_group_others_join_is_measured_again_before_it_merges() -> None:
     # Three equal parts f, h, k: k is tied to h as h is to f (80% of members, cards and relay IPs). In the
     # first round k joins h, and h, which k joined, does not move; the second round measures h+k as one
     # group, and f, the smaller now, has 80% of its members tied to it: one case, every merge measured.
-    accounts, clusters = _pieces({"f": 12, "h": 12, "k": 12})
-    pairs = []
-    for op in ("f", "h", "k"):
-        for j in range(11):
-            pairs += [(f"{op}{j}_{i}", f"{op}{j + 1}_{i}", ["device", "sync"]) for i in range(2)]
-    for a, b in (("f", "h"), ("h", "k")):
-        pairs += [(f"{a}{j}_{i}", f"{b}{(j + 3 * i) % 12}_{i}", ["card", "request_ip"]) for j in range(12) for i in range(4)]
+    accounts, clusters, evidence, pairs = _parts(("f", "h", "k"), (("f", "h"), ("h", "k")))
     edges = _edges(pairs).unique(["src", "dst"], keep="first").sort("src", "dst")
-    evidence = clusters.select("cluster_id", pl.lit(1).alias("rank"), pl.lit("t").alias("text"))
     s = {"communities": False, "absorb_max_size": 20, "merge_min_size": 20}
     cases, account_case = build_cases(accounts, clusters, evidence, edges, CaseSettings(**s))
     by = _case_of(account_case)

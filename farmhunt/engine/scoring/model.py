@@ -344,19 +344,9 @@ def peripheral_members(
     # Not for a member tied in by the cluster's prompt content: those few requests are the operator's
     # (the cluster's medians pool all members' requests and are not shrunk either).
     shares = set((table or DEFAULT_TABLE).request_shares)
-    n = pl.col("n_requests").fill_null(0).cast(pl.Float64)
-    shrink = (
-        n / (n + settings.member_prior_requests)
-        if settings.member_prior_requests > 0 and "n_requests" in features.columns
-        else pl.lit(1.0)
-    )
+    shrink = _shrinkage("n_requests", settings.member_prior_requests, features)
     pay_shares = set((table or DEFAULT_TABLE).payment_shares)
-    m = pl.col("n_payments").fill_null(0).cast(pl.Float64)
-    pay_shrink = (
-        m / (m + settings.member_prior_payments)
-        if settings.member_prior_payments > 0 and "n_payments" in features.columns
-        else pl.lit(1.0)
-    )
+    pay_shrink = _shrinkage("n_payments", settings.member_prior_payments, features)
 
     def own(f: str, weight: pl.Expr, pay: pl.Expr | None = None) -> pl.Expr:
         def w(s: Signal) -> pl.Expr | float:
@@ -400,6 +390,15 @@ def peripheral_members(
             & (other.fill_null(0.0) < settings.member_other_family_score)
         ).alias("peripheral"),
     )
+
+
+def _shrinkage(count: str, prior: float, features: pl.DataFrame) -> pl.Expr:
+    """n / (n + prior), n the account's `count` column: how much of a share measured on n events counts
+    (1 when prior is 0 or the column is absent)."""
+    if prior <= 0 or count not in features.columns:
+        return pl.lit(1.0)
+    n = pl.col(count).fill_null(0).cast(pl.Float64)
+    return n / (n + prior)
 
 
 def _other_family(member: dict[str, pl.Expr], benign: pl.Expr) -> pl.Expr:
