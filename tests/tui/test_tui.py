@@ -1151,3 +1151,37 @@ def test_the_background_load_reads_a_table_in_slices_as_one_read(fake_results: P
     want = data.tables._file("accounts").collect()
     assert got.height == want.height > 300 and got.equals(want)
     assert len(pauses) == -(-want.height // 100) - 1
+
+
+# ---------------------------------------------------------------------------------------------- short background steps
+@pytest.mark.parametrize("which", ["users files", "older store"])
+def test_the_request_index_built_in_slices_equals_it_built_by_whole_parts(
+    which: str, parted_results: Path, parted_legacy: Path
+) -> None:
+    """A part read a slice per step (short steps: a screen's question waits behind at most one) gives
+    the same index as a part read in one step: hours, days, IP and key users."""
+    from tui.data.index import RequestIndex
+
+    data = CaseData(parted_results if which == "users files" else parted_legacy)
+    assert data.store is not None
+    pairs = which == "older store"
+    whole = RequestIndex(data.store, pairs=pairs, slice_rows=10**9)
+    sliced = RequestIndex(data.store, pairs=pairs, slice_rows=7_000)
+    steps = {}
+    for name, ix in (("whole", whole), ("sliced", sliced)):
+        steps[name] = 0
+        while ix.step():
+            steps[name] += 1
+        assert ix.complete()
+    parts = len(data.store.part_files())
+    assert steps["whole"] == (4 if pairs else 2) * parts < steps["sliced"]
+    assert sliced.progress() == whole.progress()
+    assert sliced.all_hours().sort("acct", "utc_hour").equals(whole.all_hours().sort("acct", "utc_hour"))
+    accts = pl.Series(list(range(0, int(data.store.bounds[-1]), 7)), dtype=pl.UInt32)
+    for a, b in zip(sliced.counts(accts), whole.counts(accts)):
+        key = [c for c in a.columns if c != "n"]
+        assert a.height and a.sort(key).equals(b.sort(key))
+    if pairs:
+        for col in ("ip", "key_id"):
+            codes = data.store.lookup(col).collect()["code"].head(200)
+            assert sliced.users(col, codes).equals(whole.users(col, codes))

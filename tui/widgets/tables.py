@@ -14,6 +14,9 @@ from tui.safe import printable
 #: Rows a table gets at once; a longer one gets the rest in chunks of this many after each refresh.
 CHUNK = 200
 
+#: Seconds between looks whether a covered screen's table, filled chunk by chunk, is shown again.
+RESUME_POLL = 0.25
+
 Column = tuple[str, str]  # (frame column, header label)
 
 
@@ -109,8 +112,13 @@ def _add_rows(
     n: int,
 ) -> None:
     """Add rows [start, start + n) now and the rest CHUNK at a time after each refresh (unless the table
-    has been filled again meanwhile)."""
+    has been filled again meanwhile). While the table's screen is not the one shown (left, or covered by
+    another), the rest waits: a large case's tables cost the UI thread 0.1-0.4 s a chunk (wrapped
+    evidence rows are measured), which made the screen opened next wait seconds behind them."""
     if getattr(table, "_fill_generation", None) != generation or not table.is_attached:
+        return
+    if start and table.screen is not table.app.screen:
+        table.set_timer(RESUME_POLL, lambda: _add_rows(table, cells, total, start, height, generation, n))
         return
     rows, keys = cells(start, n)
     if rows and height == 1:
