@@ -1185,3 +1185,73 @@ def test_the_request_index_built_in_slices_equals_it_built_by_whole_parts(
         for col in ("ip", "key_id"):
             codes = data.store.lookup(col).collect()["code"].head(200)
             assert sliced.users(col, codes).equals(whole.users(col, codes))
+
+
+@sync
+async def test_a_large_case_activity_during_the_load_shows_the_members_counted_so_far_then_all(
+    parted_results: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """During the background load a group whose members' requests are in more store parts than the
+    request index has counted is charted at once from the members counted so far, saying so ("loading:
+    requests of X of N members counted so far"), and charted again, exactly, once the load has counted
+    the rest: nothing is read from the store for it meanwhile."""
+    import tui.data.charts
+    import tui.screens.cluster
+    from farmhunt.engine.store import part_of
+    from tui.data import Target
+
+    monkeypatch.setattr(tui.data.charts, "READ_PARTS", 0)  # (the fixture's cases span a few parts)
+    monkeypatch.setattr(tui.screens.cluster, "ACTIVITY_POLL", 0.05)
+    data = CaseData(parted_results)
+    assert data.store is not None
+    index = data.tables.index
+    assert index.step() and index.step() and index.progress().startswith("hours 1/")  # part 0's hours and days
+
+    def parts(ids) -> set[int]:
+        return set(part_of(data.store.bounds, data.tables.accts_of(ids)["acct"]).to_list())
+
+    case = next(c for c in data.cases["case_id"] if {0} < parts(data.case_member_ids(c)))
+    ids = data.case_member_ids(case)
+    accts = data.tables.accts_of(ids)
+    counted = accts.filter(part_of(data.store.bounds, accts["acct"]) == 0)
+    direct = data.requests_of(pl.Series(counted["account_id"]), ()).collect().height
+    assert 0 < counted.height < len(ids) and direct > 0
+
+    shown: list[tuple[dict, int]] = []
+    show = tui.screens.cluster.GroupScreen.show_activity
+    monkeypatch.setattr(
+        tui.screens.cluster.GroupScreen,
+        "show_activity",
+        lambda screen, act, left, pop: (shown.append((act, left)), show(screen, act, left, pop))[1],
+    )
+    app = make_app(data, tmp_path / "d.sqlite")
+    app.start_warm = lambda: None  # the test moves the background load itself
+    app.warming = lambda: True  # type: ignore[method-assign]
+
+    async def until(ok, what: str) -> None:
+        for _ in range(400):
+            if ok():
+                return
+            await asyncio.sleep(0.025)
+        raise AssertionError(what)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.navigate(Target("case", case))
+        await until(lambda: shown, "the activity drawn")
+        act, left = shown[-1]
+        assert left == len(ids) - counted.height
+        assert int(act["hours"]["n"].sum()) == direct == int(act["daily"]["n"].sum())
+        assert int(act["signups"]["n"].sum()) == len(ids)  # (signups: every member, from the profiles)
+        await pilot.press("5")
+        info = app.screen.query_one("#activity-info")
+        assert info.display
+        assert f"loading: requests of {len(ids) - left:,} of {len(ids):,} members counted so far" in str(info.render())
+        assert not index.complete()  # nothing built for the chart
+        await asyncio.to_thread(index.build)
+        await until(lambda: shown[-1][1] == 0, "the activity drawn again, exactly")
+        exact = data.activity_of(ids)
+        assert all(shown[-1][0][k].equals(exact[k]) for k in ("hours", "daily", "signups"))
+        assert int(exact["hours"]["n"].sum()) == data.requests_of(pl.Series(ids), ()).collect().height
+        await pilot.pause()
+        assert not app.screen.query_one("#activity-info").display

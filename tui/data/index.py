@@ -85,7 +85,8 @@ class RequestIndex:
         #: Answers of the slices of a part built so far, by (pass, part).
         self._pieces: dict[tuple[str, int], list[pl.DataFrame]] = {}
         #: (pass, part, slice); slice None: all of them, expanded when the step is taken.
-        # (the hours and days of a part one after the other: a group's members counted so far have both)
+        # (the hours and days of a part one after the other: a group's members counted so far have both,
+        # `counts(built_only=True)`, for a large group's chart drawn during the build)
         pairs_first = [(p, i, None) for p in self.passes if p not in ("hours", "days") for i in range(n)]
         self._todo: list[tuple[str, int, int | None]] = pairs_first + [
             (p, i, None) for i in range(n) for p in ("hours", "days")
@@ -222,15 +223,26 @@ class RequestIndex:
     def _parts_of(self, accts: pl.Series) -> list[int]:
         return sorted(set(part_of(self.store.bounds, accts.cast(pl.UInt32)).to_list())) if self.files else []
 
-    def counts(self, accts: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def pending(self, accts: pl.Series) -> list[int]:
+        """The parts holding these accounts' requests whose hours or days are not built yet (what
+        `counts` would read from the store)."""
+        in_parts = self._parts_of(accts)
+        with self._cond:
+            return [i for i in in_parts if self._hours[i] is None or self._days[i] is None]
+
+    def counts(self, accts: pl.Series, built_only: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Requests of these accounts (acct codes) by UTC hour (acct, utc_hour, n) and by day (acct,
-        day, n): from the index for built parts, from the accounts' own parts otherwise."""
+        day, n): from the index for built parts, from the accounts' own parts otherwise (`built_only`:
+        not; only the accounts whose part has both its hours and days built are counted, see
+        `pending`)."""
         accts = accts.cast(pl.UInt32)
         if accts.is_empty() or not self.files:
             return pl.DataFrame(schema=HOURS_SCHEMA), pl.DataFrame(schema=DAYS_SCHEMA)
         want = accts.implode()
         in_parts = self._parts_of(accts)
         with self._cond:
+            if built_only:
+                in_parts = [i for i in in_parts if self._hours[i] is not None and self._days[i] is not None]
             built = {w: {i: f for i in in_parts if (f := self._pass(w)[i]) is not None} for w in ("hours", "days")}
         out = []
         for what, count in (("hours", _hours), ("days", _days)):
