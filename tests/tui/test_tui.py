@@ -215,6 +215,17 @@ async def test_case_of_two_clusters_lists_both_and_opens_each(
         cl = {str(m.coordinate_to_cell_key((i, 0)).row_key.value): m.get_row_at(i)[col].plain for i in range(m.row_count)}
         assert set(cl) == farm | cards
         assert {cl[a] for a in farm} == {"1"} and {cl[a] for a in cards} == {"2"}
+        # At 80 columns who, risk, cluster, status and email fit on screen, the email whole (or cut with
+        # an ellipsis at the screen's edge); the volume columns after them scroll into view.
+        email = labels.index("email")
+        assert labels[: email + 1] == ["✓", "account", "risk", "cl#", "status", "email"]
+        widths = [c.get_render_width(m) for c in m.ordered_columns]
+        assert sum(widths[: email + 1]) <= m.size.width - 2  # (the scrollbar)
+        emails = dict(data.members_of(app.screen.ids).select("account_id", "email").iter_rows())
+        for i in range(m.row_count):
+            aid = str(m.coordinate_to_cell_key((i, 0)).row_key.value)
+            shown = m.get_row_at(i)[email].plain
+            assert shown == emails[aid] or (shown.endswith("…") and emails[aid].startswith(shown[:-1])), aid
         # Evidence of both clusters, each row saying whose.
         await pilot.press("2")
         ev = table(app, "evidence-table")

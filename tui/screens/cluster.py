@@ -23,16 +23,20 @@ from tui.widgets.charts import DailyChart, HourChart
 from tui.widgets.footer import KeyFooter
 from tui.widgets.tables import fill_table
 
+#: Who, how risky, (which cluster,) decided how, and the email first: at 80 columns they fit, the
+#: volume columns after them scroll into view.
 MEMBER_COLUMNS = [
     ("sel", "✓"),
     ("account_id", "account"),
     ("risk", "risk"),
     ("status_label", "status"),
+    ("email", "email"),
     ("n_requests", "requests"),
     ("spend_usd", "spend"),
     ("country", "cc"),
-    ("email", "email"),
 ]
+#: The email column's width at most, and at least (however narrow the screen).
+EMAIL_MAX, EMAIL_MIN = 32, 12
 EVIDENCE_COLUMNS = [("rank", "#"), ("text", "why"), ("value", "value"), ("baseline", "typical")]
 TIE_COLUMNS = [("what", "shared"), ("members", "members"), ("in_world", "in world"), ("shown", "value")]
 CLUSTER_COLUMNS = [
@@ -274,7 +278,9 @@ class GroupScreen(CaseScreen):
                     .alias("cl")
                 )
                 cols = [*MEMBER_COLUMNS[:3], ("cl", "cl#"), *MEMBER_COLUMNS[3:]]
-            fill_table(table, df.head(MEMBER_LIMIT), cols, key="account_id", limits={"email": 28}, first=row + 1)
+            df = df.head(MEMBER_LIMIT)
+            limit = self._email_width(df, cols)
+            fill_table(table, df, cols, key="account_id", limits={"email": limit}, first=row + 1)
             if df.height:
                 table.move_cursor(row=min(row, table.row_count - 1))
 
@@ -283,6 +289,20 @@ class GroupScreen(CaseScreen):
         if first:
             self._loaded = True
             self.call_after_refresh(self.fill_other_tabs)  # once the members are painted
+
+    def _email_width(self, df: pl.DataFrame, cols: list[tuple[str, str]]) -> int:
+        """The email column's width: what the screen has left after the columns before it (each as wide as
+        its widest value or header, plus the cell padding), so that it ends on screen."""
+        used = 2  # (the vertical scrollbar)
+        for col, label in cols:
+            if col == "email":
+                break
+            widest = len(label)
+            if col in df.columns and df.height:
+                texts = df[col].cast(pl.String) if col != "risk" else pl.Series(["0.00"])
+                widest = max(widest, int(texts.str.len_chars().max() or 0))
+            used += widest + 2
+        return max(EMAIL_MIN, min(EMAIL_MAX, self.app.size.width - used - 2))
 
     @work(group="ties", exit_on_error=False)
     async def load_ties(self) -> None:
