@@ -21,7 +21,7 @@ from tui.safe import markup
 from tui.screens.base import CaseScreen
 from tui.widgets.charts import DailyChart, HourChart
 from tui.widgets.footer import KeyFooter
-from tui.widgets.tables import fill_table
+from tui.widgets.tables import fill_table, fmt
 
 #: Who, how risky, (which cluster,) decided how, and the email first: at 80 columns they fit, the
 #: volume columns after them scroll into view.
@@ -298,9 +298,8 @@ class GroupScreen(CaseScreen):
             if col == "email":
                 break
             widest = len(label)
-            if col in df.columns and df.height:
-                texts = df[col].cast(pl.String) if col != "risk" else pl.Series(["0.00"])
-                widest = max(widest, int(texts.str.len_chars().max() or 0))
+            if col in df.columns and df.height:  # (as the table writes them: "1,478", "0.97")
+                widest = max(widest, *(len(fmt(v, col)) for v in df[col].unique().to_list()))
             used += widest + 2
         return max(EMAIL_MIN, min(EMAIL_MAX, self.app.size.width - used - 2))
 
