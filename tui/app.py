@@ -111,6 +111,7 @@ class FarmhuntApp(App[None]):
         from tui.screens.pivot import PivotScreen
 
         data = self.data
+        data.priority.hold()  # the background load waits for the new screen's first questions
         screen: Screen
         if target.kind == "case":
             if not data.has_case(str(target.id)):
@@ -152,6 +153,7 @@ class FarmhuntApp(App[None]):
         """Escape: back to the previous screen (the queue stays); the screen left goes to forward history."""
         if len(self.screen_stack) > 2:
             target = getattr(self.screen, "target", None)
+            self.data.priority.hold()  # (the screen under it refreshes its tables)
             self.pop_screen()
             if target is not None:
                 self.forward.append(target)

@@ -4,9 +4,10 @@
     python -m tui.bench RESULTS [--world WORLD] [--size 120x40] [--cases ID,ID] [--first-pass-only]
 
 Each case (default: the top-ranked case and the largest one) is opened with every screen reached from
-it (case, back to the queue, its first cluster, an account, pivots on a card, a device, a /24, an IP and
-a prompt template, three searches) three times, every cached answer forgotten in between: "[cold]"
-before the background load starts (nothing in memory: every question from the files), "[during]"
+it (case, its Activity tab, back to the queue, its first cluster, an account, pivots on a card, a
+device, a /24, an IP and a prompt template, three searches) three times, every cached answer
+forgotten in between: "[cold]" before the background load starts (nothing in memory: every question
+from the files), "[during]"
 while it runs ("during: ..." says how far it was at the keypress), "[after]" once it is done
 (`--first-pass-only`: not this one). "case (first paint)" is the case screen's members shown with its
 header; for a large case (thousands of accounts, a thousand clusters) that is the large-case figure.
@@ -177,6 +178,7 @@ async def _pass(pilot, data, case: dict, out: list, tag: str) -> None:
         "#members-table",
         f"{case['case_id']}: {case['size']:,} accounts, {case['n_clusters']} cluster(s)",
     )
+    await _activity(pilot, out, tag, state=_state(data))
     await visit("queue (back)", app.action_back, "#queue", "")
     cid = case["clusters"][0] if case["clusters"] else None
     if cid is not None:
@@ -222,6 +224,20 @@ async def _pass(pilot, data, case: dict, out: list, tag: str) -> None:
                 f"cpu {cpu:.2f} s · load {load:.1f} · {state}{len(hits)} hit(s)",
             )
         )
+
+
+async def _activity(pilot, out: list, tag: str, state: str) -> None:
+    """The case's Activity tab opened (from its members): until its charts are drawn (during the load a
+    large case's from the members counted so far: "partial")."""
+    screen = pilot.app.screen
+    t, c = time.perf_counter(), time.process_time()
+    screen.action_tab("activity")
+    s = await _until(pilot, lambda: getattr(screen, "activity_drawn", 0) > 0, t)
+    cpu = time.process_time() - c
+    load = os.getloadavg()[0]
+    partial = " · partial (members counted so far)" if getattr(screen, "activity_partial", False) else ""
+    what = f"cpu {cpu:.2f} s · load {load:.1f} · {state}{partial}"
+    out.append(("case activity tab" + tag, s, await _idle(pilot, t), what))
 
 
 def _state(data) -> str:

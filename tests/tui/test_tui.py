@@ -215,6 +215,17 @@ async def test_case_of_two_clusters_lists_both_and_opens_each(
         cl = {str(m.coordinate_to_cell_key((i, 0)).row_key.value): m.get_row_at(i)[col].plain for i in range(m.row_count)}
         assert set(cl) == farm | cards
         assert {cl[a] for a in farm} == {"1"} and {cl[a] for a in cards} == {"2"}
+        # At 80 columns who, risk, cluster, status and email fit on screen, the email whole (or cut with
+        # an ellipsis at the screen's edge); the volume columns after them scroll into view.
+        email = labels.index("email")
+        assert labels[: email + 1] == ["✓", "account", "risk", "cl#", "status", "email"]
+        widths = [c.get_render_width(m) for c in m.ordered_columns]
+        assert sum(widths[: email + 1]) <= m.size.width - 2  # (the scrollbar)
+        emails = dict(data.members_of(app.screen.ids).select("account_id", "email").iter_rows())
+        for i in range(m.row_count):
+            aid = str(m.coordinate_to_cell_key((i, 0)).row_key.value)
+            shown = m.get_row_at(i)[email].plain
+            assert shown == emails[aid] or (shown.endswith("…") and emails[aid].startswith(shown[:-1])), aid
         # Evidence of both clusters, each row saying whose.
         await pilot.press("2")
         ev = table(app, "evidence-table")
@@ -1130,6 +1141,8 @@ async def test_a_case_of_10000_accounts_paints_its_header_and_riskiest_members_w
         assert members_when_evidence and min(members_when_evidence) >= 200  # the evidence after the members
         ev = table(app, "evidence-table")
         assert ev.row_count >= 200 and ev.get_row_at(0)[2].plain == "cluster 9000000 reason 1"
+        await pilot.press("4")  # (a table in a tab not open gets its rows after the first 200 when shown)
+        await settle(pilot)
         clusters = rows_of(app, "clusters-table")
         assert len(clusters) == 500 and clusters[0][:2] == ("1", "9000000")
         assert screen._lazy_started == set()  # activity and graph wait for their tab
@@ -1151,3 +1164,107 @@ def test_the_background_load_reads_a_table_in_slices_as_one_read(fake_results: P
     want = data.tables._file("accounts").collect()
     assert got.height == want.height > 300 and got.equals(want)
     assert len(pauses) == -(-want.height // 100) - 1
+
+
+# ---------------------------------------------------------------------------------------------- short background steps
+@pytest.mark.parametrize("which", ["users files", "older store"])
+def test_the_request_index_built_in_slices_equals_it_built_by_whole_parts(
+    which: str, parted_results: Path, parted_legacy: Path
+) -> None:
+    """A part read a slice per step (short steps: a screen's question waits behind at most one) gives
+    the same index as a part read in one step: hours, days, IP and key users."""
+    from tui.data.index import RequestIndex
+
+    data = CaseData(parted_results if which == "users files" else parted_legacy)
+    assert data.store is not None
+    pairs = which == "older store"
+    whole = RequestIndex(data.store, pairs=pairs, slice_rows=10**9)
+    sliced = RequestIndex(data.store, pairs=pairs, slice_rows=7_000)
+    steps = {}
+    for name, ix in (("whole", whole), ("sliced", sliced)):
+        steps[name] = 0
+        while ix.step():
+            steps[name] += 1
+        assert ix.complete()
+    parts = len(data.store.part_files())
+    assert steps["whole"] == (4 if pairs else 2) * parts < steps["sliced"]
+    assert sliced.progress() == whole.progress()
+    assert sliced.all_hours().sort("acct", "utc_hour").equals(whole.all_hours().sort("acct", "utc_hour"))
+    accts = pl.Series(list(range(0, int(data.store.bounds[-1]), 7)), dtype=pl.UInt32)
+    for a, b in zip(sliced.counts(accts), whole.counts(accts)):
+        key = [c for c in a.columns if c != "n"]
+        assert a.height and a.sort(key).equals(b.sort(key))
+    if pairs:
+        for col in ("ip", "key_id"):
+            codes = data.store.lookup(col).collect()["code"].head(200)
+            assert sliced.users(col, codes).equals(whole.users(col, codes))
+
+
+@sync
+async def test_a_large_case_activity_during_the_load_shows_the_members_counted_so_far_then_all(
+    parted_results: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """During the background load a group whose members' requests are in more store parts than the
+    request index has counted is charted at once from the members counted so far, saying so ("loading:
+    requests of X of N members counted so far"), and charted again, exactly, once the load has counted
+    the rest: nothing is read from the store for it meanwhile."""
+    import tui.data.charts
+    import tui.screens.cluster
+    from farmhunt.engine.store import part_of
+    from tui.data import Target
+
+    monkeypatch.setattr(tui.data.charts, "READ_PARTS", 0)  # (the fixture's cases span a few parts)
+    monkeypatch.setattr(tui.screens.cluster, "ACTIVITY_POLL", 0.05)
+    data = CaseData(parted_results)
+    assert data.store is not None
+    index = data.tables.index
+    assert index.step() and index.step() and index.progress().startswith("hours 1/")  # part 0's hours and days
+
+    def parts(ids) -> set[int]:
+        return set(part_of(data.store.bounds, data.tables.accts_of(ids)["acct"]).to_list())
+
+    case = next(c for c in data.cases["case_id"] if {0} < parts(data.case_member_ids(c)))
+    ids = data.case_member_ids(case)
+    accts = data.tables.accts_of(ids)
+    counted = accts.filter(part_of(data.store.bounds, accts["acct"]) == 0)
+    direct = data.requests_of(pl.Series(counted["account_id"]), ()).collect().height
+    assert 0 < counted.height < len(ids) and direct > 0
+
+    shown: list[tuple[dict, int]] = []
+    show = tui.screens.cluster.GroupScreen.show_activity
+    monkeypatch.setattr(
+        tui.screens.cluster.GroupScreen,
+        "show_activity",
+        lambda screen, act, left, pop: (shown.append((act, left)), show(screen, act, left, pop))[1],
+    )
+    app = make_app(data, tmp_path / "d.sqlite")
+    app.start_warm = lambda: None  # the test moves the background load itself
+    app.warming = lambda: True  # type: ignore[method-assign]
+
+    async def until(ok, what: str) -> None:
+        for _ in range(400):
+            if ok():
+                return
+            await asyncio.sleep(0.025)
+        raise AssertionError(what)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.navigate(Target("case", case))
+        await until(lambda: shown, "the activity drawn")
+        act, left = shown[-1]
+        assert left == len(ids) - counted.height
+        assert int(act["hours"]["n"].sum()) == direct == int(act["daily"]["n"].sum())
+        assert int(act["signups"]["n"].sum()) == len(ids)  # (signups: every member, from the profiles)
+        await pilot.press("5")
+        info = app.screen.query_one("#activity-info")
+        assert info.display
+        assert f"loading: requests of {len(ids) - left:,} of {len(ids):,} members counted so far" in str(info.render())
+        assert not index.complete()  # nothing built for the chart
+        await asyncio.to_thread(index.build)
+        await until(lambda: shown[-1][1] == 0, "the activity drawn again, exactly")
+        exact = data.activity_of(ids)
+        assert all(shown[-1][0][k].equals(exact[k]) for k in ("hours", "daily", "signups"))
+        assert int(exact["hours"]["n"].sum()) == data.requests_of(pl.Series(ids), ()).collect().height
+        await pilot.pause()
+        assert not app.screen.query_one("#activity-info").display

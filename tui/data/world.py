@@ -279,11 +279,12 @@ class WorldTables:
             .sort("key_id", "acct")
         )
 
-    def counts_of(self, ids: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def counts_of(self, ids: Sequence[str], built_only: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Requests of these accounts by local hour (acct, hour, n) and by day (acct, day, n): the request
-        index, each account's hours moved to its declared country's local time."""
+        index, each account's hours moved to its declared country's local time (`built_only`: only the
+        accounts whose store part the index has built, nothing read from the store)."""
         accts = self.accts_of(ids)
-        hours, days = self.index.counts(accts["acct"])
+        hours, days = self.index.counts(accts["acct"], built_only=built_only)
         off = (
             self.rows("accounts", "account_id", accts["account_id"])
             .select("account_id", utc_offset(pl.col("country")).alias("off"))
@@ -291,6 +292,16 @@ class WorldTables:
         )
         acct_off = accts.join(off, on="account_id", how="left").select("acct", pl.col("off").fill_null(0))
         return _local(hours, acct_off), days
+
+    def uncounted(self, ids: Sequence[str]) -> tuple[int, list[int]]:
+        """How many of these accounts have requests the request index has not counted yet (their store
+        part's hours or days not built), and those parts."""
+        accts = self.accts_of(ids)["acct"]
+        pending = self.index.pending(accts)
+        if not pending:
+            return 0, []
+        left = part_of(self.store.bounds, accts.cast(pl.UInt32)).is_in(pl.Series(pending).implode()).sum()
+        return int(left), pending
 
     def population_hours(self, wait: bool = True) -> pl.DataFrame | None:
         """Every request's local hour of day (hour, n, share), computed once from the request index's hour

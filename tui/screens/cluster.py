@@ -6,6 +6,8 @@ bulk decisions; the queries are in `tui.data.group` and `tui.data.charts`."""
 
 from __future__ import annotations
 
+import asyncio
+
 import polars as pl
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,18 +21,22 @@ from tui.safe import markup
 from tui.screens.base import CaseScreen
 from tui.widgets.charts import DailyChart, HourChart
 from tui.widgets.footer import KeyFooter
-from tui.widgets.tables import fill_table
+from tui.widgets.tables import fill_table, fmt
 
+#: Who, how risky, (which cluster,) decided how, and the email first: at 80 columns they fit, the
+#: volume columns after them scroll into view.
 MEMBER_COLUMNS = [
     ("sel", "✓"),
     ("account_id", "account"),
     ("risk", "risk"),
     ("status_label", "status"),
+    ("email", "email"),
     ("n_requests", "requests"),
     ("spend_usd", "spend"),
     ("country", "cc"),
-    ("email", "email"),
 ]
+#: The email column's width at most, and at least (however narrow the screen).
+EMAIL_MAX, EMAIL_MIN = 32, 12
 EVIDENCE_COLUMNS = [("rank", "#"), ("text", "why"), ("value", "value"), ("baseline", "typical")]
 TIE_COLUMNS = [("what", "shared"), ("members", "members"), ("in_world", "in world"), ("shown", "value")]
 CLUSTER_COLUMNS = [
@@ -43,10 +49,12 @@ CLUSTER_COLUMNS = [
     ("top_evidence", "top evidence"),
 ]
 TABS = ["members", "evidence", "ties", "clusters", "activity", "graph"]
-#: A group of more members loads its activity charts and linkage graph only when their tab is opened:
-#: during the background load a large group's activity reads its members' requests from the store
-#: (about 7 s of CPU for 15,000 accounts), which would slow every screen opened meanwhile.
+#: A group of more members loads its activity charts and linkage graph only when their tab is opened
+#: (a 15,000-account case's edges and request counts are a second or more of CPU that would slow every
+#: screen opened meanwhile; during the background load its chart shows the members counted so far).
 EAGER_LIMIT = 2_000
+#: Seconds between looks whether the background load has counted more of a partial activity's members.
+ACTIVITY_POLL = 1.0
 
 
 class GroupScreen(CaseScreen):
@@ -114,6 +122,7 @@ class GroupScreen(CaseScreen):
                 yield DataTable(id="clusters-table", cursor_type="row")
             with TabPane("5 Activity", id="activity"):
                 with VerticalScroll(id="charts", can_focus=True):
+                    yield Static(id="activity-info", classes="info")
                     yield HourChart(id="hours-chart", classes="chart")
                     yield DailyChart(id="daily-chart", classes="chart")
                     yield DailyChart(id="signup-chart", classes="chart")
@@ -123,6 +132,7 @@ class GroupScreen(CaseScreen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
+        self.query_one("#activity-info", Static).display = False  # (shown while a chart is partial)
         self.sub_title = self.label
         self.update_summary()  # the header, from the results tables (cases, clusters) read at start
         self.query_one("#members-table", DataTable).focus()
@@ -268,7 +278,9 @@ class GroupScreen(CaseScreen):
                     .alias("cl")
                 )
                 cols = [*MEMBER_COLUMNS[:3], ("cl", "cl#"), *MEMBER_COLUMNS[3:]]
-            fill_table(table, df.head(MEMBER_LIMIT), cols, key="account_id", limits={"email": 28}, first=row + 1)
+            df = df.head(MEMBER_LIMIT)
+            limit = self._email_width(df, cols)
+            fill_table(table, df, cols, key="account_id", limits={"email": limit}, first=row + 1)
             if df.height:
                 table.move_cursor(row=min(row, table.row_count - 1))
 
@@ -277,6 +289,19 @@ class GroupScreen(CaseScreen):
         if first:
             self._loaded = True
             self.call_after_refresh(self.fill_other_tabs)  # once the members are painted
+
+    def _email_width(self, df: pl.DataFrame, cols: list[tuple[str, str]]) -> int:
+        """The email column's width: what the screen has left after the columns before it (each as wide as
+        its widest value or header, plus the cell padding), so that it ends on screen."""
+        used = 2  # (the vertical scrollbar)
+        for col, label in cols:
+            if col == "email":
+                break
+            widest = len(label)
+            if col in df.columns and df.height:  # (as the table writes them: "1,478", "0.97")
+                widest = max(widest, *(len(fmt(v, col)) for v in df[col].unique().to_list()))
+            used += widest + 2
+        return max(EMAIL_MIN, min(EMAIL_MAX, self.app.size.width - used - 2))
 
     @work(group="ties", exit_on_error=False)
     async def load_ties(self) -> None:
@@ -304,23 +329,69 @@ class GroupScreen(CaseScreen):
 
     @work(group="activity", exit_on_error=False)
     async def load_activity(self) -> None:
+        """The charts; during the background load a large group's requests are those of the members the
+        request index has counted so far (`CaseData.activity_so_far`), said above the charts, and the
+        charts are drawn again as the load counts more of them."""
         if not self.is_attached:
             return
         charts = list(self.query(".chart"))
         data = self.app.data
 
-        def fetch() -> tuple[dict[str, pl.DataFrame], pl.DataFrame | None]:
-            return data.activity_of(self.ids), data.population_hours(wait=False)
+        def fetch() -> tuple[dict[str, pl.DataFrame], int, pl.DataFrame | None]:
+            act, left = data.activity_so_far(self.ids, partial=self.app.warming())
+            return act, left, data.population_hours(wait=False)
 
-        def show(res: tuple[dict[str, pl.DataFrame], pl.DataFrame | None]) -> None:
-            act, pop = res
-            self.query_one("#hours-chart", HourChart).show(act["hours"], pop, "members")
-            self.query_one("#daily-chart", DailyChart).show(act["daily"], "requests per day")
-            self.query_one("#signup-chart", DailyChart).show(act["signups"], "signups per day")
-            if pop is None:  # the population's hours are still being counted: add them when ready
+        def show(res: tuple[dict[str, pl.DataFrame], int, pl.DataFrame | None]) -> None:
+            act, left, pop = res
+            self.show_activity(act, left, pop)
+            if left:  # drawn again as the background load counts more members
+                self.follow_activity(left)
+            elif pop is None:  # the population's hours are still being counted: add them when ready
                 self.add_population(act["hours"])
 
         await self.load(charts, fetch, show)
+
+    def show_activity(self, act: dict[str, pl.DataFrame], left: int, pop: pl.DataFrame | None) -> None:
+        info = self.query_one("#activity-info", Static)
+        info.display = bool(left)
+        if left:
+            n = len(self.ids)
+            info.update(
+                f"loading: requests of {n - left:,} of {n:,} members counted so far "
+                "(the background load is counting the rest; redrawn as it goes on)"
+            )
+        self.activity_partial = bool(left)
+        self.activity_drawn = getattr(self, "activity_drawn", 0) + 1  # (the bench waits for it)
+        self.query_one("#hours-chart", HourChart).show(act["hours"], pop, "members")
+        self.query_one("#daily-chart", DailyChart).show(act["daily"], "requests per day")
+        self.query_one("#signup-chart", DailyChart).show(act["signups"], "signups per day")
+
+    @work(group="population", exclusive=True, exit_on_error=False)
+    async def follow_activity(self, left: int) -> None:
+        """Redraw a partial activity each time the background load has counted more members, until every
+        member is counted (waiting on the event loop, not in a thread)."""
+        data = self.app.data
+        seen = data.load_progress()
+        while self.is_attached:
+            await asyncio.sleep(ACTIVITY_POLL)
+            if not self.is_attached:
+                return
+            warming = self.app.warming()
+            if warming and (self.app.screen is not self or data.load_progress() == seen):  # (covered, or no news)
+                continue
+            seen = data.load_progress()
+            act, now, pop = await asyncio.to_thread(  # (without a background load: read what is left)
+                lambda w=warming: (*data.activity_so_far(self.ids, partial=w), data.population_hours(wait=False))
+            )
+            if not self.is_attached:
+                return
+            if now != left or not now:
+                self.show_activity(act, now, pop)
+                left = now
+            if not now:
+                if pop is None:
+                    self.add_population(act["hours"])
+                return
 
     @work(group="population", exit_on_error=False)
     async def add_population(self, hours: pl.DataFrame) -> None:

@@ -14,6 +14,9 @@ from tui.safe import printable
 #: Rows a table gets at once; a longer one gets the rest in chunks of this many after each refresh.
 CHUNK = 200
 
+#: Seconds between looks whether a covered screen's table, filled chunk by chunk, is shown again.
+RESUME_POLL = 0.25
+
 Column = tuple[str, str]  # (frame column, header label)
 
 
@@ -99,6 +102,20 @@ def fill_table(
     _add_rows(table, cells, df.height, 0, None if wrap else 1, generation, max(CHUNK, first or 0))
 
 
+def _on_screen(table: DataTable) -> bool:
+    """The table's screen is the one shown and neither the table nor a container of it (an inactive tab's
+    pane) is hidden."""
+    screen = table.screen
+    if screen is not table.app.screen:
+        return False
+    node = table
+    while node is not None and node is not screen:
+        if not node.display:
+            return False
+        node = node.parent
+    return True
+
+
 def _add_rows(
     table: DataTable,
     cells: Callable[[int, int], tuple[list[list[Text]], list[str]]],
@@ -109,8 +126,14 @@ def _add_rows(
     n: int,
 ) -> None:
     """Add rows [start, start + n) now and the rest CHUNK at a time after each refresh (unless the table
-    has been filled again meanwhile)."""
+    has been filled again meanwhile). While the table is not on screen (its screen left or covered by
+    another, or its tab not the one open), the rest waits: a large case's tables cost the UI thread
+    0.1-0.4 s a chunk (wrapped evidence rows are measured), which made the screen opened next, or the
+    tab opened meanwhile, wait seconds behind them."""
     if getattr(table, "_fill_generation", None) != generation or not table.is_attached:
+        return
+    if start and not _on_screen(table):
+        table.set_timer(RESUME_POLL, lambda: _add_rows(table, cells, total, start, height, generation, n))
         return
     rows, keys = cells(start, n)
     if rows and height == 1:
