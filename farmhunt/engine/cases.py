@@ -36,7 +36,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from farmhunt.engine.leiden import seeded_leiden
-from farmhunt.engine.settings import CaseSettings
+from farmhunt.engine.settings import CHANNEL_WORDS, CaseSettings
 
 CASE_SCHEMA = pl.Schema(
     {
@@ -63,16 +63,6 @@ LINK_SCHEMA = pl.Schema(
         "weight": pl.Float64(),  # linkage weight of the edges between them
     }
 )
-
-
-#: How a case's top reason names the channels that tied its clusters.
-_CHANNEL_TEXT = {
-    "instrument": "cards/devices/phones",
-    "identity": "identities",
-    "network": "network exits",
-    "content": "prompt content",
-    "timing": "timing",
-}
 
 
 def short_id(prefix: str, parts: list[str]) -> str:
@@ -545,7 +535,7 @@ def build_cases(
             pl.format(
                 "{} clusters of one operator (shared {}); {}",
                 pl.col("clusters").list.len(),
-                pl.col("channels").list.eval(pl.element().replace(_CHANNEL_TEXT)).list.join(", "),
+                pl.col("channels").list.eval(pl.element().replace(CHANNEL_WORDS)).list.join(", "),
                 pl.col("top_reason").fill_null("no evidence row"),
             )
         )

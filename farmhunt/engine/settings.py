@@ -296,6 +296,14 @@ class ScoringSettings:
 #: signal belongs to one channel, or to none ("") when a stranger shares it by chance too often (the
 #: corroborating signals). Independent channels are what make two pieces one operator.
 CASE_CHANNELS: tuple[str, ...] = ("instrument", "identity", "network", "content", "timing", "")
+#: How evidence names a channel (a case's top reason, an associate's evidence).
+CHANNEL_WORDS: dict[str, str] = {
+    "instrument": "cards/devices/phones",
+    "identity": "identities",
+    "network": "network exits",
+    "content": "prompt content",
+    "timing": "timing",
+}
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,6 @@ def test_an_associate_is_flagged_with_its_host_only_if_it_shows_the_farms_behavi
     ev = associate_evidence(accepted, clusters, 3).row(0, named=True)
     assert ev["signal"] == "associate" and ev["rank"] == 1 and ev["value"] == 3.0 and ev["baseline"] == 3.0
     assert math.isclose(ev["contribution"], math.log(0.9 / 0.1))
-    assert ev["text"] == ("judged as a member of flagged cluster 1: tied to 3 members of flagged distillation_farm "
-                          "clusters by 3 independent channels (instrument, network, timing), and it shows the "
-                          "cluster's behaviour itself")
+    assert ev["text"] == ("judged as a member of flagged cluster 1: tied to 3 members of flagged distillation farm "
+                          "clusters by 3 independent channels (cards/devices/phones, network exits, timing), and it "
+                          "shows the cluster's behaviour itself")

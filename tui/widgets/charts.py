@@ -1,6 +1,6 @@
 """Charts an investigator reads at a glance (textual-plotext): hour of day in local time against the
 population, daily volume, signup timeline. Honest: every y axis starts at zero, the two series differ by
-marker as well as colour, and counts are written on the bars."""
+marker as well as colour, and counts are written on the bars (short: 865k, 1.27M)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,23 @@ POPULATION_MARKER = "x"
 
 def _top(values: list[float]) -> float:
     return max([*values, 0.0]) * 1.15 or 1.0
+
+
+def short_count(n: int) -> str:
+    """A bar's count in at most 6 characters, so neighbouring labels do not run into each other at 80
+    columns: 9,428; 865k; 1.27M."""
+    if n < 10_000:
+        return f"{n:,}"
+    if n < 1_000_000:
+        return f"{n / 1e3:.0f}k"
+    return f"{n / 1e6:.3g}M"
+
+
+def labelled(positions: list[int], every: int, peak: int | None) -> list[int]:
+    """Positions whose bar gets its count: every `every`-th and the peak; a regular one next to the peak
+    is left out (the two labels would overlap)."""
+    out = [i for i in positions if i % every == 0 and (peak is None or abs(i - peak) > 1)]
+    return sorted({*out, *([peak] if peak is not None else [])})
 
 
 class HourChart(PlotextPlot):
@@ -35,9 +52,9 @@ class HourChart(PlotextPlot):
             top = max(top, _top(p))
         # Counts on the bars: on every third hour, and on the peak.
         peak = max(range(24), key=lambda h: (counts[h], -h)) if total else None
-        for h in hours:
-            if counts[h] and (h % 3 == 0 or h == peak):
-                plt.text(f"{counts[h]:,}", h, g[h] + top * 0.04, alignment="center")
+        for h in labelled(hours, 3, peak):
+            if counts[h]:
+                plt.text(short_count(counts[h]), h, g[h] + top * 0.04, alignment="center")
         plt.ylim(0, top)
         wait = "" if population is not None else " · population: still counting"
         plt.title(f"requests by local hour of day, % ({total:,} requests){wait}")
@@ -63,9 +80,8 @@ class DailyChart(PlotextPlot):
         top = _top([float(v) for v in n])
         every = max(1, len(days) // 12)
         peak = max(x, key=lambda i: (n[i], -i))
-        for i in x:
-            if i % every == 0 or i == peak:
-                plt.text(f"{n[i]:,}", i, n[i] + top * 0.04, alignment="center")
+        for i in labelled(x, every, peak):
+            plt.text(short_count(n[i]), i, n[i] + top * 0.04, alignment="center")
         plt.ylim(0, top)
         step = max(1, len(days) // 4)
         ticks = x[::step]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import polars as pl
 
 from farmhunt.core.contract import RESULT_ACCOUNT_EVIDENCE
+from farmhunt.engine.settings import CHANNEL_WORDS
 
 ASSOCIATE_SCHEMA = pl.Schema(
     {
@@ -123,8 +124,8 @@ def associate_evidence(accepted: pl.DataFrame, clusters: pl.DataFrame, min_chann
             "channels ({}), and it shows the cluster's behaviour itself",
             "host_cluster_id",
             "ties",
-            "kind",
+            pl.col("kind").str.replace_all("_", " "),
             pl.col("channels").list.len(),
-            pl.col("channels").list.join(", "),
+            pl.col("channels").list.eval(pl.element().replace(CHANNEL_WORDS)).list.join(", "),
         ).alias("text"),
     ).cast(schema)
