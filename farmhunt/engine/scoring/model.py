@@ -365,7 +365,7 @@ def peripheral_members(
     # card) counts against its own behaviour, as it counts against a cluster's; cheap evidence does not.
     # Not for victims of key abuse: the owner of a leaked key is an established customer by definition.
     own_benign = [s for s in _member_benign(signals) if s.column in mem.columns]
-    benign = pl.sum_horizontal([s.weight * _strength(s, base) for s in own_benign]) if own_benign else pl.lit(0.0)
+    benign = ordered_sum([s.weight * _strength(s, base) for s in own_benign])
     if own_benign:
         kind_score = (
             pl.when(pl.col("predicted_kind") == "key_abuse").then(kind_score).otherwise((kind_score + benign).clip(0.0))
