@@ -71,8 +71,9 @@ def short_id(prefix: str, parts: list[str]) -> str:
     return prefix + base64.b32encode(digest).decode().lower()
 
 
-def _channel_table(s: CaseSettings) -> pl.DataFrame:
-    rows = sorted((sig, ch) for sig, ch in s.channels.items() if ch)
+def channel_table(channels: dict[str, str]) -> pl.DataFrame:
+    """reason, channel: each linkage reason that belongs to a case channel (`CaseSettings.channels`)."""
+    rows = sorted((sig, ch) for sig, ch in channels.items() if ch)
     return pl.DataFrame(rows, schema={"reason": pl.String, "channel": pl.String}, orient="row")
 
 
@@ -98,7 +99,7 @@ def _cross_edges(members: pl.DataFrame, edges: pl.DataFrame, s: CaseSettings) ->
         )
         .explode("reasons")
         .rename({"reasons": "reason"})
-        .join(_channel_table(s).lazy(), on="reason")
+        .join(channel_table(s.channels).lazy(), on="reason")
         .unique(["a", "b", "ua", "ub", "channel"], keep="first")  # one edge counts once per channel
         .drop("reason")
     )
@@ -196,7 +197,7 @@ def community_support(
     rest of the operator rather than against one other piece. `flagged`: cluster_id, size, kind."""
     s = settings or CaseSettings()
     schema = pl.Schema({"cluster_id": pl.Int64(), "hub": pl.String(), "channels": pl.List(pl.String())})
-    chan = _channel_table(s)
+    chan = channel_table(s.channels)
     ids = members["account_id"].implode()
     tied = (
         edges.lazy()
@@ -350,6 +351,13 @@ def operator_groups(
     )
 
 
+def _group_sizes(group: pl.DataFrame, flagged: pl.DataFrame) -> pl.DataFrame:
+    """group, size (its clusters' members), kind (its largest cluster's) of each group of flagged clusters."""
+    sized = group.join(flagged.select(pl.col("cluster_id").cast(pl.Int64), "size", "kind"), on="cluster_id")
+    lead = sized.sort(["group", "size", "cluster_id"], descending=[False, True, False])
+    return lead.group_by("group", maintain_order=True).agg(pl.col("size").sum(), pl.col("kind").first())
+
+
 #: At most this many rounds of `_merge_groups` (each measures the groups the last one made).
 _MERGE_ROUNDS = 4
 
@@ -373,9 +381,7 @@ def _merge_groups(
     schema = pl.Schema({"cluster_a": pl.Int64(), "cluster_b": pl.Int64(), "channels": pl.List(pl.String())})
     if s.merge_share >= 1.0 or group.height < 2:
         return pl.DataFrame(schema=schema)
-    sized = group.join(flagged.select(pl.col("cluster_id").cast(pl.Int64), "size", "kind"), on="cluster_id")
-    lead = sized.sort(["group", "size", "cluster_id"], descending=[False, True, False])
-    per = lead.group_by("group", maintain_order=True).agg(pl.col("size").sum(), pl.col("kind").first())
+    per = _group_sizes(group, flagged)
     large = per.filter(pl.col("size") > s.merge_min_size)
     if large.height < 2:
         return pl.DataFrame(schema=schema)
@@ -448,9 +454,7 @@ def _absorb_strays(
     schema = pl.Schema({"group": pl.Int64(), "into": pl.Int64(), "channels": pl.List(pl.String())})
     if s.absorb_max_size <= 0 or group.height < 2:
         return pl.DataFrame(schema=schema)
-    sized = group.join(flagged.select(pl.col("cluster_id").cast(pl.Int64), "size", "kind"), on="cluster_id")
-    lead = sized.sort(["group", "size", "cluster_id"], descending=[False, True, False])
-    per = lead.group_by("group", maintain_order=True).agg(pl.col("size").sum(), pl.col("kind").first())
+    per = _group_sizes(group, flagged)
     if per.filter(pl.col("size") <= s.absorb_max_size).is_empty():
         return pl.DataFrame(schema=schema)
     g_members = members.join(group, on="cluster_id").select("account_id", pl.col("group").alias("cluster_id"))
@@ -584,7 +588,7 @@ def build_cases(
 def _attach_lone(lone: pl.DataFrame, account_case: pl.DataFrame, edges: pl.DataFrame, s: CaseSettings) -> pl.DataFrame:
     """account_id, case_id of lone flagged accounts whose edges tie them to exactly one case through
     `lone_min_channels` channels."""
-    ch = _channel_table(s).lazy()
+    ch = channel_table(s.channels).lazy()
     both = pl.concat(
         [
             edges.lazy().select(pl.col("src").alias("account_id"), pl.col("dst").alias("other"), "reasons"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import polars as pl
 
 from farmhunt.core.contract import RESULT_ACCOUNT_EVIDENCE
+from farmhunt.engine.cases import channel_table
 from farmhunt.engine.settings import CHANNEL_WORDS
 
 ASSOCIATE_SCHEMA = pl.Schema(
@@ -46,11 +47,7 @@ def associates(
     to the smallest cluster id. `min_channels` 0: none."""
     if min_channels <= 0 or edges.is_empty():
         return pl.DataFrame(schema=ASSOCIATE_SCHEMA)
-    chan = pl.DataFrame(
-        sorted((r, c) for r, c in channels.items() if c),
-        schema={"reason": pl.String, "channel": pl.String},
-        orient="row",
-    )
+    chan = channel_table(channels)
     flagged = clusters.filter("flagged").select("cluster_id", pl.col("predicted_kind").alias("kind"))
     hosts = membership.join(flagged, on="cluster_id").select(
         pl.col("account_id").alias("v"), pl.col("cluster_id").alias("host_cluster_id"), "kind"
